@@ -1,0 +1,67 @@
+/**
+ * Process configuration for the worker and the client, read from the environment through one zod
+ * schema. Values are validated eagerly so a bad deployment fails at start with one clear line,
+ * and nothing secret (TLS keys, API keys) is ever echoed back in an error or a log.
+ */
+import { z } from 'zod';
+
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port, e.g. localhost:7233')
+  .refine((v) => {
+    const port = Number(v.slice(v.lastIndexOf(':') + 1));
+    return port > 0 && port < 65536;
+  }, 'port must be between 1 and 65535');
+
+const optionalPath = z.string().min(1).optional();
+
+export const EnvSchema = z
+  .object({
+    TEMPORAL_ADDRESS: hostPort.default('localhost:7233'),
+    TEMPORAL_NAMESPACE: z.string().regex(/^[A-Za-z0-9._-]{1,255}$/, 'must be a Temporal namespace name').default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().regex(/^[A-Za-z0-9._/-]{1,200}$/, 'must be a task queue name').default('duo-sync'),
+    TEMPORAL_TLS_CERT: optionalPath,
+    TEMPORAL_TLS_KEY: optionalPath,
+    TEMPORAL_TLS_CA: optionalPath,
+    TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+    TEMPORAL_API_KEY: z.string().min(1).optional(),
+    DUO_SYNC_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+  })
+  .superRefine((env, ctx) => {
+    if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.TEMPORAL_TLS_CERT ? 'TEMPORAL_TLS_KEY' : 'TEMPORAL_TLS_CERT'],
+        message: 'mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY',
+      });
+    }
+  });
+
+export type ProcessConfig = z.infer<typeof EnvSchema>;
+
+/** Variables whose values must never appear in messages. */
+const SECRET_VARS = new Set(['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY']);
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; on failure throws a ConfigError whose message is one line per problem. */
+export function loadProcessConfig(env: NodeJS.ProcessEnv = process.env): ProcessConfig {
+  const relevant: Record<string, string | undefined> = {};
+  for (const key of Object.keys(EnvSchema.shape)) relevant[key] = env[key] === '' ? undefined : env[key];
+  const parsed = EnvSchema.safeParse(relevant);
+  if (parsed.success) return parsed.data;
+  const lines = parsed.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'environment');
+    const shown = SECRET_VARS.has(name) || relevant[name] === undefined ? '' : `=${JSON.stringify(relevant[name])}`;
+    return `${name}${shown}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+}
+
+/** A safe one-line description for start-up logs (no secrets, no key material). */
+export function describeProcessConfig(cfg: ProcessConfig): string {
+  const tls = cfg.TEMPORAL_TLS_CERT ? 'mTLS' : cfg.TEMPORAL_TLS_CA ? 'TLS' : cfg.TEMPORAL_API_KEY ? 'TLS+API key' : 'plaintext';
+  return `temporal=${cfg.TEMPORAL_ADDRESS} namespace=${cfg.TEMPORAL_NAMESPACE} taskQueue=${cfg.TEMPORAL_TASK_QUEUE} transport=${tls}`;
+}
