@@ -1,16 +1,49 @@
 /**
  * The typed client API that services and the ops CLI use to talk to duo-sync workflows.
- * Everything is validated before it is sent; connection settings come from the environment.
+ * Every payload is validated with zod before anything is sent. Change signals use
+ * signal-with-start and configuration uses update-with-start, so callers never need to know
+ * whether the connection's entity workflow is already running.
  */
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WithStartWorkflowOperation, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { z } from 'zod';
 import { loadProcessConfig, type ProcessConfig } from './config/env';
 import { temporalConnectionOptions } from './temporal/connection';
 import type { HealthCheckResult } from './activities';
+import { ConnectionConfigSchema, RuleSchema, type ConnectionConfig, type Rule } from './domain/connection';
+import type { RunSummary } from './domain/summary';
+import {
+  ApproveDeletionsSchema,
+  approveDeletionsUpdate,
+  configureUpdate,
+  deleteRuleUpdate,
+  pauseSignal,
+  resumeSignal,
+  statusQuery,
+  SyncNowSchema,
+  syncNowUpdate,
+  syncUserUpdate,
+  testConnectionUpdate,
+  UserChangeSchema,
+  userChangedSignal,
+  userDeletedSignal,
+  upsertRuleUpdate,
+  type ApproveDeletionsRequest,
+  type ConnectionStatus,
+  type ConnectionTestResult,
+  type SyncNowRequest,
+  type SyncNowResult,
+  type UserChange,
+} from './workflows/definitions';
+import type { connectionWorkflow } from './workflows/connection';
 
 export interface DuoSyncClient {
   client: Client;
   taskQueue: string;
   close(): Promise<void>;
+}
+
+export class InvalidRequestError extends Error {
+  override readonly name = 'InvalidRequestError';
 }
 
 export async function connectDuoSyncClient(config: ProcessConfig = loadProcessConfig()): Promise<DuoSyncClient> {
@@ -19,14 +52,104 @@ export async function connectDuoSyncClient(config: ProcessConfig = loadProcessCo
   return { client, taskQueue: config.TEMPORAL_TASK_QUEUE, close: () => connection.close() };
 }
 
+export function connectionWorkflowId(connectionId: string): string {
+  return `connection/${connectionId}`;
+}
+
+function check<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const reasons = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : what}: ${i.message}`).join('; ');
+    throw new InvalidRequestError(`invalid ${what}: ${reasons}`);
+  }
+  return parsed.data;
+}
+
+const ConnectionIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a lower-case slug (a-z, 0-9, -)');
+
+function startOptions(dsc: DuoSyncClient, connectionId: string) {
+  return {
+    taskQueue: dsc.taskQueue,
+    workflowId: connectionWorkflowId(connectionId),
+    args: [{ connectionId }] as Parameters<typeof connectionWorkflow>,
+  };
+}
+
+/** Creates the connection's entity if needed and applies the configuration (runs a connection test). */
+export async function configureConnection(dsc: DuoSyncClient, config: ConnectionConfig): Promise<{ applied: true; rules: number }> {
+  const valid = check(ConnectionConfigSchema, 'connection configuration', config);
+  const startWorkflowOperation = new WithStartWorkflowOperation<typeof connectionWorkflow>('connectionWorkflow', {
+    ...startOptions(dsc, valid.connectionId),
+    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+  });
+  return dsc.client.workflow.executeUpdateWithStart(configureUpdate, { args: [valid], startWorkflowOperation });
+}
+
+async function signalWithStart(dsc: DuoSyncClient, connectionId: string, signal: typeof userChangedSignal, change: UserChange): Promise<void> {
+  await dsc.client.workflow.signalWithStart('connectionWorkflow', {
+    ...startOptions(dsc, connectionId),
+    signal,
+    signalArgs: [change],
+  });
+}
+
+/** Tells duo-sync a user changed in the store; duo-sync reads the store and reconciles that user. */
+export async function signalUserChanged(dsc: DuoSyncClient, connectionId: string, change: UserChange): Promise<void> {
+  await signalWithStart(dsc, check(ConnectionIdSchema, 'connectionId', connectionId), userChangedSignal, check(UserChangeSchema, 'userChanged payload', change));
+}
+
+export async function signalUserDeleted(dsc: DuoSyncClient, connectionId: string, change: UserChange): Promise<void> {
+  await signalWithStart(dsc, check(ConnectionIdSchema, 'connectionId', connectionId), userDeletedSignal, check(UserChangeSchema, 'userDeleted payload', change));
+}
+
+function handle(dsc: DuoSyncClient, connectionId: string) {
+  return dsc.client.workflow.getHandle<typeof connectionWorkflow>(connectionWorkflowId(check(ConnectionIdSchema, 'connectionId', connectionId)));
+}
+
+export async function syncNow(dsc: DuoSyncClient, connectionId: string, request: SyncNowRequest = {}): Promise<SyncNowResult> {
+  return handle(dsc, connectionId).executeUpdate(syncNowUpdate, { args: [check(SyncNowSchema, 'syncNow request', request)] });
+}
+
+export async function syncUser(dsc: DuoSyncClient, connectionId: string, change: UserChange): Promise<RunSummary> {
+  return handle(dsc, connectionId).executeUpdate(syncUserUpdate, { args: [check(UserChangeSchema, 'syncUser request', change)] });
+}
+
+export async function testConnection(dsc: DuoSyncClient, connectionId: string): Promise<ConnectionTestResult> {
+  return handle(dsc, connectionId).executeUpdate(testConnectionUpdate, { args: [] });
+}
+
+export async function upsertRule(dsc: DuoSyncClient, connectionId: string, rule: Rule): Promise<{ applied: true; rules: number }> {
+  return handle(dsc, connectionId).executeUpdate(upsertRuleUpdate, { args: [check(RuleSchema, 'rule', rule)] });
+}
+
+export async function deleteRule(dsc: DuoSyncClient, connectionId: string, ruleId: string): Promise<{ workflowId: string }> {
+  return handle(dsc, connectionId).executeUpdate(deleteRuleUpdate, { args: [{ ruleId }] });
+}
+
+export async function approveDeletions(dsc: DuoSyncClient, connectionId: string, request: ApproveDeletionsRequest): Promise<{ forwardedTo: string }> {
+  return handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(ApproveDeletionsSchema, 'approveDeletions request', request)] });
+}
+
+export async function pauseConnection(dsc: DuoSyncClient, connectionId: string, reason?: string): Promise<void> {
+  await handle(dsc, connectionId).signal(pauseSignal, reason ? { reason } : {});
+}
+
+export async function resumeConnection(dsc: DuoSyncClient, connectionId: string): Promise<void> {
+  await handle(dsc, connectionId).signal(resumeSignal);
+}
+
+export async function connectionStatus(dsc: DuoSyncClient, connectionId: string): Promise<ConnectionStatus> {
+  return handle(dsc, connectionId).query(statusQuery);
+}
+
 /** Runs healthCheckWorkflow and waits for it: proves a worker is polling the task queue. */
 export async function runHealthCheck(dsc: DuoSyncClient, echo = 'ping', timeoutMs = 30_000): Promise<HealthCheckResult> {
   const workflowId = `health-check/${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
-  const handle = await dsc.client.workflow.start('healthCheckWorkflow', {
+  const started = await dsc.client.workflow.start('healthCheckWorkflow', {
     taskQueue: dsc.taskQueue,
     workflowId,
     args: [{ echo }],
     workflowExecutionTimeout: timeoutMs,
   });
-  return (await handle.result()) as HealthCheckResult;
+  return (await started.result()) as HealthCheckResult;
 }

@@ -1,2 +1,6 @@
 /** Every workflow the duo-sync worker hosts. Names here are public (DESIGN §2): keep them stable. */
 export { healthCheckWorkflow } from './health-check';
+export { connectionWorkflow } from './connection';
+export { fullSyncWorkflow } from './full-sync';
+export { reconcileUserWorkflow } from './reconcile-user';
+export { deleteRuleWorkflow } from './delete-rule';

@@ -1,0 +1,26 @@
+/**
+ * Converting errors into Temporal failures inside workflow code. A plain Error (or ZodError) thrown
+ * from a workflow or handler fails the *workflow task*, which Temporal retries forever; an
+ * ApplicationFailure fails the workflow or the update with a readable reason instead.
+ */
+import { ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
+import type { z } from 'zod';
+
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`).join('; ');
+}
+
+export function invalidInput(what: string, error: z.ZodError): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(`invalid ${what} input: ${describeIssues(error)}`, 'InvalidInput');
+}
+
+/** The innermost readable message of an activity/child failure chain. */
+export function failureMessage(err: unknown): string {
+  let current: unknown = err;
+  let message = err instanceof Error ? err.message : String(err);
+  while (current instanceof TemporalFailure && current.cause) {
+    current = current.cause;
+    if (current instanceof Error && current.message) message = current.message;
+  }
+  return message;
+}

@@ -1,0 +1,304 @@
+/**
+ * fullSyncWorkflow: one full outbound pass for one connection (DESIGN §3).
+ * Upsert pass: page through in-scope store users rule by rule (one activity per page).
+ * Deprovision pass: plan over Duo users owned by the connection, gate on source health and the
+ * deletion guard, then apply. Only cursors and counters live here; the run continues-as-new every
+ * K pages carrying them, so history stays bounded however large the directory is.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { z } from 'zod';
+import { ConnectionConfigSchema, outboundRules, type ConnectionConfig } from '../domain/connection';
+import { evaluateDeletionGuard, evaluateSourceHealth, combineHashes, EMPTY_HASH } from '../domain/guards';
+import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
+import { pageActivities, shortActivities } from './activity-options';
+import {
+  approveDeletionsSignal,
+  fullSyncProgressSignal,
+  progressQuery,
+  type FullSyncPhase,
+  type FullSyncProgress,
+  type RunOutcome,
+} from './definitions';
+import { failureMessage, invalidInput } from './failures';
+
+const CarriedSchema = z.object({
+  phase: z.enum(['upsert', 'deprovisionPlan', 'awaitingApproval', 'deprovisionApply', 'done']),
+  ruleIndex: z.number().int().min(0),
+  cursor: z.string().nullable(),
+  pagesDone: z.number().int().min(0),
+  usersSeen: z.number().int().min(0),
+  readComplete: z.boolean(),
+  summary: RunSummarySchema,
+  duoOffset: z.number().int().min(0),
+  ownedCount: z.number().int().min(0),
+  plannedDeletions: z.number().int().min(0),
+  deletionSetHash: z.string(),
+  deletionBudget: z.number().int().min(0),
+  notes: z.array(z.string()).max(20),
+});
+type Carried = z.infer<typeof CarriedSchema>;
+
+export const FullSyncInputSchema = z
+  .object({
+    connectionId: z.string().min(1),
+    /** Absent when started by hand from the Web UI: then it is read from the connection workflow. */
+    config: ConnectionConfigSchema.optional(),
+    ruleId: z.string().optional(),
+    dryRun: z.boolean().default(false),
+    /** In-scope count of the last healthy run, for the source-health gate. */
+    lastGoodInScopeCount: z.number().int().min(0).optional(),
+    pageSize: z.number().int().min(1).max(100).default(100),
+    duoPageSize: z.number().int().min(1).max(300).default(300),
+    pagesPerRun: z.number().int().min(1).max(1000).default(50),
+    carried: CarriedSchema.optional(),
+  })
+  .strict();
+export type FullSyncInput = z.input<typeof FullSyncInputSchema>;
+
+export interface FullSyncResult {
+  connectionId: string;
+  workflowId: string;
+  outcome: RunOutcome;
+  dryRun: boolean;
+  summary: RunSummary;
+  /** Users read in scope from the store; `null` when the read was incomplete. */
+  inScopeCount: number | null;
+  notes: string[];
+}
+
+const PROGRESS_EVERY_PAGES = 5;
+
+export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyncResult> {
+  const parsed = FullSyncInputSchema.safeParse(rawInput);
+  if (!parsed.success) throw invalidInput('fullSyncWorkflow', parsed.error);
+  const input = parsed.data;
+  const info = workflowInfo();
+  const s: Carried = input.carried ?? {
+    phase: 'upsert',
+    ruleIndex: 0,
+    cursor: null,
+    pagesDone: 0,
+    usersSeen: 0,
+    readComplete: true,
+    summary: emptySummary(),
+    duoOffset: 0,
+    ownedCount: 0,
+    plannedDeletions: 0,
+    deletionSetHash: EMPTY_HASH,
+    deletionBudget: 0,
+    notes: [],
+  };
+  let approval: { deletionSetHash?: string; decision: 'approve' | 'skip' } | null = null;
+
+  const progress = (): FullSyncProgress => ({
+    workflowId: info.workflowId,
+    phase: s.phase,
+    pagesDone: s.pagesDone,
+    usersSeen: s.usersSeen,
+    summary: s.summary,
+    ...(s.phase === 'awaitingApproval'
+      ? {
+          awaitingApproval: {
+            plannedDeletions: s.plannedDeletions,
+            ownedCount: s.ownedCount,
+            deletionSetHash: s.deletionSetHash,
+            reason: s.notes[s.notes.length - 1] ?? '',
+          },
+        }
+      : {}),
+    ...(s.notes.length ? { note: s.notes[s.notes.length - 1] } : {}),
+  });
+  setHandler(progressQuery, progress);
+  setHandler(approveDeletionsSignal, (decision) => {
+    if (s.phase === 'awaitingApproval') approval = decision;
+  });
+
+  upsertSearchAttributes([
+    { key: DuoSyncConnection, value: input.connectionId },
+    { key: DuoSyncKind, value: 'fullSync' },
+    { key: DuoSyncOutcome, value: 'running' },
+  ]);
+
+  const config: ConnectionConfig = input.config ?? (await shortActivities.loadConnectionConfig({ connectionId: input.connectionId }));
+  const rules = outboundRules(config).filter((r) => !input.ruleId || r.id === input.ruleId);
+  if (input.ruleId && rules.length === 0) {
+    throw ApplicationFailure.nonRetryable(`rule ${input.ruleId} is not an outbound rule of connection ${input.connectionId}`, 'UnknownRule');
+  }
+
+  const report = async (force = false): Promise<void> => {
+    setCurrentDetails(describe(progress(), input.dryRun));
+    const parent = info.parent;
+    if (parent && (force || s.pagesDone % PROGRESS_EVERY_PAGES === 0)) {
+      await getExternalWorkflowHandle(parent.workflowId).signal(fullSyncProgressSignal, progress());
+    }
+  };
+  const enterPhase = async (phase: FullSyncPhase, note?: string): Promise<void> => {
+    s.phase = phase;
+    if (note) s.notes = [...s.notes, note].slice(-20);
+    await report(true);
+  };
+  let pagesThisRun = 0;
+  const maybeContinueAsNew = async (): Promise<void> => {
+    pagesThisRun += 1;
+    if (pagesThisRun >= input.pagesPerRun || workflowInfo().continueAsNewSuggested) {
+      await continueAsNew<typeof fullSyncWorkflow>({ ...input, config, carried: s });
+    }
+  };
+
+  await report(true);
+
+  // Upsert pass, rule by rule, page by page.
+  while (s.phase === 'upsert') {
+    const rule = rules[s.ruleIndex];
+    if (!rule) {
+      await enterPhase('deprovisionPlan');
+      break;
+    }
+    try {
+      const page = await pageActivities.syncUsersPage({
+        connectionId: input.connectionId,
+        config,
+        ruleId: rule.id,
+        cursor: s.cursor,
+        pageSize: input.pageSize,
+        dryRun: input.dryRun,
+      });
+      s.summary = mergeSummary(s.summary, page.summary);
+      s.usersSeen += page.inScopeCount;
+      s.cursor = page.nextCursor;
+    } catch (err) {
+      if (!(err instanceof ActivityFailure)) throw err;
+      // A store that cannot be read must never look like "everyone left": remember it, skip the rest of this rule.
+      s.readComplete = false;
+      s.notes = [...s.notes, `rule ${rule.id}: reading the store failed after retries (${failureMessage(err)}); deprovisioning is skipped for this run`].slice(-20);
+      s.cursor = null;
+    }
+    s.pagesDone += 1;
+    if (s.cursor === null) s.ruleIndex += 1;
+    await report();
+    await maybeContinueAsNew();
+  }
+
+  // Deprovision plan: gates first, then count what would go.
+  if (s.phase === 'deprovisionPlan' && s.duoOffset === 0 && s.ownedCount === 0) {
+    const gate = deprovisionGate(config, input.ruleId, s, input.lastGoodInScopeCount);
+    if (gate) await enterPhase('done', gate);
+  }
+  while (s.phase === 'deprovisionPlan') {
+    const page = await pageActivities.planDeprovisionPage({ connectionId: input.connectionId, config, offset: s.duoOffset, limit: input.duoPageSize });
+    s.ownedCount += page.ownedCount;
+    s.plannedDeletions += page.candidates;
+    s.deletionSetHash = combineHashes(s.deletionSetHash, page.candidatesHash);
+    s.pagesDone += 1;
+    if (page.nextOffset === null) {
+      s.duoOffset = 0;
+      await decideAfterPlan();
+    } else {
+      s.duoOffset = page.nextOffset;
+      await report();
+    }
+    await maybeContinueAsNew();
+  }
+
+  async function decideAfterPlan(): Promise<void> {
+    if (s.plannedDeletions === 0) {
+      await enterPhase('done');
+      return;
+    }
+    s.deletionBudget = s.plannedDeletions;
+    const guard = evaluateDeletionGuard({
+      ownedCount: s.ownedCount,
+      plannedDeletions: s.plannedDeletions,
+      maxFraction: config.deletionGuard.maxFraction,
+      maxCount: config.deletionGuard.maxCount,
+    });
+    if (guard.allowed) {
+      await enterPhase('deprovisionApply');
+    } else if (input.dryRun) {
+      await enterPhase('done', `dry run: the deletion guard would stop this run: ${guard.reason}`);
+    } else {
+      await enterPhase('awaitingApproval', `deletion guard: ${guard.reason}; send approveDeletions with runId ${info.workflowId} and deletionSetHash ${s.deletionSetHash} to apply`);
+    }
+  }
+
+  if (s.phase === 'awaitingApproval') {
+    upsertSearchAttributes([{ key: DuoSyncOutcome, value: 'awaitingApproval' }]);
+    const decided = await condition(() => approval !== null, `${config.deletionGuard.approvalTimeoutMinutes} minutes`);
+    const decision = approval as { deletionSetHash?: string; decision: 'approve' | 'skip' } | null;
+    upsertSearchAttributes([{ key: DuoSyncOutcome, value: 'running' }]);
+    if (!decided || !decision) {
+      await enterPhase('done', `no approval within ${config.deletionGuard.approvalTimeoutMinutes} minutes: ${s.plannedDeletions} deprovisions skipped`);
+    } else if (decision.decision === 'skip') {
+      await enterPhase('done', `deletions skipped by operator: ${s.plannedDeletions} deprovisions not applied`);
+    } else if (decision.deletionSetHash && decision.deletionSetHash !== s.deletionSetHash) {
+      await enterPhase('done', `approval named deletion set ${decision.deletionSetHash} but this run planned ${s.deletionSetHash}: nothing deprovisioned`);
+    } else {
+      await enterPhase('deprovisionApply', `deletions approved: ${s.plannedDeletions} deprovisions`);
+    }
+  }
+
+  while (s.phase === 'deprovisionApply') {
+    const page = await pageActivities.applyDeprovisionPage({
+      connectionId: input.connectionId,
+      config,
+      offset: s.duoOffset,
+      limit: input.duoPageSize,
+      dryRun: input.dryRun,
+      budget: s.deletionBudget,
+    });
+    s.summary = mergeSummary(s.summary, page.summary);
+    s.deletionBudget = Math.max(0, s.deletionBudget - page.deprovisioned);
+    s.pagesDone += 1;
+    if (page.nextOffset === null || s.deletionBudget === 0) {
+      await enterPhase('done');
+    } else {
+      s.duoOffset = page.nextOffset;
+      await report();
+    }
+    await maybeContinueAsNew();
+  }
+
+  const outcome: RunOutcome = s.summary.failed > 0 || !s.readComplete ? 'partial' : 'succeeded';
+  upsertSearchAttributes([{ key: DuoSyncOutcome, value: outcome }]);
+  await report(true);
+  return {
+    connectionId: input.connectionId,
+    workflowId: info.workflowId,
+    outcome,
+    dryRun: input.dryRun,
+    summary: s.summary,
+    inScopeCount: s.readComplete ? s.usersSeen : null,
+    notes: s.notes,
+  };
+}
+
+/** Returns why the deprovision pass must not run, or null when it may. */
+function deprovisionGate(config: ConnectionConfig, ruleId: string | undefined, s: Carried, lastGood: number | undefined): string | null {
+  if (!config.userActions.deprovision) return 'deprovisioning is off for this connection';
+  if (ruleId) return `sync of rule ${ruleId} only: the deprovision pass runs on full syncs of all rules`;
+  const health = evaluateSourceHealth({
+    inScopeCount: s.usersSeen,
+    lastGoodInScopeCount: lastGood,
+    readComplete: s.readComplete,
+    maxDropFraction: config.sourceHealth.maxDropFraction,
+  });
+  return health.healthy ? null : `source-health gate: ${health.reason}; deprovisioning skipped`;
+}
+
+function describe(p: FullSyncProgress, dryRun: boolean): string {
+  const c = p.summary;
+  const head = `${dryRun ? 'DRY RUN ' : ''}phase ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users in scope`;
+  const counts = `created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
+  return `${head}\n${counts}${p.note ? `\n${p.note}` : ''}`;
+}

@@ -1,0 +1,49 @@
+/**
+ * reconcileUserWorkflow: brings one Duo user in line with the store after a change signal or a
+ * syncUser update. The parent serialises runs per user, so changes to one user apply in order;
+ * the activity reads the store's *current* state, so a burst of changes costs one run.
+ */
+import { upsertSearchAttributes } from '@temporalio/workflow';
+import { z } from 'zod';
+import { ConnectionConfigSchema } from '../domain/connection';
+import type { RunSummary } from '../domain/summary';
+import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
+import { shortActivities } from './activity-options';
+import { UsernameSchema } from './definitions';
+import { invalidInput } from './failures';
+
+export const ReconcileUserInputSchema = z
+  .object({
+    connectionId: z.string().min(1),
+    config: ConnectionConfigSchema.optional(),
+    username: UsernameSchema,
+    ruleId: z.string().optional(),
+    dryRun: z.boolean().default(false),
+  })
+  .strict();
+export type ReconcileUserInput = z.input<typeof ReconcileUserInputSchema>;
+
+export interface ReconcileUserResult {
+  connectionId: string;
+  summary: RunSummary;
+}
+
+export async function reconcileUserWorkflow(rawInput: ReconcileUserInput): Promise<ReconcileUserResult> {
+  const parsed = ReconcileUserInputSchema.safeParse(rawInput);
+  if (!parsed.success) throw invalidInput('reconcileUserWorkflow', parsed.error);
+  const input = parsed.data;
+  upsertSearchAttributes([
+    { key: DuoSyncConnection, value: input.connectionId },
+    { key: DuoSyncKind, value: 'reconcileUser' },
+  ]);
+  const config = input.config ?? (await shortActivities.loadConnectionConfig({ connectionId: input.connectionId }));
+  const summary = await shortActivities.reconcileUser({
+    connectionId: input.connectionId,
+    config,
+    username: input.username,
+    dryRun: input.dryRun,
+    ...(input.ruleId ? { ruleId: input.ruleId } : {}),
+  });
+  upsertSearchAttributes([{ key: DuoSyncOutcome, value: summary.failed > 0 ? 'partial' : 'succeeded' }]);
+  return { connectionId: input.connectionId, summary };
+}
