@@ -1,13 +1,18 @@
 /**
- * Activity factory: every call that touches the outside world (Duo, identity stores, clocks) lives
- * here, built from injected dependencies so tests can point them at the sandbox and local stores.
- * Workflows import only the *type* of what this returns.
+ * Activity factory: every call that touches the outside world (Duo, identity stores, Temporal)
+ * lives here, built from injected dependencies so tests can point them at the sandbox and local
+ * stores. Workflows import only the *type* of what this returns.
  */
 import { Context } from '@temporalio/activity';
+import { createConnectionResources, type ConnectionResources, type ResourceOptions } from './resources';
+import { createSyncActivities } from './sync';
+import { createTemporalActivities } from './temporal';
 
-export interface ActivityDependencies {
+export interface ActivityDependencies extends ResourceOptions {
   /** Identifies this worker in health checks. */
   workerIdentity?: string;
+  /** Shared clients; created from the options above when absent. */
+  resources?: ConnectionResources;
 }
 
 export interface HealthCheckResult {
@@ -17,11 +22,14 @@ export interface HealthCheckResult {
 }
 
 export function createActivities(deps: ActivityDependencies = {}) {
+  const resources = deps.resources ?? createConnectionResources(deps);
   return {
     async healthCheck(input: { echo: string }): Promise<HealthCheckResult> {
       const info = Context.current().info;
       return { echo: input.echo, workerIdentity: deps.workerIdentity ?? 'duo-sync-worker', activityAttempt: info.attempt };
     },
+    ...createSyncActivities(resources),
+    ...createTemporalActivities(),
   };
 }
 

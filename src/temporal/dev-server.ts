@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
-import type { SearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { SearchAttributeType } from '@temporalio/common';
 import { DUO_SYNC_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
 
 const execFileAsync = promisify(execFile);
@@ -73,7 +73,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-function searchAttributeArgs(keys: readonly SearchAttributeKey<SearchAttributeType>[]): string[] {
+function searchAttributeArgs(keys: readonly { name: string; type: SearchAttributeType }[]): string[] {
   return keys.flatMap((key) => ['--search-attribute', `${key.name}=${CLI_TYPE_NAMES[key.type]}`]);
 }
 

@@ -94,14 +94,14 @@ export const configureUpdate = defineUpdate<{ applied: true; rules: number }, [C
 export const upsertRuleUpdate = defineUpdate<{ applied: true; rules: number }, [Rule]>('upsertRule');
 export const deleteRuleUpdate = defineUpdate<{ workflowId: string }, [{ ruleId: string }]>('deleteRule');
 export const testConnectionUpdate = defineUpdate<ConnectionTestResult, []>('testConnection');
-export const syncNowUpdate = defineUpdate<SyncNowResult, [SyncNowRequest?]>('syncNow');
+export const syncNowUpdate = defineUpdate<SyncNowResult, [SyncNowRequest]>('syncNow');
 export const syncUserUpdate = defineUpdate<RunSummary, [UserChange]>('syncUser');
 export const approveDeletionsUpdate = defineUpdate<{ forwardedTo: string }, [ApproveDeletionsRequest]>('approveDeletions');
 
 export const userChangedSignal = defineSignal<[UserChange]>('userChanged');
 export const userDeletedSignal = defineSignal<[UserChange]>('userDeleted');
-export const syncNowSignal = defineSignal<[SyncNowRequest?]>('syncNow');
-export const pauseSignal = defineSignal<[{ reason?: string }?]>('pause');
+export const syncNowSignal = defineSignal<[SyncNowRequest]>('syncNow');
+export const pauseSignal = defineSignal<[{ reason?: string }]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');
 /** Sent by a full sync child to its parent so `status` shows live progress without polling. */
 export const fullSyncProgressSignal = defineSignal<[FullSyncProgress]>('fullSyncProgress');

@@ -1,0 +1,140 @@
+/**
+ * Applying a user's plan (src/domain/plan.ts) to Duo, idempotently: a retry after a crash mid-plan
+ * changes nothing twice. Creates that hit "already exists" adopt the user only when it carries
+ * this connection's marker (the previous attempt created it); deletes and detaches of missing
+ * objects succeed; phone deletes re-check that no user is left on the phone.
+ */
+import { DuoError, isDuoError, type DuoClient, type DuoUser } from '../duo';
+import { usernameKey } from '../domain/mapping';
+import { isOwnedBy, type Owner } from '../domain/ownership';
+import { planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
+import { recordFailure, recordOutcome, type RunSummary } from '../domain/summary';
+
+export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
+  const text = (v: string | null | undefined): string | null => (v ? v : null);
+  return {
+    user_id: user.user_id,
+    username: user.username,
+    email: text(user.email),
+    realname: text(user.realname),
+    firstname: text(user.firstname),
+    lastname: text(user.lastname),
+    status: user.status,
+    notes: text(user.notes),
+    phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null })),
+    ...(isAdmin === undefined ? {} : { isAdmin }),
+  };
+}
+
+/**
+ * Errors that must stop the whole page (and be retried or fail the run) rather than fail one user:
+ * rate limits and outages heal by waiting; bad keys and missing grants affect every user alike.
+ */
+export function isPageLevelError(err: unknown): boolean {
+  if (!(err instanceof DuoError)) return true;
+  return err.retryable || err.kind === 'authentication' || (err.kind === 'permission' && err.missingPermission !== 'Grant administrators');
+}
+
+const emptyToNull = (v: string | undefined): string | null | undefined => (v === undefined ? undefined : v === '' ? null : v);
+
+async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { userId: string | null }): Promise<void> {
+  switch (op.op) {
+    case 'create': {
+      try {
+        const user = await duo.createUser(op.fields);
+        created.userId = user.user_id;
+      } catch (err) {
+        if (!isDuoError(err, 'conflict')) throw err;
+        // A previous attempt may have created it before the worker died: adopt only our own.
+        const existing = await duo.findUserByUsername(op.username);
+        if (!existing || !isOwnedBy(existing.notes, owner.connectionId, owner.ruleId)) throw err;
+        created.userId = existing.user_id;
+      }
+      return;
+    }
+    case 'update': {
+      const c = op.changes;
+      await duo.modifyUser(op.userId, {
+        ...(c.email !== undefined ? { email: emptyToNull(c.email) } : {}),
+        ...(c.realname !== undefined ? { realname: emptyToNull(c.realname) } : {}),
+        ...(c.firstname !== undefined ? { firstname: emptyToNull(c.firstname) } : {}),
+        ...(c.lastname !== undefined ? { lastname: emptyToNull(c.lastname) } : {}),
+        ...(c.notes !== undefined ? { notes: emptyToNull(c.notes) } : {}),
+        ...(c.status !== undefined ? { status: c.status } : {}),
+      });
+      return;
+    }
+    case 'disable':
+      await duo.modifyUser(op.userId, { status: 'disabled' });
+      return;
+    case 'delete':
+      try {
+        await duo.deleteUser(op.userId);
+      } catch (err) {
+        if (!isDuoError(err, 'notFound')) throw err;
+      }
+      return;
+    case 'attachPhone': {
+      const userId = op.userId ?? created.userId;
+      if (!userId) throw new Error(`cannot attach phone to ${op.username}: the user was not created`);
+      const existing = await duo.findPhonesByNumber(op.number);
+      const phone = existing[0] ?? (await duo.createPhone({ number: op.number, type: 'mobile' }));
+      if (phone.users?.some((u) => u.user_id === userId)) return;
+      await duo.associatePhone(userId, phone.phone_id);
+      return;
+    }
+    case 'detachPhone':
+      try {
+        await duo.disassociatePhone(op.userId, op.phoneId);
+      } catch (err) {
+        if (!isDuoError(err, 'notFound')) throw err;
+      }
+      return;
+    case 'deletePhoneIfUnused':
+      try {
+        const phone = await duo.getPhone(op.phoneId);
+        if ((phone.users ?? []).length === 0) await duo.deletePhone(op.phoneId);
+      } catch (err) {
+        if (!isDuoError(err, 'notFound')) throw err;
+      }
+      return;
+    case 'ensureAdmin': {
+      const admin = await duo.findAdminByEmail(op.email);
+      if (!admin) await duo.createAdmin({ email: op.email, name: op.name });
+      return;
+    }
+    case 'skip':
+      return;
+  }
+}
+
+/**
+ * Applies one user's plan and records the outcome. Page-level errors propagate (the activity fails
+ * and Temporal retries the page); per-user errors (Duo 400s, limits, conflicts) are recorded as
+ * that user's failure and the page goes on.
+ */
+export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean): Promise<RunSummary> {
+  const outcome = planOutcome(ops);
+  if (dryRun) return recordOutcome(summary, outcome);
+  const created = { userId: null as string | null };
+  for (const op of ops) {
+    try {
+      await applyOp(duo, op, owner, created);
+    } catch (err) {
+      if (isPageLevelError(err)) throw err;
+      const duoErr = err as DuoError;
+      return recordFailure(summary, {
+        username: op.username,
+        operation: op.op,
+        ...(duoErr.code !== undefined ? { code: String(duoErr.code) } : { code: duoErr.kind }),
+        message: duoErr.message,
+      });
+    }
+  }
+  return recordOutcome(summary, outcome);
+}
+
+/** Duo users keyed by case-insensitive username. */
+export function indexByUsername(users: readonly DuoUser[]): Map<string, DuoUser> {
+  return new Map(users.map((u) => [usernameKey(u.username), u]));
+}

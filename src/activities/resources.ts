@@ -1,0 +1,78 @@
+/**
+ * Per-worker cache of the clients a connection needs: a Duo client (secret resolved here, on the
+ * activity side, from the connection's secret reference) and an identity-store adapter. Keyed by
+ * the parts of the config they depend on, so a reconfigured connection gets fresh clients.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import { resolveSecret as defaultResolveSecret, type SecretRef } from '../config/secrets';
+import { DuoClient, type DuoClientOptions } from '../duo';
+import type { ConnectionConfig } from '../domain/connection';
+import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
+
+export interface ResourceOptions {
+  resolveSecret?: (ref: SecretRef) => Promise<string>;
+  createStore?: typeof defaultCreateStore;
+  /** Extra Duo client options (timeouts, CA bundle). */
+  duo?: Partial<Omit<DuoClientOptions, 'apiHost' | 'integrationKey' | 'secretKey'>>;
+}
+
+export interface ConnectionResources {
+  duo(config: ConnectionConfig): Promise<DuoClient>;
+  store(config: ConnectionConfig): Promise<IdentityStore>;
+  close(): Promise<void>;
+}
+
+export function createConnectionResources(options: ResourceOptions = {}): ConnectionResources {
+  const resolveSecret = options.resolveSecret ?? ((ref: SecretRef) => defaultResolveSecret(ref));
+  const createStore = options.createStore ?? defaultCreateStore;
+  const duoClients = new Map<string, Promise<DuoClient>>();
+  const stores = new Map<string, Promise<IdentityStore>>();
+
+  const cached = <T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> => {
+    let entry = map.get(key);
+    if (!entry) {
+      entry = make();
+      map.set(key, entry);
+      // A failed construction (bad secret, bad config) must not be cached: the fix should take effect.
+      entry.catch(() => map.delete(key));
+    }
+    return entry;
+  };
+
+  return {
+    duo(config) {
+      const key = JSON.stringify([config.duo.apiHost, config.duo.integrationKey, config.duo.secretKey]);
+      return cached(duoClients, key, async () => {
+        let secretKey: string;
+        try {
+          secretKey = await resolveSecret(config.duo.secretKey);
+        } catch (err) {
+          throw ApplicationFailure.nonRetryable(
+            `connection ${config.connectionId}: Duo secret key: ${err instanceof Error ? err.message : String(err)}`,
+            'SecretUnavailable',
+          );
+        }
+        return new DuoClient({ ...options.duo, apiHost: config.duo.apiHost, integrationKey: config.duo.integrationKey, secretKey });
+      });
+    },
+    store(config) {
+      const key = JSON.stringify(config.store);
+      return cached(stores, key, async () => {
+        try {
+          return await createStore(config.store, { resolveSecret });
+        } catch (err) {
+          throw ApplicationFailure.nonRetryable(
+            `connection ${config.connectionId}: identity store: ${err instanceof Error ? err.message : String(err)}`,
+            'InvalidStoreConfig',
+          );
+        }
+      });
+    },
+    async close() {
+      const all = [...stores.values()];
+      stores.clear();
+      duoClients.clear();
+      await Promise.allSettled(all.map(async (s) => (await s).close()));
+    },
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * Outbound sync activities: one page of the upsert pass, one page of the deprovision plan/apply
+ * passes, one page of a rule deletion, one user's reconcile, and the connection test. Each page
+ * costs one store read and one batched Duo lookup (or one Duo list page); unchanged users cost no
+ * writes. Inputs carry the connection config (secret *references* only) and cursors, never data.
+ */
+import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { DuoClient, toActivityFailure, type DuoUser } from '../duo';
+import { findRule, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
+import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
+import { mapStoreUser, usernameKey } from '../domain/mapping';
+import { parseMarker, type Owner } from '../domain/ownership';
+import { planDeprovision, planUser, isWriteOp, type PlanOp } from '../domain/plan';
+import { emptySummary, recordFailure, type RunSummary } from '../domain/summary';
+import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
+import type { ConnectionTestResult } from '../workflows/definitions';
+import { applyUserPlan, indexByUsername, toUserView } from './duo-ops';
+import type { ConnectionResources } from './resources';
+
+export interface SyncUsersPageInput {
+  connectionId: string;
+  config: ConnectionConfig;
+  ruleId: string;
+  cursor: string | null;
+  pageSize: number;
+  dryRun: boolean;
+}
+
+export interface SyncUsersPageResult {
+  nextCursor: string | null;
+  inScopeCount: number;
+  summary: RunSummary;
+}
+
+export interface DuoPageInput {
+  connectionId: string;
+  config: ConnectionConfig;
+  offset: number;
+  limit: number;
+}
+
+export interface PlanDeprovisionPageResult {
+  nextOffset: number | null;
+  ownedCount: number;
+  candidates: number;
+  candidatesHash: string;
+}
+
+export interface ApplyDeprovisionPageResult {
+  nextOffset: number | null;
+  deprovisioned: number;
+  summary: RunSummary;
+}
+
+/** Converts client/store errors to Temporal failures with the right retry behaviour. */
+async function guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    const attempt = Context.current().info.attempt;
+    if (isStoreError(err)) {
+      const retryable = err.kind === 'unavailable';
+      throw ApplicationFailure.create({ message: `${what}: ${err.message}`, type: `Store${err.kind}`, nonRetryable: !retryable, cause: err });
+    }
+    throw toActivityFailure(err, attempt);
+  }
+}
+
+function outboundRule(config: ConnectionConfig, ruleId: string): Rule {
+  const rule = findRule(config, ruleId);
+  if (!rule || rule.direction !== 'outbound') {
+    throw ApplicationFailure.nonRetryable(`rule ${ruleId} is not an outbound rule of connection ${config.connectionId}`, 'UnknownRule');
+  }
+  return rule;
+}
+
+/** Plans and applies one store user against its Duo counterpart. */
+async function reconcileOne(
+  duo: DuoClient,
+  config: ConnectionConfig,
+  rule: Rule,
+  user: StoreUser,
+  current: DuoUser | undefined,
+  summary: RunSummary,
+  dryRun: boolean,
+): Promise<RunSummary> {
+  const mapped = mapStoreUser(user, rule.attributeMappings);
+  if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
+  const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
+  const ops = planUser({ desired: mapped.user, current: current ? toUserView(current) : null, owner, userActions: config.userActions });
+  return applyUserPlan(duo, ops, owner, summary, dryRun);
+}
+
+/** Owned Duo users on one page whose rule no longer covers them (gone or out of scope). */
+async function deprovisionCandidates(
+  store: IdentityStore,
+  config: ConnectionConfig,
+  users: readonly DuoUser[],
+): Promise<{ owned: number; candidates: { user: DuoUser; ops: PlanOp[] }[] }> {
+  const rules = new Map(outboundRules(config).map((r) => [r.id, r]));
+  const byRule = new Map<string, DuoUser[]>();
+  let owned = 0;
+  for (const user of users) {
+    const marker = parseMarker(user.notes);
+    if (!marker || marker.connectionId !== config.connectionId) continue;
+    // Users of a deleted rule are deleteRuleWorkflow's business, not the full sync's.
+    if (!rules.has(marker.ruleId)) continue;
+    owned += 1;
+    byRule.set(marker.ruleId, [...(byRule.get(marker.ruleId) ?? []), user]);
+  }
+  const candidates: { user: DuoUser; ops: PlanOp[] }[] = [];
+  for (const [ruleId, owners] of byRule) {
+    const rule = rules.get(ruleId) as Rule;
+    const found = await store.lookupUsers(owners.map((u) => u.username), rule.scope);
+    const present = new Set(found.map((u) => usernameKey(u.username)));
+    for (const user of owners) {
+      if (present.has(usernameKey(user.username))) continue;
+      const ops = planDeprovision({ current: toUserView(user), owner: { connectionId: config.connectionId, ruleId }, userActions: config.userActions, trigger: 'gone' });
+      if (ops.some((op) => isWriteOp(op) && (op.op === 'delete' || op.op === 'disable'))) candidates.push({ user, ops });
+    }
+  }
+  return { owned, candidates };
+}
+
+export function createSyncActivities(resources: ConnectionResources) {
+  return {
+    async syncUsersPage(input: SyncUsersPageInput): Promise<SyncUsersPageResult> {
+      const rule = outboundRule(input.config, input.ruleId);
+      const store = await resources.store(input.config);
+      const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
+      const duo = await resources.duo(input.config);
+      const usernames = page.items.map((u) => u.username);
+      const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => duo.getUsersByUsernames(usernames)) : []);
+      let summary = emptySummary();
+      for (const user of page.items) {
+        summary = await guarded(`syncing ${user.username}`, () =>
+          reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), summary, input.dryRun),
+        );
+        heartbeat();
+      }
+      return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
+    },
+
+    async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
+      const duo = await resources.duo(input.config);
+      const store = await resources.store(input.config);
+      const page = await guarded('listing Duo users', () => duo.listUsers({ offset: input.offset, limit: input.limit }));
+      const { owned, candidates } = await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
+      return {
+        nextOffset: page.nextOffset ?? null,
+        ownedCount: owned,
+        candidates: candidates.length,
+        candidatesHash: candidates.length ? deletionSetHash(candidates.map((c) => usernameKey(c.user.username))) : EMPTY_HASH,
+      };
+    },
+
+    async applyDeprovisionPage(input: DuoPageInput & { dryRun: boolean; budget: number }): Promise<ApplyDeprovisionPageResult> {
+      const duo = await resources.duo(input.config);
+      const store = await resources.store(input.config);
+      const page = await guarded('listing Duo users', () => duo.listUsers({ offset: input.offset, limit: input.limit }));
+      const { candidates } = await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
+      let summary = emptySummary();
+      let deprovisioned = 0;
+      let deletedHere = 0;
+      for (const { user, ops } of candidates.slice(0, input.budget)) {
+        const owner = parseMarker(user.notes) as Owner;
+        const before = summary.failed;
+        summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, summary, input.dryRun));
+        if (summary.failed === before) {
+          deprovisioned += 1;
+          if (!input.dryRun && ops.some((op) => op.op === 'delete')) deletedHere += 1;
+        }
+        heartbeat();
+      }
+      // Offsets shift down by the users deleted on this page, or the next page would skip some.
+      const nextOffset = page.nextOffset === undefined ? null : page.nextOffset - deletedHere;
+      return { nextOffset, deprovisioned, summary };
+    },
+
+    async deleteRulePage(input: DuoPageInput & { ruleId: string; deprovision: boolean }): Promise<{ nextOffset: number | null; summary: RunSummary }> {
+      const duo = await resources.duo(input.config);
+      const page = await guarded('listing Duo users', () => duo.listUsers({ offset: input.offset, limit: input.limit }));
+      const owner: Owner = { connectionId: input.config.connectionId, ruleId: input.ruleId };
+      const userActions = { ...input.config.userActions, deprovisionOnRuleDeletion: input.deprovision };
+      let summary = emptySummary();
+      let deletedHere = 0;
+      for (const user of page.items) {
+        const ops = planDeprovision({ current: toUserView(user), owner, userActions, trigger: 'ruleDeleted' });
+        if (ops.length === 0) continue;
+        const before = summary.failed;
+        summary = await guarded(`removing ${user.username}`, () => applyUserPlan(duo, ops, owner, summary, false));
+        if (summary.failed === before && ops.some((op) => op.op === 'delete')) deletedHere += 1;
+        heartbeat();
+      }
+      return { nextOffset: page.nextOffset === undefined ? null : page.nextOffset - deletedHere, summary };
+    },
+
+    async reconcileUser(input: { connectionId: string; config: ConnectionConfig; username: string; ruleId?: string; dryRun: boolean }): Promise<RunSummary> {
+      const store = await resources.store(input.config);
+      const duo = await resources.duo(input.config);
+      const rules = input.ruleId ? [outboundRule(input.config, input.ruleId)] : outboundRules(input.config);
+      const [current] = await guarded('looking the user up in Duo', () => duo.getUsersByUsernames([input.username]));
+      // The first rule whose scope holds the user owns it.
+      for (const rule of rules) {
+        const [user] = await guarded(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
+        if (user) return guarded(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, user, current, emptySummary(), input.dryRun));
+      }
+      // In no rule's scope: deprovision if a rule of this connection owns it.
+      const marker = current ? parseMarker(current.notes) : null;
+      if (!current || !marker || marker.connectionId !== input.config.connectionId || !findRule(input.config, marker.ruleId)) {
+        return { ...emptySummary(), unchanged: 1 };
+      }
+      const ops = planUser({ desired: null, current: toUserView(current), owner: marker, userActions: input.config.userActions });
+      return guarded(`deprovisioning ${input.username}`, () => applyUserPlan(duo, ops, marker, emptySummary(), input.dryRun));
+    },
+
+    async testConnection(input: { connectionId: string; config: ConnectionConfig }): Promise<ConnectionTestResult> {
+      const checks: ConnectionTestResult['checks'] = [];
+      let duo: DuoClient | undefined;
+      try {
+        duo = await resources.duo(input.config);
+      } catch (err) {
+        checks.push({ name: 'credentials', ok: false, message: err instanceof Error ? err.message : String(err) });
+      }
+      if (duo) {
+        const wantsAdmins = input.config.rules.some((r) => r.attributeMappings.userType !== undefined);
+        const report = await duo.testConnection({ administrators: wantsAdmins });
+        for (const name of ['reachable', 'credentials', 'read', 'write'] as const) {
+          const check = report[name];
+          checks.push({ name, ok: check.ok, message: check.ok ? 'ok' : (check.message ?? 'failed') });
+        }
+        if (report.administrators && !report.administrators.ok) {
+          checks.push({ name: 'write', ok: false, message: `administrators: ${report.administrators.message ?? 'failed'}` });
+        }
+      }
+      try {
+        const store = await resources.store(input.config);
+        await store.check();
+        checks.push({ name: 'store', ok: true, message: `ok (${store.location})` });
+      } catch (err) {
+        checks.push({ name: 'store', ok: false, message: err instanceof Error ? err.message : String(err) });
+      }
+      return { ok: checks.length > 0 && checks.every((c) => c.ok), testedAt: new Date().toISOString(), checks };
+    },
+  };
+}
