@@ -1,0 +1,203 @@
+/**
+ * The connection and rule configuration: the public, JSON-friendly contract users write (DESIGN §1),
+ * as zod schemas with defaults and cross-field checks, plus `formatIssues` to turn validation
+ * errors into readable lines. Parsing is idempotent (parse(parse(x)) equals parse(x)) because
+ * the parsed config is carried through workflow history and continue-as-new and parsed again.
+ */
+import { z } from 'zod';
+import { AttributeMappingsSchema } from './mapping';
+import { ScopeSchema } from './scope';
+import { SecretRefSchema } from './secret-ref';
+
+export const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
+export const SlugSchema = z.string().regex(SLUG_RE, 'must be a lower-case slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters');
+
+const HOSTNAME_RE = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+const LOOPBACK_WITH_PORT_RE = /^(?:localhost|127(?:\.\d{1,3}){3}|\[::1\]):(\d{1,5})$/;
+
+/** True for a DNS host name, or a loopback host with a port (the local Duo sandbox). */
+export function isValidApiHost(host: string): boolean {
+  if (HOSTNAME_RE.test(host)) return true;
+  const m = LOOPBACK_WITH_PORT_RE.exec(host);
+  return m !== null && Number(m[1]) >= 1 && Number(m[1]) <= 65535;
+}
+
+export const DuoSettingsSchema = z
+  .object({
+    apiHost: z
+      .string()
+      .trim()
+      .toLowerCase()
+      .refine(isValidApiHost, 'must be a host name without scheme or path, e.g. api-xxxxxxxx.duosecurity.com (or 127.0.0.1:PORT for the sandbox)'),
+    // Real Duo ikeys are "DI" + 18 characters; the sandbox may issue other ids, so only the alphabet and length are checked.
+    integrationKey: z.string().regex(/^[A-Z0-9]{10,40}$/, 'must be 10-40 upper-case letters or digits (Duo integration keys look like DIXXXXXXXXXXXXXXXXXX)'),
+    secretKey: SecretRefSchema,
+  })
+  .strict();
+
+/** Opaque here: src/stores validates the details on the activity side. */
+export const StoreConfigRefSchema = z.looseObject({ kind: z.enum(['file', 'ldap', 'scim']) });
+export type StoreConfigRef = z.infer<typeof StoreConfigRefSchema>;
+
+export const UserActionsSchema = z
+  .object({
+    create: z.boolean().default(false),
+    update: z.boolean().default(false),
+    /** Source-disabled users get Duo status `disabled`; requires `update`. */
+    disable: z.boolean().default(false),
+    /** Deprovision owned Duo users that left the store or the rule's scope. */
+    deprovision: z.boolean().default(false),
+    /** How to deprovision. No default: a destructive choice is made explicitly when deprovisioning is on. */
+    removeAction: z.enum(['delete', 'disable']).optional(),
+    deprovisionOnRuleDeletion: z.boolean().default(false),
+    /** Delete phones left without users after a phone change or a user delete. */
+    cleanupUnusedPhones: z.boolean().default(true),
+  })
+  .strict();
+export type UserActions = z.infer<typeof UserActionsSchema>;
+
+export const DeletionGuardSchema = z
+  .object({
+    maxFraction: z.number().min(0).max(1).default(0.1),
+    maxCount: z.number().int().min(0).default(500),
+    approvalTimeoutMinutes: z.number().int().min(1).max(10_080).default(1440),
+    onTimeout: z.literal('skipDeletions').default('skipDeletions'),
+  })
+  .strict();
+
+export const SourceHealthSchema = z.object({ maxDropFraction: z.number().min(0).max(1).default(0.5) }).strict();
+
+export const RuleSchema = z
+  .object({
+    id: SlugSchema,
+    direction: z.enum(['outbound', 'inbound']),
+    scope: ScopeSchema,
+    attributeMappings: AttributeMappingsSchema.default({}),
+    /** Store groups (names or ids) provisioned as Duo groups; absent = no groups. */
+    groups: z.object({ include: z.array(z.string().trim().min(1)) }).strict().optional(),
+  })
+  .strict();
+export type Rule = z.infer<typeof RuleSchema>;
+export type RuleInput = z.input<typeof RuleSchema>;
+
+export const ConnectionConfigSchema = z
+  .object({
+    connectionId: SlugSchema,
+    enabled: z.boolean().default(true),
+    duo: DuoSettingsSchema,
+    store: StoreConfigRefSchema,
+    userActions: UserActionsSchema.prefault({}),
+    fullSyncIntervalMinutes: z.number().int().min(1).max(10_080).default(30),
+    deletionGuard: DeletionGuardSchema.prefault({}),
+    sourceHealth: SourceHealthSchema.prefault({}),
+    rules: z.array(RuleSchema).max(100).default([]),
+  })
+  .strict()
+  .superRefine((config, ctx) => {
+    const a = config.userActions;
+    if (a.disable && !a.update) {
+      ctx.addIssue({ code: 'custom', path: ['userActions', 'disable'], message: 'disable needs update: set userActions.update to true, or disable to false' });
+    }
+    if ((a.deprovision || a.deprovisionOnRuleDeletion) && a.removeAction === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['userActions', 'removeAction'],
+        message: `required when ${a.deprovision ? 'deprovision' : 'deprovisionOnRuleDeletion'} is on: set it to "delete" or "disable"`,
+      });
+    }
+    if (a.removeAction === 'disable' && !a.disable) {
+      ctx.addIssue({ code: 'custom', path: ['userActions', 'removeAction'], message: 'removeAction "disable" needs disable: set userActions.disable (and update) to true, or removeAction to "delete"' });
+    }
+    const seen = new Map<string, number>();
+    config.rules.forEach((rule, i) => {
+      const first = seen.get(rule.id);
+      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['rules', i, 'id'], message: `duplicate rule id "${rule.id}" (also rules[${first}].id)` });
+      else seen.set(rule.id, i);
+    });
+  });
+export type ConnectionConfig = z.infer<typeof ConnectionConfigSchema>;
+/** What a user may write: defaults filled in by parsing. */
+export type ConnectionConfigInput = z.input<typeof ConnectionConfigSchema>;
+
+export function outboundRules(config: ConnectionConfig): Rule[] {
+  return config.rules.filter((r) => r.direction === 'outbound');
+}
+
+export function inboundRules(config: ConnectionConfig): Rule[] {
+  return config.rules.filter((r) => r.direction === 'inbound');
+}
+
+export function findRule(config: ConnectionConfig, ruleId: string): Rule | undefined {
+  return config.rules.find((r) => r.id === ruleId);
+}
+
+// ---- readable errors --------------------------------------------------------------------------
+
+type Issue = z.core.$ZodIssue;
+type PathKey = PropertyKey;
+
+/** `rules[0].scope.kind`; the empty path is `(root)`. */
+export function formatPath(path: readonly PathKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function messageOf(issue: Issue): string {
+  switch (issue.code) {
+    case 'invalid_value':
+      return `expected one of ${issue.values.map(String).join('|')}`;
+    case 'unrecognized_keys':
+      return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')} (check the spelling)`;
+    case 'invalid_union':
+      if ('options' in issue && Array.isArray(issue.options)) return `expected one of ${issue.options.map(String).join('|')}`;
+      return issue.message;
+    default:
+      // zod's defaults start with "Invalid input: " — the path already says where.
+      return issue.message.replace(/^Invalid (?:input|option): /, '');
+  }
+}
+
+/** A union branch "fits" when the object had the branch's shape and only a nested value was wrong. */
+function fittingBranch(branches: readonly (readonly Issue[])[]): readonly Issue[] | undefined {
+  const fits = branches.filter((b) => b.length > 0 && b.every((i) => i.code !== 'unrecognized_keys' && !(i.code === 'invalid_type' && i.path.length <= 1 && /received undefined$/.test(i.message))));
+  return fits.length === 1 ? fits[0] : undefined;
+}
+
+function collect(issues: readonly Issue[], base: readonly PathKey[], out: string[]): void {
+  for (const issue of issues) {
+    const path = [...base, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const branch = fittingBranch(issue.errors);
+      if (branch) {
+        collect(branch, path, out);
+        continue;
+      }
+    }
+    out.push(`${formatPath(path)}: ${messageOf(issue)}`);
+  }
+}
+
+/** Readable, de-duplicated lines, e.g. `rules[0].scope.kind: expected one of all|groups|filter`. */
+export function formatIssues(error: z.ZodError): string[] {
+  const out: string[] = [];
+  collect(error.issues, [], out);
+  return [...new Set(out)];
+}
+
+export type ConfigValidation = { ok: true; config: ConnectionConfig } | { ok: false; errors: string[] };
+
+export function validateConnectionConfig(input: unknown): ConfigValidation {
+  const parsed = ConnectionConfigSchema.safeParse(input);
+  return parsed.success ? { ok: true, config: parsed.data } : { ok: false, errors: formatIssues(parsed.error) };
+}
+
+export type RuleValidation = { ok: true; rule: Rule } | { ok: false; errors: string[] };
+
+export function validateRule(input: unknown): RuleValidation {
+  const parsed = RuleSchema.safeParse(input);
+  return parsed.success ? { ok: true, rule: parsed.data } : { ok: false, errors: formatIssues(parsed.error) };
+}

@@ -1,0 +1,87 @@
+/**
+ * The ownership marker duo-sync writes on the Duo objects it provisions (DESIGN §3): users' `notes`
+ * and groups' `desc` end with `[duo-sync:c=<connectionId>;r=<ruleId>]`. The text before it is the
+ * human part (where a mapped `notes` value goes) and is preserved. Ownership lives on the object
+ * itself, so it survives restarts and needs no database.
+ *
+ * Only a marker on its own last line, in the exact format with slug ids, counts; a marker typed
+ * anywhere else in the notes is just text. Anyone who can edit notes in Duo is already a Duo
+ * administrator, so a forged marker at the very end is not treated as a threat beyond that.
+ */
+import { z } from 'zod';
+import { SLUG_RE } from './connection';
+
+/**
+ * Duo does not document a maximum for user `notes` or group `desc` (duo-admin-api.md is silent),
+ * so 1024 characters (UTF-16 code units) is assumed. The human part is truncated to fit; the marker never is.
+ */
+export const DUO_NOTES_MAX_LENGTH = 1024;
+
+export const OwnerSchema = z.object({
+  connectionId: z.string().regex(SLUG_RE),
+  ruleId: z.string().regex(SLUG_RE),
+});
+export type Owner = z.infer<typeof OwnerSchema>;
+
+const SLUG = '[a-z0-9][a-z0-9-]{0,62}';
+// Own last line (start of text or after a newline), exact format, only trailing whitespace after it.
+const TRAILING_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG})\\]\\s*$`);
+const ELLIPSIS = '…';
+
+export function formatMarker(owner: Owner): string {
+  if (!SLUG_RE.test(owner.connectionId) || !SLUG_RE.test(owner.ruleId)) {
+    throw new RangeError(`ownership marker ids must be slugs, got connection "${owner.connectionId}" and rule "${owner.ruleId}"`);
+  }
+  return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId}]`;
+}
+
+/** The owner named by the marker at the very end of `notes`, or null when there is none. */
+export function parseMarker(notes: string | null | undefined): Owner | null {
+  if (!notes) return null;
+  const m = TRAILING_MARKER_RE.exec(notes);
+  if (!m || m[1] === undefined || m[2] === undefined) return null;
+  return { connectionId: m[1], ruleId: m[2] };
+}
+
+/**
+ * The human part of `notes`: every trailing marker line removed (so releasing ownership can never
+ * leave a second, typed-in marker that would still count), trailing whitespace trimmed.
+ */
+export function stripMarker(notes: string | null | undefined): string {
+  let text = notes ?? '';
+  for (;;) {
+    const m = TRAILING_MARKER_RE.exec(text);
+    if (!m) return text.trimEnd();
+    text = text.slice(0, m.index);
+  }
+}
+
+/** Cuts to at most `max` UTF-16 units without splitting a surrogate pair, marking the cut with an ellipsis. */
+function truncate(text: string, max: number): string {
+  if (text.length <= max) return text;
+  if (max <= 0) return '';
+  let end = max - ELLIPSIS.length;
+  const code = text.charCodeAt(end - 1);
+  if (code >= 0xd800 && code <= 0xdbff) end -= 1;
+  return `${text.slice(0, Math.max(0, end))}${ELLIPSIS}`;
+}
+
+/**
+ * Notes for an owned object: the human part (any markers already at its end removed, truncated so
+ * the whole fits `maxLength`) followed by our marker on its own line. Idempotent:
+ * `withMarker(stripMarker(withMarker(h, o)), o) === withMarker(h, o)`.
+ */
+export function withMarker(humanNotes: string | null | undefined, owner: Owner, maxLength: number = DUO_NOTES_MAX_LENGTH): string {
+  const marker = formatMarker(owner);
+  if (maxLength < marker.length) throw new RangeError(`maxLength ${maxLength} is shorter than the marker (${marker.length})`);
+  const human = stripMarker(humanNotes);
+  if (human === '') return marker;
+  const fitted = truncate(human, maxLength - marker.length - 1).trimEnd();
+  return fitted === '' ? marker : `${fitted}\n${marker}`;
+}
+
+/** Whether `notes` carries this connection's marker (and this rule's, when `ruleId` is given). */
+export function isOwnedBy(notes: string | null | undefined, connectionId: string, ruleId?: string): boolean {
+  const owner = parseMarker(notes);
+  return owner !== null && owner.connectionId === connectionId && (ruleId === undefined || owner.ruleId === ruleId);
+}

@@ -1,0 +1,304 @@
+/**
+ * The per-user diff: given the Duo user a rule wants (or null when the user left the store or the
+ * rule's scope) and the user as Duo has it, the list of operations that brings Duo in line,
+ * honouring the connection's `userActions` and ownership. Unchanged input plans no operations, so
+ * unchanged users cost zero writes and re-running a page is a no-op. Activities apply the ops.
+ *
+ * Decisions (see also DESIGN §1, §3):
+ * - Only users carrying this connection's and rule's marker are changed; any other existing user
+ *   is a `skip`. A user owned by another rule of this connection is left to that rule.
+ * - Status is managed only with `update` + `disable`. A source-disabled user is disabled whatever
+ *   its Duo status (a `bypass` must not outlive the account). A source-enabled user is re-activated
+ *   only from `disabled`; `bypass` and `locked out` are left alone (an admin's or Duo's decision).
+ * - Source-disabled users are never created (creating an account only to disable it helps nobody).
+ * - Users `pending deletion` (Duo's Trash) are not touched: modifying does not restore them.
+ * - Phones: the store's primary phone is the user's only *numbered* phone in Duo. The mapped phone
+ *   is attached (looked up by number, created if missing) before others are detached, so the user
+ *   is never left without a phone; phones without a number (tablets) are left alone. Detached
+ *   phones, and the phones of deleted users, are deleted when no user is left on them, unless
+ *   `cleanupUnusedPhones` is off.
+ * - `userType: admin` plans `ensureAdmin` unless the view says the user already is one; admins are
+ *   never demoted (removing administrator rights is left to people).
+ * - The brief's `noop` is the empty plan.
+ */
+import { z } from 'zod';
+import type { UserActions } from './connection';
+import { clean, phoneKey, usernameKey, type DesiredDuoUser } from './mapping';
+import { isOwnedBy, parseMarker, stripMarker, withMarker, type Owner } from './ownership';
+
+// ---- Duo user as the plan sees it --------------------------------------------------------------
+
+export const DuoUserStatusSchema = z.enum(['active', 'disabled', 'bypass', 'locked out', 'pending deletion']);
+export type DuoUserStatus = z.infer<typeof DuoUserStatusSchema>;
+
+export const DuoUserViewSchema = z.object({
+  user_id: z.string().min(1),
+  username: z.string(),
+  email: z.string().nullable(),
+  realname: z.string().nullable(),
+  firstname: z.string().nullable(),
+  lastname: z.string().nullable(),
+  status: DuoUserStatusSchema,
+  notes: z.string().nullable(),
+  phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable() })),
+  /** Whether an administrator with this user's email exists; unknown (absent) plans `ensureAdmin` for admin users. */
+  isAdmin: z.boolean().optional(),
+});
+export type DuoUserView = z.infer<typeof DuoUserViewSchema>;
+
+// ---- operations --------------------------------------------------------------------------------
+
+const TEXT_FIELDS = ['email', 'realname', 'firstname', 'lastname'] as const;
+type TextField = (typeof TEXT_FIELDS)[number];
+
+/** Field values as Duo's modify takes them: `''` clears a field. */
+export const UserChangesSchema = z
+  .object({
+    email: z.string(),
+    realname: z.string(),
+    firstname: z.string(),
+    lastname: z.string(),
+    notes: z.string(),
+    status: z.enum(['active', 'disabled']),
+  })
+  .partial();
+export type UserChanges = z.infer<typeof UserChangesSchema>;
+
+const username = z.string().min(1);
+/** null: the user created earlier in the same plan (the activity threads its new user_id). */
+const targetUserId = z.string().min(1).nullable();
+
+export const PlanOpSchema = z.discriminatedUnion('op', [
+  z.object({
+    op: z.literal('create'),
+    username,
+    fields: z.object({
+      username,
+      email: z.string().optional(),
+      realname: z.string().optional(),
+      firstname: z.string().optional(),
+      lastname: z.string().optional(),
+      status: z.literal('active'),
+      notes: z.string(),
+    }),
+  }),
+  z.object({ op: z.literal('update'), userId: z.string().min(1), username, changes: UserChangesSchema }),
+  z.object({ op: z.literal('disable'), userId: z.string().min(1), username }),
+  z.object({ op: z.literal('delete'), userId: z.string().min(1), username }),
+  /** Find the phone by number (create it if missing), then associate it with the user. */
+  z.object({ op: z.literal('attachPhone'), userId: targetUserId, username, number: z.string().min(1) }),
+  z.object({ op: z.literal('detachPhone'), userId: z.string().min(1), username, phoneId: z.string().min(1), number: z.string() }),
+  /** Delete the phone only if no user is associated with it any more (phones can be shared). */
+  z.object({ op: z.literal('deletePhoneIfUnused'), username, phoneId: z.string().min(1), number: z.string() }),
+  /** Make sure a Duo administrator exists for this user (matched by email); Duo needs email and name. */
+  z.object({ op: z.literal('ensureAdmin'), username, email: z.string().min(1), name: z.string().min(1) }),
+  z.object({ op: z.literal('skip'), username, reason: z.string() }),
+]);
+export type PlanOp = z.infer<typeof PlanOpSchema>;
+
+export function isWriteOp(op: PlanOp): boolean {
+  return op.op !== 'skip';
+}
+
+/** Which summary counter a user's plan lands in. */
+export type PlanOutcome = 'created' | 'updated' | 'disabled' | 'deleted' | 'unchanged' | 'skipped';
+
+export function planOutcome(ops: readonly PlanOp[]): PlanOutcome {
+  const kinds = new Set(ops.map((o) => o.op));
+  if (kinds.has('create')) return 'created';
+  if (kinds.has('delete')) return 'deleted';
+  if (kinds.has('disable')) return 'disabled';
+  if (kinds.has('skip')) return 'skipped';
+  return ops.length > 0 ? 'updated' : 'unchanged';
+}
+
+// ---- planning ----------------------------------------------------------------------------------
+
+export interface PlanUserInput {
+  /** null: the user is gone from the store or out of the rule's scope. */
+  desired: DesiredDuoUser | null;
+  /** null: no Duo user with this username. */
+  current: DuoUserView | null;
+  owner: Owner;
+  userActions: UserActions;
+}
+
+export const SKIP_NOT_OWNED = 'exists in Duo and is not owned by this connection';
+
+function skip(user: string, reason: string): PlanOp {
+  return { op: 'skip', username: user, reason };
+}
+
+function sameText(field: TextField, desired: string | null, current: string | null): boolean {
+  const a = clean(desired);
+  const b = clean(current);
+  // Emails compare case-insensitively so Duo's storage choices never cause an update per run.
+  return field === 'email' ? a?.toLowerCase() === b?.toLowerCase() : a === b;
+}
+
+function numberedPhones(view: DuoUserView): { phone_id: string; number: string }[] {
+  return view.phones.flatMap((p) => (p.number !== null && p.number.trim() !== '' ? [{ phone_id: p.phone_id, number: p.number }] : []));
+}
+
+function phoneCleanup(view: DuoUserView, phones: readonly { phone_id: string; number: string }[], cleanup: boolean): PlanOp[] {
+  return cleanup ? phones.map((p) => ({ op: 'deletePhoneIfUnused', username: view.username, phoneId: p.phone_id, number: p.number })) : [];
+}
+
+/** The operations that bring one Duo user in line with what the rule wants. */
+export function planUser(input: PlanUserInput): PlanOp[] {
+  const { desired, current, owner, userActions } = input;
+  if (desired && current && usernameKey(desired.username) !== usernameKey(current.username)) {
+    throw new RangeError(`planUser got store user ${desired.username} but Duo user ${current.username}; look Duo users up by username`);
+  }
+  if (!current) return desired ? planCreate(desired, owner, userActions) : [];
+
+  const marker = parseMarker(current.notes);
+  if (!marker || marker.connectionId !== owner.connectionId) return desired ? [skip(current.username, SKIP_NOT_OWNED)] : [];
+  if (marker.ruleId !== owner.ruleId) return desired ? [skip(current.username, `owned by rule ${marker.ruleId} of this connection, not ${owner.ruleId}`)] : [];
+  if (current.status === 'pending deletion') {
+    return desired ? [skip(current.username, 'is pending deletion in Duo (in the Trash); restore it in the Admin Panel to manage it again')] : [];
+  }
+  if (!desired) return planDeprovision({ current, owner, userActions, trigger: 'gone' });
+  return planUpdate(desired, current, owner, userActions);
+}
+
+function planCreate(desired: DesiredDuoUser, owner: Owner, a: UserActions): PlanOp[] {
+  if (!a.create) return [skip(desired.username, 'not in Duo and userActions.create is off')];
+  if (desired.status === 'disabled') return [skip(desired.username, 'disabled in the store, so not created in Duo')];
+  const fields: Extract<PlanOp, { op: 'create' }>['fields'] = {
+    username: desired.username,
+    status: 'active',
+    notes: withMarker(desired.notes ?? '', owner),
+  };
+  for (const f of TEXT_FIELDS) {
+    const v = desired[f];
+    if (v !== null) fields[f] = v;
+  }
+  const ops: PlanOp[] = [{ op: 'create', username: desired.username, fields }];
+  if (desired.phone !== null) ops.push({ op: 'attachPhone', userId: null, username: desired.username, number: desired.phone });
+  if (desired.userType === 'admin') ops.push(ensureAdmin(desired));
+  return ops;
+}
+
+function ensureAdmin(desired: DesiredDuoUser): PlanOp {
+  // mapStoreUser guarantees an email for admins; the fallback keeps the op well-formed regardless.
+  return { op: 'ensureAdmin', username: desired.username, email: desired.email ?? desired.username, name: desired.realname ?? desired.username };
+}
+
+function planUpdate(desired: DesiredDuoUser, current: DuoUserView, owner: Owner, a: UserActions): PlanOp[] {
+  if (!a.update) return [];
+  const user = current.username;
+  const changes: UserChanges = {};
+  for (const f of TEXT_FIELDS) {
+    if (!sameText(f, desired[f], current[f])) changes[f] = desired[f] ?? '';
+  }
+  const human = desired.notes === undefined ? stripMarker(current.notes) : desired.notes;
+  const notes = withMarker(human, owner);
+  if (notes !== (current.notes ?? '')) changes.notes = notes;
+
+  let disable = false;
+  if (a.disable) {
+    if (desired.status === 'disabled' && current.status !== 'disabled') disable = true;
+    else if (desired.status === 'active' && current.status === 'disabled') changes.status = 'active';
+  }
+
+  const ops: PlanOp[] = [];
+  if (Object.keys(changes).length > 0) ops.push({ op: 'update', userId: current.user_id, username: user, changes });
+  if (disable) ops.push({ op: 'disable', userId: current.user_id, username: user });
+
+  const phones = numberedPhones(current);
+  if (desired.phone !== null && !phones.some((p) => phoneKey(p.number) === desired.phone)) {
+    ops.push({ op: 'attachPhone', userId: current.user_id, username: user, number: desired.phone });
+  }
+  const stale = phones.filter((p) => phoneKey(p.number) !== desired.phone);
+  for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
+  ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
+
+  if (desired.userType === 'admin' && current.isAdmin !== true) ops.push(ensureAdmin(desired));
+  return ops;
+}
+
+export interface PlanDeprovisionInput {
+  /** A Duo user owned by `owner` (others plan nothing). */
+  current: DuoUserView;
+  owner: Owner;
+  userActions: UserActions;
+  /** `gone`: left the store or the rule's scope (needs `deprovision`); `ruleDeleted`: its rule was deleted. */
+  trigger: 'gone' | 'ruleDeleted';
+}
+
+/**
+ * Deprovisioning one owned user per `removeAction`. When a rule is deleted without
+ * `deprovisionOnRuleDeletion`, its users are released instead: the marker is removed so no rule
+ * manages them any more, and the user stays as it is.
+ */
+export function planDeprovision(input: PlanDeprovisionInput): PlanOp[] {
+  const { current, owner, userActions: a, trigger } = input;
+  // Never trust the caller's paging alone: only this rule's own users are deprovisioned or released.
+  if (!isOwnedBy(current.notes, owner.connectionId, owner.ruleId)) return [];
+  if (current.status === 'pending deletion') return [];
+  const enabled = trigger === 'gone' ? a.deprovision : a.deprovisionOnRuleDeletion;
+  if (!enabled) {
+    if (trigger === 'gone') return [skip(current.username, 'left the store or the rule scope, and userActions.deprovision is off')];
+    return [{ op: 'update', userId: current.user_id, username: current.username, changes: { notes: stripMarker(current.notes) } }];
+  }
+  switch (a.removeAction) {
+    case 'delete':
+      // Duo keeps a deleted user's phones; clean them up like any other phone left unused.
+      return [{ op: 'delete', userId: current.user_id, username: current.username }, ...phoneCleanup(current, numberedPhones(current), a.cleanupUnusedPhones)];
+    case 'disable':
+      return current.status === 'disabled' ? [] : [{ op: 'disable', userId: current.user_id, username: current.username }];
+    case undefined:
+      return [skip(current.username, 'userActions.removeAction is not set, so nothing is deprovisioned')];
+  }
+}
+
+// ---- simulation ---------------------------------------------------------------------------------
+
+/**
+ * What Duo would look like after applying `ops` to `view` (phones and ids invented as `planned:*`).
+ * Used by tests and dry runs to check that planning again yields no writes.
+ */
+export function applyPlanToView(view: DuoUserView | null, ops: readonly PlanOp[]): DuoUserView | null {
+  let v: DuoUserView | null = view ? { ...view, phones: [...view.phones] } : null;
+  for (const op of ops) {
+    switch (op.op) {
+      case 'create':
+        v = {
+          user_id: `planned:${op.username}`,
+          username: op.fields.username,
+          email: op.fields.email ?? null,
+          realname: op.fields.realname ?? null,
+          firstname: op.fields.firstname ?? null,
+          lastname: op.fields.lastname ?? null,
+          status: op.fields.status,
+          notes: op.fields.notes,
+          phones: [],
+          isAdmin: false,
+        };
+        break;
+      case 'update':
+        if (v) v = { ...v, ...op.changes };
+        break;
+      case 'disable':
+        if (v) v = { ...v, status: 'disabled' };
+        break;
+      case 'delete':
+        v = null;
+        break;
+      case 'attachPhone':
+        if (v) v = { ...v, phones: [...v.phones, { phone_id: `planned:${op.number}`, number: op.number }] };
+        break;
+      case 'detachPhone':
+        if (v) v = { ...v, phones: v.phones.filter((p) => p.phone_id !== op.phoneId) };
+        break;
+      case 'ensureAdmin':
+        if (v) v = { ...v, isAdmin: true };
+        break;
+      case 'deletePhoneIfUnused':
+      case 'skip':
+        break;
+    }
+  }
+  return v;
+}

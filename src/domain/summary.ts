@@ -1,0 +1,81 @@
+/**
+ * Run summaries: the counters every run reports (created, updated, disabled, deleted, unchanged,
+ * skipped, failed) and a bounded list of per-object failures. Summaries travel through activity
+ * results, workflow state and continue-as-new, so they stay small: failures are capped and their
+ * texts shortened, and what was dropped is counted in `failuresTruncated`.
+ */
+import { z } from 'zod';
+
+export const MAX_FAILURES = 200;
+const MAX_TEXT = 500;
+
+const count = z.number().int().min(0);
+
+export const FailureSchema = z.object({
+  username: z.string(),
+  /** What was being done, e.g. `create`, `update`, `map`, `attachPhone`. */
+  operation: z.string(),
+  /** Duo's error code (as text, e.g. "40002") or an error type (e.g. "MappingError"). */
+  code: z.string().optional(),
+  message: z.string(),
+});
+export type Failure = z.infer<typeof FailureSchema>;
+
+export const RunSummarySchema = z.object({
+  created: count.default(0),
+  updated: count.default(0),
+  disabled: count.default(0),
+  deleted: count.default(0),
+  unchanged: count.default(0),
+  skipped: count.default(0),
+  failed: count.default(0),
+  failures: z.array(FailureSchema).max(MAX_FAILURES).default([]),
+  /** Failures counted in `failed` whose details were dropped to keep the summary bounded. */
+  failuresTruncated: count.default(0),
+});
+export type RunSummary = z.infer<typeof RunSummarySchema>;
+
+export type SummaryCounter = 'created' | 'updated' | 'disabled' | 'deleted' | 'unchanged' | 'skipped';
+
+export function emptySummary(): RunSummary {
+  return { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0, failed: 0, failures: [], failuresTruncated: 0 };
+}
+
+function shorten(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`;
+}
+
+function capFailures(failures: readonly Failure[], truncated: number): Pick<RunSummary, 'failures' | 'failuresTruncated'> {
+  const kept = failures.slice(0, MAX_FAILURES);
+  return { failures: kept, failuresTruncated: truncated + (failures.length - kept.length) };
+}
+
+/** Sum of two summaries; `a`'s failures come first and the list stays within `MAX_FAILURES`. */
+export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
+  return {
+    created: a.created + b.created,
+    updated: a.updated + b.updated,
+    disabled: a.disabled + b.disabled,
+    deleted: a.deleted + b.deleted,
+    unchanged: a.unchanged + b.unchanged,
+    skipped: a.skipped + b.skipped,
+    failed: a.failed + b.failed,
+    ...capFailures([...a.failures, ...b.failures], a.failuresTruncated + b.failuresTruncated),
+  };
+}
+
+/** One more object counted under `counter` (e.g. the `planOutcome` of a user's plan). */
+export function recordOutcome(summary: RunSummary, counter: SummaryCounter, n = 1): RunSummary {
+  return { ...summary, [counter]: summary[counter] + n };
+}
+
+/** One more failed object, with its details kept while there is room. */
+export function recordFailure(summary: RunSummary, failure: Failure): RunSummary {
+  const entry: Failure = {
+    username: shorten(failure.username),
+    operation: shorten(failure.operation),
+    ...(failure.code !== undefined ? { code: shorten(failure.code) } : {}),
+    message: shorten(failure.message),
+  };
+  return { ...summary, failed: summary.failed + 1, ...capFailures([...summary.failures, entry], summary.failuresTruncated) };
+}

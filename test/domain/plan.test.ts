@@ -1,0 +1,324 @@
+import assert from 'node:assert/strict';
+import type { UserActions } from '../../src/domain/connection';
+import { mapStoreUser, type DesiredDuoUser } from '../../src/domain/mapping';
+import { stripMarker, withMarker } from '../../src/domain/ownership';
+import {
+  applyPlanToView,
+  isWriteOp,
+  planDeprovision,
+  PlanOpSchema,
+  planOutcome,
+  planUser,
+  SKIP_NOT_OWNED,
+  type DuoUserView,
+  type PlanOp,
+} from '../../src/domain/plan';
+import { actions, desired, OWNER, owned, storeUser } from './fixtures';
+
+function plan(d: DesiredDuoUser | null, c: DuoUserView | null, a: Partial<UserActions> = {}): PlanOp[] {
+  const ops = planUser({ desired: d, current: c, owner: OWNER, userActions: actions(a) });
+  for (const op of ops) assert.ok(PlanOpSchema.safeParse(op).success, `op must match PlanOpSchema: ${JSON.stringify(op)}`);
+  return ops;
+}
+
+function kinds(ops: readonly PlanOp[]): string[] {
+  return ops.map((o) => o.op);
+}
+
+describe('domain/plan', () => {
+  it('nothing to do when neither side has the user', () => {
+    assert.deepEqual(plan(null, null), []);
+  });
+
+  it('an unchanged owned user plans zero operations', () => {
+    assert.deepEqual(plan(desired(), owned()), []);
+    assert.equal(planOutcome([]), 'unchanged');
+  });
+
+  describe('create', () => {
+    it('creates with all non-empty fields, the marker in notes, then attaches the phone', () => {
+      const ops = plan(desired({ lastname: null }), null);
+      assert.deepEqual(ops, [
+        {
+          op: 'create',
+          username: 'ada',
+          fields: { username: 'ada', status: 'active', notes: '[duo-sync:c=acme;r=staff]', email: 'ada@example.com', realname: 'Ada Lovelace', firstname: 'Ada' },
+        },
+        { op: 'attachPhone', userId: null, username: 'ada', number: '+442079460958' },
+      ]);
+      assert.equal(planOutcome(ops), 'created');
+    });
+
+    it('puts mapped human notes before the marker', () => {
+      const [create] = plan(desired({ notes: 'Badge 42' }), null);
+      assert.equal(create?.op === 'create' && create.fields.notes, 'Badge 42\n[duo-sync:c=acme;r=staff]');
+    });
+
+    it('create off → skip with a reason, no writes', () => {
+      const ops = plan(desired(), null, { create: false });
+      assert.deepEqual(ops, [{ op: 'skip', username: 'ada', reason: 'not in Duo and userActions.create is off' }]);
+      assert.equal(planOutcome(ops), 'skipped');
+      assert.equal(ops.some(isWriteOp), false);
+    });
+
+    it('never creates a user that is disabled in the store', () => {
+      assert.deepEqual(kinds(plan(desired({ status: 'disabled' }), null)), ['skip']);
+    });
+
+    it('admins get ensureAdmin after create', () => {
+      const ops = plan(desired({ userType: 'admin' }), null);
+      assert.deepEqual(ops.at(-1), { op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace' });
+    });
+  });
+
+  describe('ownership', () => {
+    it('an existing user without our marker is skipped, never adopted', () => {
+      const ops = plan(desired({ email: 'new@example.com' }), owned({ notes: 'Created by hand' }));
+      assert.deepEqual(ops, [{ op: 'skip', username: 'ada', reason: SKIP_NOT_OWNED }]);
+    });
+
+    it("another connection's user is skipped", () => {
+      assert.deepEqual(plan(desired(), owned({}, { connectionId: 'globex', ruleId: 'staff' })), [{ op: 'skip', username: 'ada', reason: SKIP_NOT_OWNED }]);
+    });
+
+    it("another rule's user is left to that rule", () => {
+      const ops = plan(desired({ email: 'x@example.com' }), owned({}, { connectionId: 'acme', ruleId: 'contractors' }));
+      assert.deepEqual(kinds(ops), ['skip']);
+      assert.match(ops[0]?.op === 'skip' ? ops[0].reason : '', /owned by rule contractors/);
+    });
+
+    it('a user not ours and not in scope is not mentioned at all', () => {
+      assert.deepEqual(plan(null, owned({ notes: 'manual' })), []);
+      assert.deepEqual(plan(null, owned({}, { connectionId: 'acme', ruleId: 'contractors' })), []);
+    });
+
+    it('a fake marker typed mid-notes does not make a user ours', () => {
+      assert.deepEqual(kinds(plan(desired(), owned({ notes: '[duo-sync:c=acme;r=staff]\nmanual account' }))), ['skip']);
+    });
+
+    it('users pending deletion are left alone', () => {
+      assert.deepEqual(kinds(plan(desired({ email: 'x@example.com' }), owned({ status: 'pending deletion' }))), ['skip']);
+      assert.deepEqual(plan(null, owned({ status: 'pending deletion' })), []);
+    });
+
+    it('refuses mismatched users (lookups are by username, case-insensitively)', () => {
+      assert.deepEqual(plan(desired({ username: 'ADA' }), owned()), []);
+      assert.throws(() => plan(desired({ username: 'grace' }), owned()), /look Duo users up by username/);
+    });
+  });
+
+  describe('update', () => {
+    it('updates only the changed fields', () => {
+      const ops = plan(desired({ email: 'ada@new.example', realname: 'Ada King' }), owned());
+      assert.deepEqual(ops, [{ op: 'update', userId: 'DU0000000000000000A1', username: 'ada', changes: { email: 'ada@new.example', realname: 'Ada King' } }]);
+      assert.equal(planOutcome(ops), 'updated');
+    });
+
+    it('clears fields emptied in the store', () => {
+      const ops = plan(desired({ email: null, firstname: null }), owned());
+      assert.deepEqual(ops, [{ op: 'update', userId: 'DU0000000000000000A1', username: 'ada', changes: { email: '', firstname: '' } }]);
+    });
+
+    it('treats null and "" as the same empty value (Duo returns "")', () => {
+      assert.deepEqual(plan(desired({ lastname: null }), owned({ lastname: '' })), []);
+    });
+
+    it('ignores case-only email differences', () => {
+      assert.deepEqual(plan(desired(), owned({ email: 'ADA@Example.com' })), []);
+    });
+
+    it('update off → no writes at all, even when fields differ', () => {
+      assert.deepEqual(plan(desired({ email: 'x@example.com', status: 'disabled', phone: '+15550100000' }), owned(), { update: false, disable: false }), []);
+    });
+
+    it('keeps human notes when notes are unmapped, and repairs a damaged marker position', () => {
+      assert.deepEqual(plan(desired(), owned({ notes: withMarker('kept by admin', OWNER) })), []);
+      const ops = plan(desired(), owned({ notes: `${withMarker('kept', OWNER)}\n\n` }));
+      assert.deepEqual(ops.map((o) => (o.op === 'update' ? o.changes : o)), [{ notes: withMarker('kept', OWNER) }]);
+    });
+
+    it('mapped notes replace the human part; a mapped empty value clears it', () => {
+      const current = owned({ notes: withMarker('old', OWNER) });
+      assert.deepEqual(plan(desired({ notes: 'new' }), current).map((o) => (o.op === 'update' ? o.changes : o)), [{ notes: 'new\n[duo-sync:c=acme;r=staff]' }]);
+      assert.deepEqual(plan(desired({ notes: null }), current).map((o) => (o.op === 'update' ? o.changes : o)), [{ notes: '[duo-sync:c=acme;r=staff]' }]);
+    });
+  });
+
+  describe('status', () => {
+    it('disables a source-disabled user when update and disable are on', () => {
+      const ops = plan(desired({ status: 'disabled' }), owned());
+      assert.deepEqual(ops, [{ op: 'disable', userId: 'DU0000000000000000A1', username: 'ada' }]);
+      assert.equal(planOutcome(ops), 'disabled');
+    });
+
+    it('disable off → the status is not managed either way', () => {
+      assert.deepEqual(plan(desired({ status: 'disabled' }), owned(), { disable: false, removeAction: 'delete' }), []);
+      assert.deepEqual(plan(desired(), owned({ status: 'disabled' }), { disable: false, removeAction: 'delete' }), []);
+    });
+
+    it('re-activates a Duo-disabled user that is enabled in the store', () => {
+      assert.deepEqual(plan(desired(), owned({ status: 'disabled' })), [{ op: 'update', userId: 'DU0000000000000000A1', username: 'ada', changes: { status: 'active' } }]);
+    });
+
+    it('leaves bypass and locked out alone for enabled users, but disables them when the source is disabled', () => {
+      for (const status of ['bypass', 'locked out'] as const) {
+        assert.deepEqual(plan(desired(), owned({ status })), [], status);
+        assert.deepEqual(kinds(plan(desired({ status: 'disabled' }), owned({ status }))), ['disable'], status);
+      }
+    });
+
+    it('an already disabled user stays unchanged', () => {
+      assert.deepEqual(plan(desired({ status: 'disabled' }), owned({ status: 'disabled' })), []);
+    });
+  });
+
+  describe('phones', () => {
+    const oldPhone = { phone_id: 'DPOLD', number: '+15550100000' };
+
+    it('a changed phone: attach the new one first, then detach and clean up the old one', () => {
+      const ops = plan(desired(), owned({ phones: [oldPhone] }));
+      assert.deepEqual(ops, [
+        { op: 'attachPhone', userId: 'DU0000000000000000A1', username: 'ada', number: '+442079460958' },
+        { op: 'detachPhone', userId: 'DU0000000000000000A1', username: 'ada', phoneId: 'DPOLD', number: '+15550100000' },
+        { op: 'deletePhoneIfUnused', username: 'ada', phoneId: 'DPOLD', number: '+15550100000' },
+      ]);
+      assert.equal(planOutcome(ops), 'updated');
+    });
+
+    it('without cleanup the old phone is only detached', () => {
+      assert.deepEqual(kinds(plan(desired(), owned({ phones: [oldPhone] }), { cleanupUnusedPhones: false })), ['attachPhone', 'detachPhone']);
+    });
+
+    it('a cleared phone detaches numbered phones and keeps number-less ones (tablets)', () => {
+      const ops = plan(desired({ phone: null }), owned({ phones: [oldPhone, { phone_id: 'DPTAB', number: '' }, { phone_id: 'DPNULL', number: null }] }));
+      assert.deepEqual(kinds(ops), ['detachPhone', 'deletePhoneIfUnused']);
+      assert.ok(ops.every((o) => !('phoneId' in o) || o.phoneId === 'DPOLD'));
+    });
+
+    it('compares numbers after normalising what Duo holds', () => {
+      assert.deepEqual(plan(desired(), owned({ phones: [{ phone_id: 'DP1', number: '+44 20 7946 0958' }] })), []);
+    });
+
+    it('no attach when the phone is already there, only stale extras go', () => {
+      assert.deepEqual(kinds(plan(desired(), owned({ phones: [{ phone_id: 'DP1', number: '+442079460958' }, oldPhone] }))), ['detachPhone', 'deletePhoneIfUnused']);
+    });
+  });
+
+  describe('admins', () => {
+    it('plans ensureAdmin unless the view says the user already is an admin', () => {
+      assert.deepEqual(kinds(plan(desired({ userType: 'admin' }), owned())), ['ensureAdmin']);
+      assert.deepEqual(plan(desired({ userType: 'admin' }), owned({ isAdmin: true })), []);
+    });
+
+    it('never demotes an administrator', () => {
+      assert.deepEqual(plan(desired({ userType: 'user' }), owned({ isAdmin: true })), []);
+    });
+
+    it('an invalid userType never reaches the plan: mapping fails that user', () => {
+      const mapped = mapStoreUser(storeUser({ attributes: { userType: 'root' } }));
+      assert.equal(mapped.ok, false);
+    });
+  });
+
+  describe('deprovision (user gone or out of scope)', () => {
+    it('removeAction delete: delete, then remove the phones Duo keeps', () => {
+      const ops = plan(null, owned());
+      assert.deepEqual(ops, [
+        { op: 'delete', userId: 'DU0000000000000000A1', username: 'ada' },
+        { op: 'deletePhoneIfUnused', username: 'ada', phoneId: 'DP0000000000000000P1', number: '+442079460958' },
+      ]);
+      assert.equal(planOutcome(ops), 'deleted');
+    });
+
+    it('removeAction delete without phone cleanup deletes only the user', () => {
+      assert.deepEqual(kinds(plan(null, owned(), { cleanupUnusedPhones: false })), ['delete']);
+    });
+
+    it('removeAction disable: disable, and nothing once disabled', () => {
+      assert.deepEqual(kinds(plan(null, owned(), { removeAction: 'disable' })), ['disable']);
+      assert.deepEqual(plan(null, owned({ status: 'disabled' }), { removeAction: 'disable' }), []);
+    });
+
+    it('deprovision off → skip with a reason, no writes', () => {
+      const ops = plan(null, owned(), { deprovision: false });
+      assert.deepEqual(kinds(ops), ['skip']);
+      assert.match(ops[0]?.op === 'skip' ? ops[0].reason : '', /deprovision is off/);
+    });
+
+    it('rule deletion deprovisions only with deprovisionOnRuleDeletion, otherwise releases ownership', () => {
+      const current = owned({ notes: withMarker('human', OWNER) });
+      const base = { current, owner: OWNER };
+      assert.deepEqual(kinds(planDeprovision({ ...base, userActions: actions({ deprovision: false, deprovisionOnRuleDeletion: true }), trigger: 'ruleDeleted' })), ['delete', 'deletePhoneIfUnused']);
+      const release = planDeprovision({ ...base, userActions: actions({ deprovisionOnRuleDeletion: false }), trigger: 'ruleDeleted' });
+      assert.deepEqual(release, [{ op: 'update', userId: 'DU0000000000000000A1', username: 'ada', changes: { notes: 'human' } }]);
+      assert.equal(stripMarker(release[0]?.op === 'update' ? release[0].changes.notes : 'x'), 'human');
+    });
+
+    it('never deprovisions a user owned by someone else, whatever the caller thinks', () => {
+      const userActions = actions({ deprovisionOnRuleDeletion: true });
+      assert.deepEqual(planDeprovision({ current: owned({ notes: 'manual' }), owner: OWNER, userActions, trigger: 'ruleDeleted' }), []);
+      assert.deepEqual(planDeprovision({ current: owned({}, { connectionId: 'acme', ruleId: 'other' }), owner: OWNER, userActions, trigger: 'gone' }), []);
+    });
+  });
+
+  describe('convergence: planning again after applying changes writes nothing', () => {
+    // Small deterministic PRNG so failures reproduce.
+    function rng(seed: number): () => number {
+      let s = seed >>> 0;
+      return () => {
+        s = (s + 0x6d2b79f5) >>> 0;
+        let t = s;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+    }
+    const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)] as T;
+
+    it('holds for 2000 random desired/current/actions combinations', () => {
+      const r = rng(20240611);
+      const texts = [null, '', 'Ada', 'ADA', 'Lovelace', ' Ada '];
+      const phones = [null, '+442079460958', '+15550100000'];
+      const owners = [OWNER, { connectionId: 'acme', ruleId: 'other' }, { connectionId: 'globex', ruleId: 'staff' }];
+      for (let i = 0; i < 2000; i++) {
+        const removeAction = pick(r, ['delete', 'disable'] as const);
+        const update = r() < 0.8;
+        const disable = update && (removeAction === 'disable' || r() < 0.6);
+        const userActions = actions({ create: r() < 0.8, update, disable, deprovision: r() < 0.7, removeAction, cleanupUnusedPhones: r() < 0.5 });
+        const d: DesiredDuoUser | null =
+          r() < 0.2
+            ? null
+            : {
+                username: pick(r, ['ada', 'Ada']),
+                email: pick(r, [null, 'ada@example.com', 'ADA@example.com']),
+                realname: pick(r, texts),
+                firstname: pick(r, texts),
+                lastname: pick(r, texts),
+                status: pick(r, ['active', 'disabled'] as const),
+                phone: pick(r, phones),
+                userType: pick(r, ['user', 'admin'] as const),
+                ...(r() < 0.5 ? { notes: pick(r, [null, 'mapped note', 'x'.repeat(2000)]) } : {}),
+              };
+        const c: DuoUserView | null =
+          r() < 0.25
+            ? null
+            : {
+                user_id: 'DU1',
+                username: 'ada',
+                email: pick(r, [null, '', 'ada@example.com']),
+                realname: pick(r, texts),
+                firstname: pick(r, texts),
+                lastname: pick(r, texts),
+                status: pick(r, ['active', 'disabled', 'bypass', 'locked out', 'pending deletion'] as const),
+                notes: r() < 0.15 ? pick(r, [null, '', 'manual']) : withMarker(pick(r, ['', 'human']), pick(r, owners)),
+                phones: pick(r, [[], [{ phone_id: 'DP1', number: '+1 555 010 0000' }], [{ phone_id: 'DP2', number: '+442079460958' }, { phone_id: 'DP3', number: '' }]]),
+                ...(r() < 0.5 ? { isAdmin: r() < 0.5 } : {}),
+              };
+        const first = planUser({ desired: d, current: c, owner: OWNER, userActions });
+        const after = applyPlanToView(c, first);
+        const second = planUser({ desired: d, current: after, owner: OWNER, userActions });
+        assert.deepEqual(second.filter(isWriteOp), [], `case ${i}: ${JSON.stringify({ d, c, userActions, first, second })}`);
+      }
+    });
+  });
+});
