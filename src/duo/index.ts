@@ -1,0 +1,7 @@
+/** Public surface of the Duo Admin API client (activity side only; workflows may import types). */
+export * from './client';
+export * from './config';
+export * from './endpoint';
+export * from './errors';
+export * from './schemas';
+export * from './signing';
