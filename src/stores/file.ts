@@ -1,0 +1,428 @@
+/**
+ * File identity store: a JSON or YAML directory file `{ users: [...], groups: [...] }`, the
+ * embedded default for the demo and tests. Reads re-parse the file only when it changed on disk
+ * (inode, size, mtime), so edits by ops show up without a restart. Writes re-read the latest
+ * version, then replace the file atomically (temp file + fsync + rename + directory fsync) so a
+ * crash leaves either the old or the new file, never a torn one; writers in one process queue on
+ * a per-path lock.
+ */
+import { randomUUID } from 'node:crypto';
+import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import { z } from 'zod';
+import type { FileStoreConfig } from './config';
+import { decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
+import { StoreError, causeText } from './errors';
+import { ALL_USERS, matchesFilter, parseScope, type Scope } from './filter';
+import {
+  MAX_LOOKUP_BATCH,
+  NewUserSchema,
+  UserPatchSchema,
+  type IdentityStore,
+  type NewUser,
+  type Page,
+  type PageRequest,
+  type StoreCapabilities,
+  type StoreGroup,
+  type StoreUser,
+  type UserPatch,
+} from './types';
+
+const AttrValue = z.union([z.string(), z.array(z.string())]);
+
+const FileUserSchema = z
+  .object({
+    /** Stable id; defaults to the username when omitted (fine for hand-written files). */
+    id: z.string().min(1).optional(),
+    username: z.string().min(1),
+    email: z.string().min(1).optional(),
+    phones: z.array(z.string().min(1)).default([]),
+    givenName: z.string().min(1).optional(),
+    familyName: z.string().min(1).optional(),
+    displayName: z.string().min(1).optional(),
+    enabled: z.boolean().default(true),
+    /** Group ids or names. */
+    groups: z.array(z.string().min(1)).default([]),
+    attributes: z.record(z.string(), AttrValue).default({}),
+  })
+  .strict();
+type FileUser = z.output<typeof FileUserSchema>;
+
+const FileGroupSchema = z
+  .object({ id: z.string().min(1).optional(), name: z.string().min(1), description: z.string().optional() })
+  .strict();
+
+export const DirectoryFileSchema = z
+  .object({ users: z.array(FileUserSchema).default([]), groups: z.array(FileGroupSchema).default([]) })
+  .strict();
+export type DirectoryFile = z.input<typeof DirectoryFileSchema>;
+type ParsedDirectory = z.output<typeof DirectoryFileSchema>;
+
+interface Snapshot {
+  key: string;
+  dir: ParsedDirectory;
+  /** Users sorted by lower-cased username: the paging order (cursor = last username seen). */
+  sorted: FileUser[];
+  byUsername: Map<string, FileUser>;
+  groups: StoreGroup[];
+  /** Group id or lower-cased name → group externalId. */
+  groupRef: Map<string, string>;
+}
+
+/** One write queue per absolute path, shared by every FileStore in this process. */
+const writeQueues = new Map<string, Promise<unknown>>();
+
+function lower(s: string): string {
+  return s.toLowerCase();
+}
+
+export class FileStore implements IdentityStore {
+  readonly kind = 'file' as const;
+  readonly location: string;
+  readonly capabilities: StoreCapabilities;
+  private readonly file: string;
+  private readonly yaml: boolean;
+  private snapshot: Snapshot | undefined;
+
+  constructor(config: FileStoreConfig) {
+    this.file = path.resolve(config.path);
+    this.yaml = /\.ya?ml$/i.test(this.file);
+    this.location = `file ${this.file}`;
+    this.capabilities = { write: !config.readOnly, disable: !config.readOnly };
+  }
+
+  assertWritable(): void {
+    if (!this.capabilities.write) {
+      throw new StoreError('read_only', `${this.location} is configured readOnly; set readOnly: false to use it for inbound rules`);
+    }
+  }
+
+  async check(): Promise<void> {
+    await this.load();
+  }
+
+  async listUsers(requested: Scope, page?: PageRequest): Promise<Page<StoreUser>> {
+    const scope = parseScope(requested);
+    const size = pageSizeOf(page);
+    const snap = await this.load();
+    const q = queryFingerprint(['users', scope]);
+    const pos = decodeCursor('file', q, page?.cursor);
+    const after = pos === null ? null : String(pos.after);
+    const match = this.scopeMatcher(snap, scope);
+    const items: StoreUser[] = [];
+    let i = after === null ? 0 : firstAfter(snap.sorted, after);
+    let last: string | null = null;
+    for (; i < snap.sorted.length && items.length < size; i++) {
+      const u = snap.sorted[i]!;
+      last = lower(u.username);
+      if (match(u)) items.push(this.toStoreUser(snap, u));
+    }
+    return { items, nextCursor: i < snap.sorted.length && last !== null ? encodeCursor('file', q, { after: last }) : null };
+  }
+
+  async listGroups(page?: PageRequest): Promise<Page<StoreGroup>> {
+    const size = pageSizeOf(page);
+    const snap = await this.load();
+    const q = queryFingerprint(['groups']);
+    const pos = decodeCursor('file', q, page?.cursor);
+    const start = pos === null ? 0 : Number(pos.i);
+    const items = snap.groups.slice(start, start + size);
+    const next = start + items.length;
+    return { items, nextCursor: next < snap.groups.length ? encodeCursor('file', q, { i: next }) : null };
+  }
+
+  async listGroupMembers(groupExternalId: string, page?: PageRequest): Promise<Page<StoreUser>> {
+    const snap = await this.load();
+    if (!snap.groups.some((g) => g.externalId === groupExternalId)) {
+      throw new StoreError('not_found', `group ${groupExternalId} not found in ${this.location}`);
+    }
+    return this.listUsers({ kind: 'groups', groups: [groupExternalId] }, page);
+  }
+
+  async lookupUsers(usernames: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
+    const scope = parseScope(requested);
+    if (usernames.length > MAX_LOOKUP_BATCH) {
+      throw new StoreError('invalid_request', `lookup of ${usernames.length} usernames exceeds the batch limit of ${MAX_LOOKUP_BATCH}`);
+    }
+    const snap = await this.load();
+    const match = this.scopeMatcher(snap, scope);
+    const seen = new Set<string>();
+    const out: StoreUser[] = [];
+    for (const name of usernames) {
+      const u = snap.byUsername.get(lower(name));
+      if (u && !seen.has(lower(u.username)) && match(u)) {
+        seen.add(lower(u.username));
+        out.push(this.toStoreUser(snap, u));
+      }
+    }
+    return out;
+  }
+
+  async getUser(username: string): Promise<StoreUser | null> {
+    const snap = await this.load();
+    const u = snap.byUsername.get(lower(username));
+    return u ? this.toStoreUser(snap, u) : null;
+  }
+
+  async createUser(input: NewUser): Promise<StoreUser> {
+    this.assertWritable();
+    const user = NewUserSchema.parse(input);
+    await this.mutate((dir) => {
+      if (dir.users.some((u) => lower(u.username) === lower(user.username))) {
+        throw new StoreError('conflict', `user ${user.username} already exists in ${this.location}`);
+      }
+      const created: FileUser = {
+        id: randomUUID(),
+        username: user.username,
+        phones: user.phones ?? [],
+        enabled: user.enabled ?? true,
+        groups: [],
+        attributes: user.attributes ?? {},
+        ...(user.email !== undefined ? { email: user.email } : {}),
+        ...(user.givenName !== undefined ? { givenName: user.givenName } : {}),
+        ...(user.familyName !== undefined ? { familyName: user.familyName } : {}),
+        ...(user.displayName !== undefined ? { displayName: user.displayName } : {}),
+      };
+      dir.users.push(created);
+    });
+    return this.reread(user.username);
+  }
+
+  async updateUser(username: string, patch: UserPatch): Promise<StoreUser> {
+    this.assertWritable();
+    const p = UserPatchSchema.parse(patch);
+    let name = username;
+    await this.mutate((dir) => {
+      const u = dir.users.find((x) => lower(x.username) === lower(username));
+      if (!u) throw new StoreError('not_found', `user ${username} not found in ${this.location}`);
+      for (const field of ['email', 'givenName', 'familyName', 'displayName'] as const) {
+        const v = p[field];
+        if (v === null) delete u[field];
+        else if (v !== undefined) u[field] = v;
+      }
+      if (p.phones !== undefined) u.phones = p.phones ?? [];
+      if (p.enabled !== undefined) u.enabled = p.enabled;
+      for (const [k, v] of Object.entries(p.attributes ?? {})) {
+        if (v === null) delete u.attributes[k];
+        else u.attributes[k] = v;
+      }
+      name = u.username;
+    });
+    return this.reread(name);
+  }
+
+  async disableUser(username: string): Promise<StoreUser> {
+    return this.updateUser(username, { enabled: false });
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    this.assertWritable();
+    let removed = false;
+    await this.mutate((dir) => {
+      const before = dir.users.length;
+      dir.users = dir.users.filter((u) => lower(u.username) !== lower(username));
+      removed = dir.users.length !== before;
+    });
+    return removed;
+  }
+
+  async close(): Promise<void> {
+    this.snapshot = undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private scopeMatcher(snap: Snapshot, scope: Scope): (u: FileUser) => boolean {
+    if (scope.kind === 'all') return () => true;
+    if (scope.kind === 'groups') {
+      const wanted = new Set<string>();
+      for (const g of scope.groups) {
+        const id = snap.groupRef.get(g) ?? snap.groupRef.get(lower(g));
+        if (id === undefined) {
+          throw new StoreError('not_found', `scope group "${g}" not found in ${this.location}; fix the rule's scope or add the group`);
+        }
+        wanted.add(id);
+      }
+      return (u) => this.groupIdsOf(snap, u).some((id) => wanted.has(id));
+    }
+    const filter = scope.filter;
+    return (u) => matchesFilter(filter, (attr) => fileAttribute(u, attr, () => this.groupIdsOf(snap, u)));
+  }
+
+  private groupIdsOf(snap: Snapshot, u: FileUser): string[] {
+    const ids: string[] = [];
+    for (const g of u.groups) {
+      const id = snap.groupRef.get(g) ?? snap.groupRef.get(lower(g));
+      if (id !== undefined && !ids.includes(id)) ids.push(id);
+    }
+    return ids;
+  }
+
+  private toStoreUser(snap: Snapshot, u: FileUser): StoreUser {
+    return {
+      externalId: u.id ?? u.username,
+      username: u.username,
+      ...(u.email !== undefined ? { email: u.email } : {}),
+      phones: [...u.phones],
+      ...(u.givenName !== undefined ? { givenName: u.givenName } : {}),
+      ...(u.familyName !== undefined ? { familyName: u.familyName } : {}),
+      ...(u.displayName !== undefined ? { displayName: u.displayName } : {}),
+      enabled: u.enabled,
+      groupIds: this.groupIdsOf(snap, u),
+      attributes: structuredClone(u.attributes),
+    };
+  }
+
+  private async load(): Promise<Snapshot> {
+    let key: string;
+    try {
+      const st = await stat(this.file);
+      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch (err) {
+      throw new StoreError('unavailable', `cannot read ${this.location} (${causeText(err)}); check the path and permissions`, { cause: err });
+    }
+    if (this.snapshot?.key === key) return this.snapshot;
+    const dir = await this.readDirectory();
+    this.snapshot = buildSnapshot(key, dir);
+    return this.snapshot;
+  }
+
+  private async readDirectory(): Promise<ParsedDirectory> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      throw new StoreError('unavailable', `cannot read ${this.location} (${causeText(err)}); check the path and permissions`, { cause: err });
+    }
+    let data: unknown;
+    try {
+      data = this.yaml ? YAML.parse(text) : JSON.parse(text);
+    } catch (err) {
+      throw new StoreError('invalid_config', `${this.location} is not valid ${this.yaml ? 'YAML' : 'JSON'}: ${causeText(err)}`);
+    }
+    const parsed = DirectoryFileSchema.safeParse(data ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const where = issue ? issue.path.join('.') : '';
+      throw new StoreError('invalid_config', `${this.location} has an invalid entry at ${where || 'top level'}: ${issue?.message ?? 'invalid'}`);
+    }
+    const names = new Set<string>();
+    for (const u of parsed.data.users) {
+      if (names.has(lower(u.username))) throw new StoreError('invalid_config', `${this.location} lists user ${u.username} twice`);
+      names.add(lower(u.username));
+    }
+    return parsed.data;
+  }
+
+  /** Serialised read-modify-write of the whole file. */
+  private async mutate(change: (dir: ParsedDirectory) => void): Promise<void> {
+    const prev = writeQueues.get(this.file) ?? Promise.resolve();
+    const run = prev.then(async () => {
+      const dir = await this.readDirectory();
+      change(dir);
+      await this.writeAtomically(dir);
+    });
+    const settled = run.catch(() => undefined);
+    writeQueues.set(this.file, settled);
+    try {
+      await run;
+    } finally {
+      if (writeQueues.get(this.file) === settled) writeQueues.delete(this.file);
+    }
+  }
+
+  private async reread(username: string): Promise<StoreUser> {
+    const user = await this.getUser(username);
+    if (!user) throw new StoreError('unavailable', `user ${username} vanished from ${this.location} right after the write; retry`);
+    return user;
+  }
+
+  private async writeAtomically(dir: ParsedDirectory): Promise<void> {
+    const text = this.yaml ? YAML.stringify(dir) : JSON.stringify(dir, null, 2) + '\n';
+    const tmp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${process.pid}.${randomUUID()}.tmp`);
+    try {
+      const fh = await open(tmp, 'wx', 0o600);
+      try {
+        await fh.writeFile(text, 'utf8');
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined);
+      throw new StoreError('unavailable', `cannot write ${this.location} (${causeText(err)}); check free space and permissions`, { cause: err });
+    }
+    // The rename is durable only once the directory entry is on disk.
+    try {
+      const dh = await open(path.dirname(this.file), 'r');
+      try {
+        await dh.sync();
+      } finally {
+        await dh.close();
+      }
+    } catch {
+      // Some filesystems refuse fsync on directories; the rename itself already happened.
+    }
+  }
+}
+
+function buildSnapshot(key: string, dir: ParsedDirectory): Snapshot {
+  const sorted = [...dir.users].sort((a, b) => compare(lower(a.username), lower(b.username)));
+  const byUsername = new Map(sorted.map((u) => [lower(u.username), u]));
+  const groups: StoreGroup[] = dir.groups.map((g) => ({
+    externalId: g.id ?? g.name,
+    name: g.name,
+    ...(g.description !== undefined ? { description: g.description } : {}),
+  }));
+  const groupRef = new Map<string, string>();
+  for (const g of groups) groupRef.set(lower(g.name), g.externalId);
+  for (const g of groups) groupRef.set(g.externalId, g.externalId);
+  return { key, dir, sorted, byUsername, groups, groupRef };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Index of the first user whose lower-cased username sorts after `after`. */
+function firstAfter(sorted: FileUser[], after: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (lower(sorted[mid]!.username) <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Filter attributes: raw `attributes` first, then the normalised fields by name. */
+function fileAttribute(u: FileUser, attr: string, groupIds: () => string[]): string | string[] | undefined {
+  if (attr in u.attributes) return u.attributes[attr];
+  switch (attr) {
+    case 'externalId':
+      return u.id ?? u.username;
+    case 'groupIds':
+      return groupIds();
+    case 'username':
+      return u.username;
+    case 'email':
+      return u.email;
+    case 'phones':
+      return u.phones;
+    case 'givenName':
+      return u.givenName;
+    case 'familyName':
+      return u.familyName;
+    case 'displayName':
+      return u.displayName;
+    case 'enabled':
+      return String(u.enabled);
+    case 'groups':
+      return u.groups;
+    default:
+      return undefined;
+  }
+}
