@@ -4,7 +4,7 @@
  * signal-with-start and configuration uses update-with-start, so callers never need to know
  * whether the connection's entity workflow is already running.
  */
-import { Client, Connection, WithStartWorkflowOperation, WorkflowIdConflictPolicy } from '@temporalio/client';
+import { Client, Connection, WithStartWorkflowOperation, WorkflowIdConflictPolicy, WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import { loadProcessConfig, type ProcessConfig } from './config/env';
 import { temporalConnectionOptions } from './temporal/connection';
@@ -46,6 +46,31 @@ export class InvalidRequestError extends Error {
   override readonly name = 'InvalidRequestError';
 }
 
+/** An update the connection workflow rejected or failed; `reason` is the workflow's own words. */
+export class UpdateRejectedError extends Error {
+  override readonly name = 'UpdateRejectedError';
+  constructor(
+    readonly update: string,
+    readonly reason: string,
+    readonly type: string | undefined,
+  ) {
+    super(`${update} was rejected: ${reason}`);
+  }
+}
+
+/** Surfaces the workflow's reason instead of the SDK's generic "Workflow Update failed". */
+async function update<T>(name: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause as (Error & { type?: string }) | undefined;
+      throw new UpdateRejectedError(name, cause?.message ?? err.message, cause?.type);
+    }
+    throw err;
+  }
+}
+
 export async function connectDuoSyncClient(config: ProcessConfig = loadProcessConfig()): Promise<DuoSyncClient> {
   const connection = await Connection.connect(await temporalConnectionOptions(config));
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -82,7 +107,7 @@ export async function configureConnection(dsc: DuoSyncClient, config: Connection
     ...startOptions(dsc, valid.connectionId),
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
   });
-  return dsc.client.workflow.executeUpdateWithStart(configureUpdate, { args: [valid], startWorkflowOperation });
+  return update('configure', () => dsc.client.workflow.executeUpdateWithStart(configureUpdate, { args: [valid], startWorkflowOperation }));
 }
 
 async function signalWithStart(dsc: DuoSyncClient, connectionId: string, signal: typeof userChangedSignal, change: UserChange): Promise<void> {
@@ -107,27 +132,27 @@ function handle(dsc: DuoSyncClient, connectionId: string) {
 }
 
 export async function syncNow(dsc: DuoSyncClient, connectionId: string, request: SyncNowRequest = {}): Promise<SyncNowResult> {
-  return handle(dsc, connectionId).executeUpdate(syncNowUpdate, { args: [check(SyncNowSchema, 'syncNow request', request)] });
+  return update('syncNow', () => handle(dsc, connectionId).executeUpdate(syncNowUpdate, { args: [check(SyncNowSchema, 'syncNow request', request)] }));
 }
 
 export async function syncUser(dsc: DuoSyncClient, connectionId: string, change: UserChange): Promise<RunSummary> {
-  return handle(dsc, connectionId).executeUpdate(syncUserUpdate, { args: [check(UserChangeSchema, 'syncUser request', change)] });
+  return update('syncUser', () => handle(dsc, connectionId).executeUpdate(syncUserUpdate, { args: [check(UserChangeSchema, 'syncUser request', change)] }));
 }
 
 export async function testConnection(dsc: DuoSyncClient, connectionId: string): Promise<ConnectionTestResult> {
-  return handle(dsc, connectionId).executeUpdate(testConnectionUpdate, { args: [] });
+  return update('testConnection', () => handle(dsc, connectionId).executeUpdate(testConnectionUpdate, { args: [] }));
 }
 
 export async function upsertRule(dsc: DuoSyncClient, connectionId: string, rule: Rule): Promise<{ applied: true; rules: number }> {
-  return handle(dsc, connectionId).executeUpdate(upsertRuleUpdate, { args: [check(RuleSchema, 'rule', rule)] });
+  return update('upsertRule', () => handle(dsc, connectionId).executeUpdate(upsertRuleUpdate, { args: [check(RuleSchema, 'rule', rule)] }));
 }
 
 export async function deleteRule(dsc: DuoSyncClient, connectionId: string, ruleId: string): Promise<{ workflowId: string }> {
-  return handle(dsc, connectionId).executeUpdate(deleteRuleUpdate, { args: [{ ruleId }] });
+  return update('deleteRule', () => handle(dsc, connectionId).executeUpdate(deleteRuleUpdate, { args: [{ ruleId }] }));
 }
 
 export async function approveDeletions(dsc: DuoSyncClient, connectionId: string, request: ApproveDeletionsRequest): Promise<{ forwardedTo: string }> {
-  return handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(ApproveDeletionsSchema, 'approveDeletions request', request)] });
+  return update('approveDeletions', () => handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(ApproveDeletionsSchema, 'approveDeletions request', request)] }));
 }
 
 export async function pauseConnection(dsc: DuoSyncClient, connectionId: string, reason?: string): Promise<void> {

@@ -9,7 +9,9 @@ import { NativeConnection } from '@temporalio/worker';
 import { z } from 'zod';
 import { startDevServer } from './temporal/dev-server';
 import { createDuoSyncWorker } from './worker';
-import { connectDuoSyncClient, runHealthCheck } from './client';
+import { configureConnection, connectDuoSyncClient, runHealthCheck, syncNow } from './client';
+import { DEMO_CONNECTION_ID, startDemoEnvironment } from './demo';
+import type { FullSyncResult } from './workflows/full-sync';
 import { loadProcessConfig } from './config/env';
 
 const port = z.coerce.number().int().min(1).max(65535);
@@ -37,22 +39,38 @@ async function main(): Promise<void> {
     const worker = await createDuoSyncWorker({ connection: nativeConnection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE });
     const running = worker.run();
     const client = await connectDuoSyncClient(config);
+    const demo = await startDemoEnvironment(dataDir);
     try {
       const health = await runHealthCheck(client, 'npm start');
       console.log(`duo-sync: worker ${health.workerIdentity} answered on task queue ${config.TEMPORAL_TASK_QUEUE}`);
+      console.log(`duo-sync: demo connection "${DEMO_CONNECTION_ID}": ${demo.describe}, directory ${String(demo.config.store.path)}`);
+      await configureConnection(client, demo.config);
+      const run = await syncNow(client, DEMO_CONNECTION_ID, { reason: 'npm start' });
+      console.log(`duo-sync: full sync ${run.workflowId} running…`);
+      const result = (await client.client.workflow.getHandle(run.workflowId).result()) as FullSyncResult;
+      printSummary(result);
+      console.log(`duo-sync: Temporal frontend ${server.address}`);
+      console.log(`duo-sync: Web UI ${server.uiUrl}/namespaces/${server.namespace}/workflows`);
+      console.log(`duo-sync: connection workflow ${server.uiUrl}/namespaces/${server.namespace}/workflows/${encodeURIComponent(`connection/${DEMO_CONNECTION_ID}`)}`);
+      console.log('duo-sync: running (full sync every 30 min; edit the directory file and send syncNow from the UI); press Ctrl-C to stop');
+      await running;
+      console.log('duo-sync: worker stopped');
     } finally {
       await client.close();
+      await demo.stop();
     }
-    console.log(`duo-sync: Temporal frontend ${server.address}`);
-    console.log(`duo-sync: Web UI ${server.uiUrl}/namespaces/${server.namespace}/workflows`);
-    console.log('duo-sync: running; press Ctrl-C to stop');
-    await running;
-    console.log('duo-sync: worker stopped');
   } finally {
     await nativeConnection.close();
     await server.stop();
     console.log('duo-sync: Temporal dev server stopped');
   }
+}
+
+function printSummary(result: FullSyncResult): void {
+  const c = result.summary;
+  console.log(`duo-sync: full sync ${result.outcome}: created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`);
+  for (const f of c.failures.slice(0, 5)) console.log(`duo-sync:   failed ${f.operation} ${f.username}: ${f.message}`);
+  for (const note of result.notes) console.log(`duo-sync:   note: ${note}`);
 }
 
 main().catch((err: unknown) => {

@@ -4,11 +4,12 @@
  * this connection's marker (the previous attempt created it); deletes and detaches of missing
  * objects succeed; phone deletes re-check that no user is left on the phone.
  */
-import { DuoError, isDuoError, type DuoClient, type DuoUser } from '../duo';
+import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoUser } from '../duo';
 import { usernameKey } from '../domain/mapping';
 import { isOwnedBy, type Owner } from '../domain/ownership';
-import { planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
+import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
 import { recordFailure, recordOutcome, type RunSummary } from '../domain/summary';
+import { sleepWithBeats } from './heartbeat';
 
 export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
   const text = (v: string | null | undefined): string | null => (v ? v : null);
@@ -19,7 +20,8 @@ export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
     realname: text(user.realname),
     firstname: text(user.firstname),
     lastname: text(user.lastname),
-    status: user.status,
+    // A status Duo adds in future is treated like `locked out`: an admin's or Duo's state, left alone.
+    status: DuoUserStatusSchema.catch('locked out').parse(user.status),
     notes: text(user.notes),
     phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null })),
     ...(isAdmin === undefined ? {} : { isAdmin }),
@@ -33,6 +35,28 @@ export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
 export function isPageLevelError(err: unknown): boolean {
   if (!(err instanceof DuoError)) return true;
   return err.retryable || err.kind === 'authentication' || (err.kind === 'permission' && err.missingPermission !== 'Grant administrators');
+}
+
+/** In-activity attempts for one Duo call before the page is handed back to Temporal's retry. */
+const TRANSIENT_ATTEMPTS = 6;
+
+/**
+ * Retries one Duo call on rate limits and outages, waiting as Duo's own clients do (1→32 s with
+ * jitter) while heartbeating. Every call made through here is idempotent (see applyOp), so a retry
+ * after a lost answer changes nothing twice. Retrying the call, not the page, keeps one 429 among a
+ * page's ~400 calls from redoing the page; when the attempts run out, the activity fails with
+ * `nextRetryDelay` and Temporal's retry policy takes over, resuming from the heartbeated position.
+ */
+export async function withTransientRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await fn();
+    } catch (err) {
+      const delay = err instanceof DuoError ? suggestedRetryDelayMs(err, attempt) : undefined;
+      if (delay === undefined || attempt >= TRANSIENT_ATTEMPTS) throw err;
+      await sleepWithBeats(delay);
+    }
+  }
 }
 
 const emptyToNull = (v: string | undefined): string | null | undefined => (v === undefined ? undefined : v === '' ? null : v);
@@ -119,7 +143,7 @@ export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owne
   const created = { userId: null as string | null };
   for (const op of ops) {
     try {
-      await applyOp(duo, op, owner, created);
+      await withTransientRetry(() => applyOp(duo, op, owner, created));
     } catch (err) {
       if (isPageLevelError(err)) throw err;
       const duoErr = err as DuoError;

@@ -4,17 +4,19 @@
  * costs one store read and one batched Duo lookup (or one Duo list page); unchanged users cost no
  * writes. Inputs carry the connection config (secret *references* only) and cursors, never data.
  */
-import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { z } from 'zod';
 import { DuoClient, toActivityFailure, type DuoUser } from '../duo';
 import { findRule, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
 import { mapStoreUser, usernameKey } from '../domain/mapping';
 import { parseMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planUser, isWriteOp, type PlanOp } from '../domain/plan';
-import { emptySummary, recordFailure, type RunSummary } from '../domain/summary';
+import { emptySummary, recordFailure, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../workflows/definitions';
-import { applyUserPlan, indexByUsername, toUserView } from './duo-ops';
+import { applyUserPlan, indexByUsername, toUserView, withTransientRetry } from './duo-ops';
+import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 
 export interface SyncUsersPageInput {
@@ -74,6 +76,20 @@ function outboundRule(config: ConnectionConfig, ruleId: string): Rule {
   return rule;
 }
 
+/** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */
+const PageProgressSchema = z.object({ nextUsername: z.string().nullable(), summary: RunSummarySchema });
+type PageProgress = z.infer<typeof PageProgressSchema>;
+
+function resumePoint(usernames: readonly string[]): { start: number; summary: RunSummary } {
+  const parsed = PageProgressSchema.safeParse(Context.current().info.heartbeatDetails);
+  if (!parsed.success) return { start: 0, summary: emptySummary() };
+  const { nextUsername, summary } = parsed.data;
+  if (nextUsername === null) return { start: usernames.length, summary };
+  const index = usernames.findIndex((u) => usernameKey(u) === usernameKey(nextUsername));
+  // The page changed since the last attempt: start over (plans are idempotent; only counts may shift).
+  return index >= 0 ? { start: index, summary } : { start: 0, summary: emptySummary() };
+}
+
 /** Plans and applies one store user against its Duo counterpart. */
 async function reconcileOne(
   duo: DuoClient,
@@ -130,13 +146,17 @@ export function createSyncActivities(resources: ConnectionResources) {
       const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
       const duo = await resources.duo(input.config);
       const usernames = page.items.map((u) => u.username);
-      const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => duo.getUsersByUsernames(usernames)) : []);
-      let summary = emptySummary();
-      for (const user of page.items) {
+      const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : []);
+      const resumed = resumePoint(usernames);
+      let summary = resumed.summary;
+      for (let i = resumed.start; i < page.items.length; i += 1) {
+        const user = page.items[i] as StoreUser;
+        const before = summary;
         summary = await guarded(`syncing ${user.username}`, () =>
-          reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), summary, input.dryRun),
+          reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), before, input.dryRun),
         );
-        heartbeat();
+        const progress: PageProgress = { nextUsername: page.items[i + 1]?.username ?? null, summary };
+        beat(progress);
       }
       return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
     },
@@ -144,7 +164,7 @@ export function createSyncActivities(resources: ConnectionResources) {
     async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
       const duo = await resources.duo(input.config);
       const store = await resources.store(input.config);
-      const page = await guarded('listing Duo users', () => duo.listUsers({ offset: input.offset, limit: input.limit }));
+      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const { owned, candidates } = await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
       return {
         nextOffset: page.nextOffset ?? null,
@@ -157,7 +177,7 @@ export function createSyncActivities(resources: ConnectionResources) {
     async applyDeprovisionPage(input: DuoPageInput & { dryRun: boolean; budget: number }): Promise<ApplyDeprovisionPageResult> {
       const duo = await resources.duo(input.config);
       const store = await resources.store(input.config);
-      const page = await guarded('listing Duo users', () => duo.listUsers({ offset: input.offset, limit: input.limit }));
+      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const { candidates } = await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
       let summary = emptySummary();
       let deprovisioned = 0;
@@ -165,12 +185,13 @@ export function createSyncActivities(resources: ConnectionResources) {
       for (const { user, ops } of candidates.slice(0, input.budget)) {
         const owner = parseMarker(user.notes) as Owner;
         const before = summary.failed;
-        summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, summary, input.dryRun));
+        const current = summary;
+        summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, current, input.dryRun));
         if (summary.failed === before) {
           deprovisioned += 1;
           if (!input.dryRun && ops.some((op) => op.op === 'delete')) deletedHere += 1;
         }
-        heartbeat();
+        beat();
       }
       // Offsets shift down by the users deleted on this page, or the next page would skip some.
       const nextOffset = page.nextOffset === undefined ? null : page.nextOffset - deletedHere;
@@ -179,7 +200,7 @@ export function createSyncActivities(resources: ConnectionResources) {
 
     async deleteRulePage(input: DuoPageInput & { ruleId: string; deprovision: boolean }): Promise<{ nextOffset: number | null; summary: RunSummary }> {
       const duo = await resources.duo(input.config);
-      const page = await guarded('listing Duo users', () => duo.listUsers({ offset: input.offset, limit: input.limit }));
+      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const owner: Owner = { connectionId: input.config.connectionId, ruleId: input.ruleId };
       const userActions = { ...input.config.userActions, deprovisionOnRuleDeletion: input.deprovision };
       let summary = emptySummary();
@@ -188,9 +209,10 @@ export function createSyncActivities(resources: ConnectionResources) {
         const ops = planDeprovision({ current: toUserView(user), owner, userActions, trigger: 'ruleDeleted' });
         if (ops.length === 0) continue;
         const before = summary.failed;
-        summary = await guarded(`removing ${user.username}`, () => applyUserPlan(duo, ops, owner, summary, false));
+        const current = summary;
+        summary = await guarded(`removing ${user.username}`, () => applyUserPlan(duo, ops, owner, current, false));
         if (summary.failed === before && ops.some((op) => op.op === 'delete')) deletedHere += 1;
-        heartbeat();
+        beat();
       }
       return { nextOffset: page.nextOffset === undefined ? null : page.nextOffset - deletedHere, summary };
     },
@@ -199,7 +221,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       const store = await resources.store(input.config);
       const duo = await resources.duo(input.config);
       const rules = input.ruleId ? [outboundRule(input.config, input.ruleId)] : outboundRules(input.config);
-      const [current] = await guarded('looking the user up in Duo', () => duo.getUsersByUsernames([input.username]));
+      const [current] = await guarded('looking the user up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames([input.username])));
       // The first rule whose scope holds the user owns it.
       for (const rule of rules) {
         const [user] = await guarded(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));

@@ -10,7 +10,7 @@ import type { DuoSyncActivities } from '../activities';
 /** Page activities: a page is ~100 users; heartbeats let a dead worker's page move on quickly. */
 export const pageActivities = proxyActivities<DuoSyncActivities>({
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '60 seconds',
+  heartbeatTimeout: '20 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '32 seconds', maximumAttempts: 12 },
 });
 

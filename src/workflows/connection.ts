@@ -22,7 +22,7 @@ import { z } from 'zod';
 import { ConnectionConfigSchema, RuleSchema } from '../domain/connection';
 import { DuoSyncConnection, DuoSyncKind } from '../shared/search-attributes';
 import { shortActivities, waitActivities } from './activity-options';
-import { CarriedConnectionStateSchema, ConnectionState, type CarriedConnectionState, type TrackedRun } from './connection-state';
+import { CarriedConnectionStateSchema, ConnectionState, type TrackedRun } from './connection-state';
 import {
   ApproveDeletionsSchema,
   approveDeletionsSignal,

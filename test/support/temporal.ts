@@ -16,11 +16,13 @@ interface TestTemporal {
 }
 
 let current: TestTemporal | undefined;
+/** Workers still running when the run ends (e.g. a timed-out test) are shut down before the connection closes. */
+const liveWorkers = new Set<Worker>();
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
 
 export async function startTestTemporal(): Promise<void> {
-  // Worker logs at WARN keep test output readable; failures still surface through assertions.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // Worker logs at ERROR: activity failures are expected in fault tests and surface through assertions.
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
   const server = await startDevServer({ uiPort: null });
   const connection = await Connection.connect({ address: server.address });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
@@ -31,6 +33,15 @@ export async function stopTestTemporal(): Promise<void> {
   if (!current) return;
   const { server, connection, nativeConnection } = current;
   current = undefined;
+  await Promise.allSettled(
+    [...liveWorkers].map(async (worker) => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      const deadline = Date.now() + 30_000;
+      while (!['STOPPED', 'FAILED', 'INITIALIZED'].includes(worker.getState()) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }),
+  );
   await connection.close();
   await nativeConnection.close();
   await server.stop();
@@ -64,6 +75,7 @@ export async function createTestWorker(options: TestWorkerOptions = {}): Promise
     taskQueue,
     workflowBundle: await workflowBundle(),
   });
+  liveWorkers.add(worker);
   return { worker, taskQueue };
 }
 

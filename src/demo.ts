@@ -1,0 +1,91 @@
+/**
+ * The embedded demo behind `npm start`: a Duo sandbox (or real Duo when DUO_API_HOST is set), a
+ * sample JSON directory, and one connection `demo` that provisions it. Everything lives under the
+ * data dir so a restart resumes: the sandbox saves its users on exit, the demo account's secret key
+ * sits in a 0600 file that the connection references (the key itself never enters workflow history).
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { ConnectionConfigSchema, type ConnectionConfig } from './domain/connection';
+import { duoSecretRefFromEnv } from './duo';
+import { startDuoSandbox, type DuoSandbox } from './sandbox';
+import type { DirectoryFile } from './stores';
+
+export const DEMO_CONNECTION_ID = 'demo';
+
+const DemoAccountSchema = z.object({ integrationKey: z.string(), secretKeyFile: z.string() });
+
+export interface DemoEnvironment {
+  config: ConnectionConfig;
+  describe: string;
+  stop(): Promise<void>;
+}
+
+const GIVEN = ['Ada', 'Alan', 'Grace', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Radia', 'Leslie'];
+const FAMILY = ['Lovelace', 'Turing', 'Hopper', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Perlman', 'Lamport'];
+
+function sampleDirectory(): DirectoryFile {
+  const users = Array.from({ length: 40 }, (_, i) => {
+    const given = GIVEN[i % GIVEN.length] as string;
+    const family = FAMILY[Math.floor(i / GIVEN.length) % FAMILY.length] as string;
+    const username = `${given}.${family}${i >= GIVEN.length * FAMILY.length ? i : ''}`.toLowerCase();
+    return {
+      username,
+      email: `${username}@example.org`,
+      phones: [`+1555010${String(i).padStart(4, '0')}`],
+      givenName: given,
+      familyName: family,
+      enabled: i % 13 !== 12,
+      groups: [i % 3 === 0 ? 'engineering' : 'staff'],
+      attributes: (i === 0 ? { userType: 'admin' } : {}) as Record<string, string>,
+    };
+  });
+  return { users, groups: [{ id: 'staff', name: 'staff' }, { id: 'engineering', name: 'engineering' }] };
+}
+
+function demoConfig(duo: ConnectionConfig['duo'], storePath: string): ConnectionConfig {
+  return ConnectionConfigSchema.parse({
+    connectionId: DEMO_CONNECTION_ID,
+    duo,
+    store: { kind: 'file', path: storePath },
+    userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'disable', cleanupUnusedPhones: true },
+    fullSyncIntervalMinutes: 30,
+    rules: [{ id: 'everyone', direction: 'outbound', scope: { kind: 'all' } }],
+  });
+}
+
+export async function startDemoEnvironment(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<DemoEnvironment> {
+  const storePath = resolve(dataDir, 'demo-directory.json');
+  if (!existsSync(storePath)) writeFileSync(storePath, `${JSON.stringify(sampleDirectory(), null, 2)}\n`);
+
+  if (env.DUO_API_HOST) {
+    // Real credentials switch the same code to real Duo; the secret stays a reference.
+    const config = demoConfig({ apiHost: env.DUO_API_HOST, integrationKey: env.DUO_IKEY ?? '', secretKey: duoSecretRefFromEnv(env) }, storePath);
+    return { config, describe: `real Duo at ${config.duo.apiHost}`, stop: async () => undefined };
+  }
+
+  const accountFile = resolve(dataDir, 'duo-sandbox-account.json');
+  const stateFile = resolve(dataDir, 'duo-sandbox-state.json');
+  let sandbox: DuoSandbox;
+  if (existsSync(accountFile)) {
+    const account = DemoAccountSchema.parse(JSON.parse(readFileSync(accountFile, 'utf8')));
+    sandbox = await startDuoSandbox({ accounts: [{ integrationKey: account.integrationKey, secretKey: readFileSync(account.secretKeyFile, 'utf8').trim() }] });
+  } else {
+    sandbox = await startDuoSandbox({});
+    const secretKeyFile = resolve(dataDir, 'duo-sandbox.skey');
+    writeFileSync(secretKeyFile, `${sandbox.account.secretKey}\n`, { mode: 0o600 });
+    writeFileSync(accountFile, JSON.stringify({ integrationKey: sandbox.account.integrationKey, secretKeyFile }, null, 2), { mode: 0o600 });
+  }
+  if (existsSync(stateFile)) await sandbox.loadState(stateFile);
+  const account = DemoAccountSchema.parse(JSON.parse(readFileSync(accountFile, 'utf8')));
+  const config = demoConfig({ apiHost: sandbox.apiHost, integrationKey: account.integrationKey, secretKey: { file: account.secretKeyFile } }, storePath);
+  return {
+    config,
+    describe: `Duo sandbox at http://${sandbox.apiHost} (state in ${stateFile})`,
+    async stop() {
+      await sandbox.saveState(stateFile);
+      await sandbox.stop();
+    },
+  };
+}

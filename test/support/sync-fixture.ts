@@ -1,0 +1,85 @@
+/**
+ * A connection wired to real parts for workflow tests: an in-process Duo sandbox, a JSON file
+ * store in a temp dir, and a connection config whose secret key is a reference to an environment
+ * variable set here (the worker runs in this process, so the activity resolves it).
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConnectionConfigSchema, type ConnectionConfig, type ConnectionConfigInput } from '../../src/domain/connection';
+import { startDuoSandbox, type DuoSandbox, type DuoSandboxOptions } from '../../src/sandbox';
+import type { UserRecord } from '../../src/sandbox/store';
+import type { DirectoryFile } from '../../src/stores/file';
+
+export type FileUser = NonNullable<DirectoryFile['users']>[number];
+
+export function makeUsers(n: number, prefix = 'user', start = 0): FileUser[] {
+  return Array.from({ length: n }, (_, k) => {
+    const i = start + k;
+    return {
+      username: `${prefix}${i}`,
+      email: `${prefix}${i}@example.org`,
+      phones: [`+1555${String(i).padStart(7, '0')}`],
+      givenName: `Given${i}`,
+      familyName: `Family${i}`,
+      enabled: true,
+      groups: ['staff'],
+    };
+  });
+}
+
+export interface SyncFixture {
+  connectionId: string;
+  sandbox: DuoSandbox;
+  storePath: string;
+  config: ConnectionConfig;
+  writeUsers(users: FileUser[]): void;
+  duoUser(username: string): UserRecord | undefined;
+  duoUsernames(): string[];
+  cleanup(): Promise<void>;
+}
+
+export interface FixtureOptions {
+  users?: FileUser[];
+  sandbox?: DuoSandboxOptions;
+  config?: Partial<Omit<ConnectionConfigInput, 'connectionId' | 'duo' | 'store'>>;
+}
+
+export async function makeSyncFixture(options: FixtureOptions = {}): Promise<SyncFixture> {
+  const connectionId = `c-${randomUUID().slice(0, 8)}`;
+  const dir = mkdtempSync(join(tmpdir(), 'duo-sync-test-'));
+  const storePath = join(dir, 'directory.json');
+  const writeUsers = (users: FileUser[]) => writeFileSync(storePath, JSON.stringify({ users, groups: [{ id: 'staff', name: 'staff' }] }));
+  writeUsers(options.users ?? []);
+  const sandbox = await startDuoSandbox({ seed: 7, ...options.sandbox });
+  const secretVar = `DUO_SKEY_TEST_${connectionId.replace(/-/g, '_').toUpperCase()}`;
+  process.env[secretVar] = sandbox.account.secretKey;
+  const config = ConnectionConfigSchema.parse({
+    connectionId,
+    duo: { apiHost: sandbox.apiHost, integrationKey: sandbox.account.integrationKey, secretKey: { env: secretVar } },
+    store: { kind: 'file', path: storePath },
+    userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'delete' },
+    rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],
+    ...options.config,
+  });
+  return {
+    connectionId,
+    sandbox,
+    storePath,
+    config,
+    writeUsers,
+    duoUser(username) {
+      const id = sandbox.store.findUserIdByName(username);
+      return id ? sandbox.store.users.get(id) : undefined;
+    },
+    duoUsernames() {
+      return [...sandbox.store.users.values()].map((u) => u.username).sort();
+    },
+    async cleanup() {
+      delete process.env[secretVar];
+      await sandbox.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

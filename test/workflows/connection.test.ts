@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  approveDeletions,
+  configureConnection,
+  connectionStatus,
+  connectionWorkflowId,
+  deleteRule,
+  signalUserChanged,
+  syncNow,
+  syncUser,
+  type DuoSyncClient,
+} from '../../src/client';
+import type { ConnectionStatus } from '../../src/workflows/definitions';
+import { parseMarker } from '../../src/domain/ownership';
+import { saveHistory } from '../support/histories';
+import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { createTestWorker, testTemporal } from '../support/temporal';
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+describe('connectionWorkflow (entity) with real worker, sandbox and file store', function () {
+  this.timeout(180_000);
+  let fx: SyncFixture;
+  let dsc: DuoSyncClient;
+  let stopWorker: () => Promise<void>;
+
+  async function setUp(options: FixtureOptions = {}): Promise<void> {
+    fx = await makeSyncFixture(options);
+    const { worker, taskQueue } = await createTestWorker();
+    const running = worker.run();
+    stopWorker = async () => {
+      worker.shutdown();
+      await running;
+    };
+    dsc = { client: testTemporal().client, taskQueue, close: async () => undefined };
+  }
+
+  afterEach(async () => {
+    try {
+      await testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).terminate('test done');
+    } catch {
+      // already closed
+    }
+    await stopWorker();
+    await fx.cleanup();
+  });
+
+  async function lastRunDone(previous = 0): Promise<ConnectionStatus> {
+    return waitFor('a finished full sync', async () => {
+      const status = await connectionStatus(dsc, fx.connectionId);
+      const done = status.lastRuns.filter((r) => r.kind === 'fullSync' && r.outcome !== 'running');
+      return done.length > previous ? status : undefined;
+    });
+  }
+
+  it('configure runs the connection test and the first full sync; syncNow returns the run id; invalid input is rejected', async () => {
+    await setUp({ users: makeUsers(12) });
+    const configured = await configureConnection(dsc, fx.config);
+    assert.equal(configured.rules, 1);
+    const status = await lastRunDone();
+    assert.equal(status.connectionTest?.ok, true, JSON.stringify(status.connectionTest));
+    assert.equal(fx.duoUsernames().length, 12);
+    const firstRun = status.lastRuns.find((r) => r.kind === 'fullSync');
+    assert.equal(firstRun?.summary?.created, 12);
+    assert.equal(status.lastGoodInScopeCount, 12);
+
+    const started = await syncNow(dsc, fx.connectionId, { reason: 'test' });
+    assert.match(started.workflowId, new RegExp(`^full-sync/${fx.connectionId}/\\d+$`));
+    const after = await lastRunDone(1);
+    const second = after.lastRuns.find((r) => r.workflowId === started.workflowId);
+    assert.equal(second?.summary?.unchanged, 12);
+
+    const handle = testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId));
+    await assert.rejects(syncUser(dsc, fx.connectionId, { username: '' }), /invalid syncUser request: username: username is required/);
+    await assert.rejects(handle.executeUpdate('syncUser', { args: [{ username: '' }] }), (err: unknown) => err instanceof WorkflowUpdateFailedError && /username is required/.test(String(err.cause?.message)));
+    await handle.signal('userChanged', { nope: true });
+    const withDrop = await waitFor('dropped signal event', async () => {
+      const s = await connectionStatus(dsc, fx.connectionId);
+      return s.recentEvents.some((e) => /dropped invalid userChanged/.test(e.message)) ? s : undefined;
+    });
+    assert.equal(withDrop.configured, true, 'the workflow keeps running after a bad signal');
+    await saveHistory('connection-configure-sync', connectionWorkflowId(fx.connectionId));
+  });
+
+  it('applies a burst of 1,000 change signals for 100 users so Duo ends at the last state of each', async () => {
+    const users = makeUsers(100);
+    await setUp({ users });
+    await configureConnection(dsc, fx.config);
+    await lastRunDone();
+    let latest: FileUser[] = users;
+    for (let round = 0; round < 10; round += 1) {
+      latest = users.map((u) => ({ ...u, email: `round${round}.${u.username}@example.org` }));
+      fx.writeUsers(latest);
+      await Promise.all(latest.map((u) => signalUserChanged(dsc, fx.connectionId, { username: u.username })));
+    }
+    await waitFor('all changes applied', async () => {
+      const s = await connectionStatus(dsc, fx.connectionId);
+      return s.pendingChanges === 0 && s.reconcilesInFlight === 0 ? s : undefined;
+    }, 150_000);
+    for (const u of latest) assert.equal(fx.duoUser(u.username)?.email, u.email, `${u.username} ends at its last change`);
+  });
+
+  it('syncUser reconciles one user at once and returns its summary', async () => {
+    const users = makeUsers(3);
+    await setUp({ users });
+    await configureConnection(dsc, fx.config);
+    await lastRunDone();
+    fx.writeUsers([...users, ...makeUsers(1, 'late')]);
+    const summary = await syncUser(dsc, fx.connectionId, { username: 'late0' });
+    assert.equal(summary.created, 1);
+    assert.ok(fx.duoUser('late0'));
+  });
+
+  it('deletion guard: pauses in awaitingApproval, approveDeletions with the planned hash releases it', async () => {
+    const users = makeUsers(40);
+    await setUp({ users, config: { deletionGuard: { maxFraction: 0.1, maxCount: 500 } } });
+    await configureConnection(dsc, fx.config);
+    await lastRunDone();
+    fx.writeUsers(users.slice(0, 30));
+    const { workflowId } = await syncNow(dsc, fx.connectionId);
+    const waiting = await waitFor('awaitingApproval', async () => {
+      const s = await connectionStatus(dsc, fx.connectionId);
+      return s.currentRun?.phase === 'awaitingApproval' ? s : undefined;
+    });
+    const pending = waiting.currentRun?.awaitingApproval;
+    assert.equal(pending?.plannedDeletions, 10);
+    assert.equal(fx.duoUsernames().length, 40, 'nothing deleted while waiting');
+    await assert.rejects(approveDeletions(dsc, fx.connectionId, { runId: workflowId, deletionSetHash: 'ffffffffffffffff' }), /does not match/);
+    await approveDeletions(dsc, fx.connectionId, { runId: workflowId, deletionSetHash: pending?.deletionSetHash ?? '' });
+    const done = await lastRunDone(1);
+    const run = done.lastRuns.find((r) => r.workflowId === workflowId);
+    assert.equal(run?.summary?.deleted, 10);
+    assert.equal(fx.duoUsernames().length, 30);
+  });
+
+  it('deleteRule without deprovisioning releases ownership and leaves the users', async () => {
+    await setUp({ users: makeUsers(5) });
+    await configureConnection(dsc, fx.config);
+    await lastRunDone();
+    const { workflowId } = await deleteRule(dsc, fx.connectionId, 'staff');
+    await testTemporal().client.workflow.getHandle(workflowId).result();
+    assert.equal(fx.duoUsernames().length, 5);
+    assert.equal(parseMarker(fx.duoUser('user0')?.notes), null, 'ownership released');
+    const status = await connectionStatus(dsc, fx.connectionId);
+    assert.deepEqual(status.rules, []);
+  });
+
+  it('deleteRule with deprovisionOnRuleDeletion deletes the rule’s users and nobody else', async () => {
+    await setUp({
+      users: makeUsers(5),
+      config: { userActions: { create: true, update: true, disable: true, deprovisionOnRuleDeletion: true, removeAction: 'delete' } },
+    });
+    const { DuoClient } = await import('../../src/duo');
+    await new DuoClient(fx.sandbox.clientOptions()).createUser({ username: 'bystander' });
+    await configureConnection(dsc, fx.config);
+    await lastRunDone();
+    assert.equal(fx.duoUsernames().length, 6);
+    const { workflowId } = await deleteRule(dsc, fx.connectionId, 'staff');
+    const result = (await testTemporal().client.workflow.getHandle(workflowId).result()) as { summary: { deleted: number } };
+    assert.equal(result.summary.deleted, 5);
+    assert.deepEqual(fx.duoUsernames(), ['bystander']);
+    await saveHistory('delete-rule-deprovision', workflowId);
+  });
+});

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fullSyncWorkflow } from '../../src/workflows';
+import { saveHistory } from '../support/histories';
+import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
+import { createTestWorker, testTemporal, uniqueId } from '../support/temporal';
+
+const root = resolve(__dirname, '../..');
+
+describe('crash recovery: a worker process killed in the middle of a full sync', function () {
+  this.timeout(420_000);
+  let fx: SyncFixture | undefined;
+  afterEach(async () => fx?.cleanup());
+
+  it('finishes on a new worker with every user created exactly once and consistent counts', async () => {
+    const total = 2000;
+    fx = await makeSyncFixture({ users: makeUsers(total) });
+    const { client, server } = { client: testTemporal().client, server: testTemporal().server };
+    const taskQueue = uniqueId('tq-crash');
+    // A real worker process (src/worker.ts), so the kill is a real crash: no graceful shutdown.
+    const doomed = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/worker.ts'], {
+      cwd: root,
+      env: { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, TEMPORAL_TASK_QUEUE: taskQueue },
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((r) => doomed.once('exit', () => r()));
+    const workflowId = uniqueId(`full-sync/${fx.connectionId}`);
+    const handle = await client.workflow.start(fullSyncWorkflow, {
+      taskQueue,
+      workflowId,
+      args: [{ connectionId: fx.connectionId, config: fx.config, pagesPerRun: 5 }],
+    });
+
+    const deadline = Date.now() + 180_000;
+    while (fx.sandbox.store.users.size < 500) {
+      assert.ok(Date.now() < deadline, 'the first worker never got going');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    doomed.kill('SIGKILL');
+    await exited;
+    const createdBeforeCrash = fx.sandbox.store.users.size;
+    assert.ok(createdBeforeCrash < total, 'the crash happened mid-sync');
+
+    const { worker } = await createTestWorker({ taskQueue });
+    const result = await worker.runUntil(handle.result());
+
+    assert.equal(result.summary.failed, 0, JSON.stringify(result.summary.failures.slice(0, 3)));
+    assert.equal(fx.sandbox.store.users.size, total, 'every user exists');
+    assert.equal(fx.sandbox.store.phones.size, total, 'no phone created twice');
+    for (const user of fx.sandbox.store.users.values()) assert.equal(user.phoneIds.size, 1, `${user.username} has one phone`);
+    // Users done by the killed attempt of the in-flight page are re-planned as unchanged, never twice created.
+    assert.equal(result.summary.created + result.summary.unchanged, total);
+    assert.ok(result.summary.created >= createdBeforeCrash - 200 && result.summary.created <= total, `created ${result.summary.created}`);
+    await saveHistory('full-sync-worker-crash', workflowId);
+  });
+});
