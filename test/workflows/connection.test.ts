@@ -109,6 +109,34 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     for (const u of latest) assert.equal(fx.duoUser(u.username)?.email, u.email, `${u.username} ends at its last change`);
   });
 
+  it('continues-as-new under a small history budget with status, queued syncs and pending changes intact', async () => {
+    const users = makeUsers(20);
+    await setUp({ users });
+    const { client } = testTemporal();
+    const workflowId = connectionWorkflowId(fx.connectionId);
+    const first = await client.workflow.start('connectionWorkflow', { taskQueue: dsc.taskQueue, workflowId, args: [{ connectionId: fx.connectionId, historyEventBudget: 150 }] });
+    await configureConnection(dsc, fx.config);
+    await lastRunDone();
+    // A second request during a run is remembered (queued), never run concurrently.
+    const a = await syncNow(dsc, fx.connectionId);
+    const b = await syncNow(dsc, fx.connectionId);
+    assert.equal(b.workflowId, a.workflowId);
+    assert.equal(b.queued, true);
+    const latest = users.map((u) => ({ ...u, email: `can.${u.username}@example.org` }));
+    fx.writeUsers(latest);
+    for (const u of latest) await signalUserChanged(dsc, fx.connectionId, { username: u.username });
+    const status = await waitFor('queued sync and changes done after continue-as-new', async () => {
+      const s = await connectionStatus(dsc, fx.connectionId);
+      const done = s.lastRuns.filter((r) => r.kind === 'fullSync' && r.outcome !== 'running').length;
+      return done >= 3 && s.pendingChanges === 0 && s.reconcilesInFlight === 0 && !s.syncQueued ? s : undefined;
+    }, 150_000);
+    const description = await client.workflow.getHandle(workflowId).describe();
+    assert.notEqual(description.runId, first.firstExecutionRunId, 'the entity continued as new');
+    assert.equal(status.lastRuns.filter((r) => r.kind === 'fullSync').length >= 3, true, 'run history survived');
+    assert.equal(status.connectionTest?.ok, true, 'connection test survived');
+    for (const u of latest) assert.equal(fx.duoUser(u.username)?.email, u.email);
+  });
+
   it('syncUser reconciles one user at once and returns its summary', async () => {
     const users = makeUsers(3);
     await setUp({ users });

@@ -196,13 +196,13 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
 
   it('completes correctly while the sandbox answers 20% of calls with 429s and 5xx', async function () {
     this.timeout(300_000);
-    const fx = await fixture({ users: makeUsers(40) });
+    const fx = await fixture({ users: makeUsers(20) });
     fx.sandbox.setFaults([{ endpoint: '*', errorRate: 0.1, rateLimitRate: 0.1, errorStatus: 503 }], 11);
     const res = await runFullSync(fx);
     fx.sandbox.setFaults([]);
     assert.equal(res.summary.failed, 0, JSON.stringify(res.summary.failures.slice(0, 3)));
-    assert.equal(fx.duoUsernames().length, 40);
+    assert.equal(fx.duoUsernames().length, 20);
     assert.ok(fx.sandbox.stats().faultsInjected > 0, 'faults were injected');
-    for (const name of ['user0', 'user21', 'user39']) assert.equal(fx.duoUser(name)?.phoneIds.size, 1, `${name} has exactly one phone`);
+    for (const name of ['user0', 'user10', 'user19']) assert.equal(fx.duoUser(name)?.phoneIds.size, 1, `${name} has exactly one phone`);
   });
 });
