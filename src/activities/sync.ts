@@ -103,7 +103,10 @@ async function reconcileOne(
   const mapped = mapStoreUser(user, rule.attributeMappings);
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
-  const ops = planUser({ desired: mapped.user, current: current ? toUserView(current) : null, owner, userActions: config.userActions });
+  // Admin status is not on the user object: one lookup per admin user keeps re-syncs free of writes.
+  const email = mapped.user.email;
+  const isAdmin = current && mapped.user.userType === 'admin' && email ? Boolean(await withTransientRetry(() => duo.findAdminByEmail(email))) : undefined;
+  const ops = planUser({ desired: mapped.user, current: current ? toUserView(current, isAdmin) : null, owner, userActions: config.userActions });
   return applyUserPlan(duo, ops, owner, summary, dryRun);
 }
 

@@ -152,6 +152,10 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
     const admins = [...fx.sandbox.store.admins.values()].map((a) => a.email);
     assert.deepEqual(admins.filter((e) => e.startsWith('user')), ['user0@example.org']);
     assert.equal(fx.duoUser('user1'), undefined);
+    fx.sandbox.resetStats();
+    const again = await runFullSync(fx);
+    assert.equal(again.summary.unchanged, 2, 'an existing admin is unchanged on re-sync');
+    assert.equal(fx.sandbox.stats().writes, 0);
   });
 
   it('replaces a changed phone and deletes the unused one unless cleanup is off', async () => {
