@@ -24,6 +24,8 @@ const TrackedRunSchema = z.object({
   workflowId: z.string(),
   startedAt: z.string(),
   dryRun: z.boolean().default(false),
+  /** A full sync of one rule only: its in-scope count is no baseline for the source-health gate. */
+  ruleId: z.string().optional(),
 });
 export type TrackedRun = z.infer<typeof TrackedRunSchema>;
 

@@ -314,7 +314,8 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       outcome = result.outcome;
       summary = result.summary;
       note = result.notes.length ? result.notes.join('; ') : undefined;
-      if (run.kind === 'fullSync' && !run.dryRun && 'inScopeCount' in result && result.inScopeCount !== null && outcome === 'succeeded') {
+      // Any complete store read is a baseline, even when some users failed in Duo.
+      if (run.kind === 'fullSync' && !run.dryRun && !run.ruleId && 'inScopeCount' in result && result.inScopeCount !== null) {
         state.lastGoodInScopeCount = result.inScopeCount;
       }
     } catch (err) {
@@ -346,7 +347,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
         { key: DuoSyncKind, value: 'fullSync' },
       ],
     });
-    track({ kind: 'fullSync', workflowId, startedAt: nowIso(), dryRun: request.dryRun });
+    track({ kind: 'fullSync', workflowId, startedAt: nowIso(), dryRun: request.dryRun, ...(request.ruleId ? { ruleId: request.ruleId } : {}) });
     state.event(nowIso(), `full sync ${workflowId} started${request.dryRun ? ' (dry run)' : ''}`);
   }
 

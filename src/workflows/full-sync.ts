@@ -11,6 +11,7 @@ import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
+  log,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
@@ -140,7 +141,12 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
     setCurrentDetails(describe(progress(), input.dryRun));
     const parent = info.parent;
     if (parent && (force || s.pagesDone % PROGRESS_EVERY_PAGES === 0)) {
-      await getExternalWorkflowHandle(parent.workflowId).signal(fullSyncProgressSignal, progress());
+      try {
+        await getExternalWorkflowHandle(parent.workflowId).signal(fullSyncProgressSignal, progress());
+      } catch (err) {
+        // Progress is a courtesy: a parent that is gone (terminated, being reset) must not fail the sync.
+        log.warn('could not report progress to the connection workflow', { parent: parent.workflowId, error: failureMessage(err) });
+      }
     }
   };
   const enterPhase = async (phase: FullSyncPhase, note?: string): Promise<void> => {
