@@ -102,7 +102,17 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
       const userId = op.userId ?? created.userId;
       if (!userId) throw new Error(`cannot attach phone to ${op.username}: the user was not created`);
       const existing = await duo.findPhonesByNumber(op.number);
-      const phone = existing[0] ?? (await duo.createPhone({ number: op.number, type: 'mobile' }));
+      let phone = existing[0];
+      if (!phone) {
+        try {
+          phone = await duo.createPhone({ number: op.number, type: 'mobile' });
+        } catch (err) {
+          // Users reconciled side by side may share a number: the other one created it first.
+          if (!isDuoError(err, 'conflict')) throw err;
+          phone = (await duo.findPhonesByNumber(op.number))[0];
+          if (!phone) throw err;
+        }
+      }
       if (phone.users?.some((u) => u.user_id === userId)) return;
       await duo.associatePhone(userId, phone.phone_id);
       return;

@@ -12,11 +12,14 @@ import { createStore as defaultCreateStore, type IdentityStore } from '../stores
 export interface ResourceOptions {
   resolveSecret?: (ref: SecretRef) => Promise<string>;
   createStore?: typeof defaultCreateStore;
+  /** Users of one page reconciled at once (default 8); each is a few dependent Duo calls. */
+  pageConcurrency?: number;
   /** Extra Duo client options (timeouts, CA bundle). */
   duo?: Partial<Omit<DuoClientOptions, 'apiHost' | 'integrationKey' | 'secretKey'>>;
 }
 
 export interface ConnectionResources {
+  readonly pageConcurrency: number;
   duo(config: ConnectionConfig): Promise<DuoClient>;
   store(config: ConnectionConfig): Promise<IdentityStore>;
   close(): Promise<void>;
@@ -40,6 +43,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
   };
 
   return {
+    pageConcurrency: options.pageConcurrency ?? 8,
     duo(config) {
       const key = JSON.stringify([config.duo.apiHost, config.duo.integrationKey, config.duo.secretKey]);
       return cached(duoClients, key, async () => {

@@ -12,7 +12,7 @@ import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
 import { mapStoreUser, usernameKey } from '../domain/mapping';
 import { parseMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planUser, isWriteOp, type PlanOp } from '../domain/plan';
-import { emptySummary, recordFailure, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { emptySummary, mergeSummary, recordFailure, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../workflows/definitions';
 import { applyUserPlan, indexByUsername, toUserView, withTransientRetry } from './duo-ops';
@@ -90,6 +90,49 @@ function resumePoint(usernames: readonly string[]): { start: number; summary: Ru
   return index >= 0 ? { start: index, summary } : { start: 0, summary: emptySummary() };
 }
 
+/**
+ * Reconciles a page's users with bounded concurrency: each user is a few dependent Duo round trips,
+ * so one at a time would leave the account's rate limit mostly unused. Outcomes are folded into the
+ * summary strictly in page order and heartbeated as "everything before `nextUsername` is done", so
+ * a retried attempt resumes exactly after the last contiguous finished user and counts nobody twice.
+ * After the first page-level error no new user is started; the error is rethrown once the users in
+ * flight have settled, so nothing keeps calling Duo after the activity has failed.
+ */
+async function reconcileConcurrently(
+  users: readonly StoreUser[],
+  from: { start: number; summary: RunSummary },
+  concurrency: number,
+  reconcile: (user: StoreUser) => Promise<RunSummary>,
+): Promise<RunSummary> {
+  const outcomes = new Map<number, RunSummary>();
+  let summary = from.summary;
+  let done = from.start;
+  let next = from.start;
+  let failure: { error: unknown } | undefined;
+  const lane = async (): Promise<void> => {
+    while (!failure && next < users.length) {
+      const index = next;
+      next += 1;
+      try {
+        outcomes.set(index, await reconcile(users[index] as StoreUser));
+      } catch (error) {
+        failure ??= { error };
+        return;
+      }
+      for (let outcome = outcomes.get(done); outcome; outcome = outcomes.get(done)) {
+        summary = mergeSummary(summary, outcome);
+        outcomes.delete(done);
+        done += 1;
+      }
+      const progress: PageProgress = { nextUsername: users[done]?.username ?? null, summary };
+      beat(progress);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, users.length - from.start)) }, lane));
+  if (failure) throw failure.error;
+  return summary;
+}
+
 /** Plans and applies one store user against its Duo counterpart. */
 async function reconcileOne(
   duo: DuoClient,
@@ -151,16 +194,9 @@ export function createSyncActivities(resources: ConnectionResources) {
       const usernames = page.items.map((u) => u.username);
       const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : []);
       const resumed = resumePoint(usernames);
-      let summary = resumed.summary;
-      for (let i = resumed.start; i < page.items.length; i += 1) {
-        const user = page.items[i] as StoreUser;
-        const before = summary;
-        summary = await guarded(`syncing ${user.username}`, () =>
-          reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), before, input.dryRun),
-        );
-        const progress: PageProgress = { nextUsername: page.items[i + 1]?.username ?? null, summary };
-        beat(progress);
-      }
+      const summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
+        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), emptySummary(), input.dryRun)),
+      );
       return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
     },
 
