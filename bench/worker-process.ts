@@ -1,0 +1,47 @@
+/**
+ * Benchmark worker: the real duo-sync worker (createDuoSyncWorker, real activities) in a process of
+ * its own, so bench/sync-bench.ts can read its memory from /proc/<pid>/status apart from the
+ * sandbox and the driver. It loads the workflow bundle the driver built once
+ * (BENCH_WORKFLOW_BUNDLE), so webpack's bundling peak is not counted as the worker's memory.
+ * Prints READY on stdout once polling; SIGTERM/SIGINT drain and exit (the Temporal runtime
+ * installs those handlers).
+ */
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { z } from 'zod';
+import { createDuoSyncWorker } from '../src/worker';
+
+const EnvSchema = z.object({
+  TEMPORAL_ADDRESS: z.string().min(1),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1),
+  BENCH_WORKFLOW_BUNDLE: z.string().min(1),
+  BENCH_ACTIVITIES_PER_SECOND: z.coerce.number().positive().optional(),
+});
+
+async function main(): Promise<void> {
+  const env = EnvSchema.parse(process.env);
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  try {
+    const worker = await createDuoSyncWorker({
+      connection,
+      namespace: env.TEMPORAL_NAMESPACE,
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      workflowBundle: { codePath: env.BENCH_WORKFLOW_BUNDLE },
+      tuning: {
+        shutdownGraceTime: '2 seconds',
+        ...(env.BENCH_ACTIVITIES_PER_SECOND === undefined ? {} : { maxTaskQueueActivitiesPerSecond: env.BENCH_ACTIVITIES_PER_SECOND }),
+      },
+    });
+    const running = worker.run();
+    process.stdout.write('READY\n');
+    await running;
+  } finally {
+    await connection.close();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench worker: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  process.exit(1);
+});
