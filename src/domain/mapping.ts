@@ -9,16 +9,20 @@ import { z } from 'zod';
 
 // ---- store user (what every store adapter emits) ----------------------------------------------
 
+/** A user as every store adapter returns it (src/stores re-exports this). JSON-friendly. */
 export const StoreUserSchema = z.object({
+  /** Stable id from the store (LDAP entryUUID/objectGUID, SCIM id, file id); survives renames. */
   externalId: z.string().min(1),
-  username: z.string(),
+  username: z.string().min(1),
   email: z.string().optional(),
   phones: z.array(z.string()),
   givenName: z.string().optional(),
   familyName: z.string().optional(),
   displayName: z.string().optional(),
   enabled: z.boolean(),
+  /** externalIds of the store groups the user is a direct member of. */
   groupIds: z.array(z.string()),
+  /** Raw store attributes (secrets such as password hashes removed) for attribute mappings. */
   attributes: z.record(z.string(), z.union([z.string(), z.array(z.string())])),
 });
 export type StoreUser = z.infer<typeof StoreUserSchema>;

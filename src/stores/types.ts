@@ -11,23 +11,9 @@ export type StoreKind = z.infer<typeof StoreKindSchema>;
 
 const AttributeValueSchema = z.union([z.string(), z.array(z.string())]);
 
-/** A user as every adapter returns it. JSON-friendly, so activities may return it as is. */
-export const StoreUserSchema = z.object({
-  /** Stable id from the store (LDAP entryUUID/objectGUID, SCIM id, file id); survives renames. */
-  externalId: z.string().min(1),
-  username: z.string().min(1),
-  email: z.string().optional(),
-  phones: z.array(z.string()),
-  givenName: z.string().optional(),
-  familyName: z.string().optional(),
-  displayName: z.string().optional(),
-  enabled: z.boolean(),
-  /** externalIds of the store groups the user is a direct member of. */
-  groupIds: z.array(z.string()),
-  /** Raw store attributes (secrets such as password hashes removed) for attribute mappings. */
-  attributes: z.record(z.string(), AttributeValueSchema),
-});
-export type StoreUser = z.infer<typeof StoreUserSchema>;
+// One definition of the normalised user, shared with the pure mapping code that consumes it.
+import type { StoreUser } from '../domain/mapping';
+export { StoreUserSchema, type StoreUser } from '../domain/mapping';
 
 export const StoreGroupSchema = z.object({
   externalId: z.string().min(1),
