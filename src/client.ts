@@ -2,12 +2,14 @@
  * The typed client API that services and the ops CLI use to talk to duo-sync workflows.
  * Every payload is validated with zod before anything is sent. Change signals use
  * signal-with-start and configuration uses update-with-start, so callers never need to know
- * whether the connection's entity workflow is already running.
+ * whether the connection's entity workflow is already running. With DUO_SYNC_CODEC_* set, payloads
+ * and failure messages are encrypted with the same codec the worker uses (src/codec).
  */
 import { Client, Connection, WithStartWorkflowOperation, WorkflowIdConflictPolicy, WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import { loadProcessConfig, type ProcessConfig } from './config/env';
 import { temporalConnectionOptions } from './temporal/connection';
+import { dataConverterFromConfig } from './codec/config';
 import type { HealthCheckResult } from './activities';
 import { ConnectionConfigSchema, RuleSchema, type ConnectionConfig, type Rule } from './domain/connection';
 import type { RunSummary } from './domain/summary';
@@ -72,8 +74,9 @@ async function update<T>(name: string, call: () => Promise<T>): Promise<T> {
 }
 
 export async function connectDuoSyncClient(config: ProcessConfig = loadProcessConfig()): Promise<DuoSyncClient> {
+  const dataConverter = dataConverterFromConfig(config);
   const connection = await Connection.connect(await temporalConnectionOptions(config));
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
   return { client, taskQueue: config.TEMPORAL_TASK_QUEUE, close: () => connection.close() };
 }
 

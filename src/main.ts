@@ -13,12 +13,15 @@ import { configureConnection, connectDuoSyncClient, runHealthCheck, syncNow } fr
 import { DEMO_CONNECTION_ID, startDemoEnvironment } from './demo';
 import type { FullSyncResult } from './workflows/full-sync';
 import { loadProcessConfig } from './config/env';
+import { dataConverterFromConfig } from './codec/config';
 
 const port = z.coerce.number().int().min(1).max(65535);
 const StartEnvSchema = z.object({
   DUO_SYNC_DATA_DIR: z.string().min(1).default('.data'),
   DUO_SYNC_TEMPORAL_PORT: port.default(7233),
   DUO_SYNC_UI_PORT: port.default(8233),
+  /** A codec server for the Web UI (src/codec/main.ts, docs/codec.md), passed as --ui-codec-endpoint. */
+  TEMPORAL_CODEC_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 async function main(): Promise<void> {
@@ -32,11 +35,16 @@ async function main(): Promise<void> {
   const dbFile = resolve(dataDir, 'temporal.sqlite');
 
   console.log(`duo-sync: starting Temporal dev server (state in ${dbFile})`);
-  const server = await startDevServer({ port: env.DUO_SYNC_TEMPORAL_PORT, uiPort: env.DUO_SYNC_UI_PORT, dbFile });
+  const server = await startDevServer({ port: env.DUO_SYNC_TEMPORAL_PORT, uiPort: env.DUO_SYNC_UI_PORT, dbFile, codecEndpoint: env.TEMPORAL_CODEC_ENDPOINT });
   const config = loadProcessConfig({ ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   try {
-    const worker = await createDuoSyncWorker({ connection: nativeConnection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE });
+    const worker = await createDuoSyncWorker({
+      connection: nativeConnection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.TEMPORAL_TASK_QUEUE,
+      dataConverter: dataConverterFromConfig(config),
+    });
     const running = worker.run();
     const client = await connectDuoSyncClient(config);
     const demo = await startDemoEnvironment(dataDir);

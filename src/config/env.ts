@@ -4,6 +4,7 @@
  * and nothing secret (TLS keys, API keys) is ever echoed back in an error or a log.
  */
 import { z } from 'zod';
+import { KEY_ID_PATTERN, parseKeyring } from '../codec/keys';
 
 const hostPort = z
   .string()
@@ -26,6 +27,10 @@ export const EnvSchema = z
     TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
     TEMPORAL_API_KEY: z.string().min(1).optional(),
     DUO_SYNC_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+    /** Payload encryption (src/codec, docs/codec.md): `keyId:base64key[,...]`, or a file with that content. */
+    DUO_SYNC_CODEC_KEYS: z.string().min(1).optional(),
+    DUO_SYNC_CODEC_KEYS_FILE: optionalPath,
+    DUO_SYNC_CODEC_ACTIVE_KEY: z.string().regex(KEY_ID_PATTERN, 'must be a key id (1-32 characters of A-Z a-z 0-9 . _ -)').optional(),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
@@ -35,12 +40,26 @@ export const EnvSchema = z
         message: 'mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY',
       });
     }
+    if (env.DUO_SYNC_CODEC_KEYS && env.DUO_SYNC_CODEC_KEYS_FILE) {
+      ctx.addIssue({ code: 'custom', path: ['DUO_SYNC_CODEC_KEYS_FILE'], message: 'set DUO_SYNC_CODEC_KEYS or DUO_SYNC_CODEC_KEYS_FILE, not both' });
+    }
+    const hasKeys = Boolean(env.DUO_SYNC_CODEC_KEYS || env.DUO_SYNC_CODEC_KEYS_FILE);
+    if (hasKeys && !env.DUO_SYNC_CODEC_ACTIVE_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['DUO_SYNC_CODEC_ACTIVE_KEY'], message: 'required with DUO_SYNC_CODEC_KEYS or DUO_SYNC_CODEC_KEYS_FILE: the key id that encrypts new payloads' });
+    }
+    if (!hasKeys && env.DUO_SYNC_CODEC_ACTIVE_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['DUO_SYNC_CODEC_ACTIVE_KEY'], message: 'needs DUO_SYNC_CODEC_KEYS or DUO_SYNC_CODEC_KEYS_FILE' });
+    }
+    if (env.DUO_SYNC_CODEC_KEYS && env.DUO_SYNC_CODEC_ACTIVE_KEY) {
+      const keyring = parseKeyring(env.DUO_SYNC_CODEC_KEYS, env.DUO_SYNC_CODEC_ACTIVE_KEY);
+      if (!keyring.ok) ctx.addIssue({ code: 'custom', path: ['DUO_SYNC_CODEC_KEYS'], message: keyring.problems.join('; ') });
+    }
   });
 
 export type ProcessConfig = z.infer<typeof EnvSchema>;
 
 /** Variables whose values must never appear in messages. */
-const SECRET_VARS = new Set(['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY']);
+const SECRET_VARS = new Set(['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY', 'DUO_SYNC_CODEC_KEYS']);
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -63,5 +82,6 @@ export function loadProcessConfig(env: NodeJS.ProcessEnv = process.env): Process
 /** A safe one-line description for start-up logs (no secrets, no key material). */
 export function describeProcessConfig(cfg: ProcessConfig): string {
   const tls = cfg.TEMPORAL_TLS_CERT ? 'mTLS' : cfg.TEMPORAL_TLS_CA ? 'TLS' : cfg.TEMPORAL_API_KEY ? 'TLS+API key' : 'plaintext';
-  return `temporal=${cfg.TEMPORAL_ADDRESS} namespace=${cfg.TEMPORAL_NAMESPACE} taskQueue=${cfg.TEMPORAL_TASK_QUEUE} transport=${tls}`;
+  const payloads = cfg.DUO_SYNC_CODEC_ACTIVE_KEY ? ` payloads=aes-256-gcm(active key "${cfg.DUO_SYNC_CODEC_ACTIVE_KEY}")` : '';
+  return `temporal=${cfg.TEMPORAL_ADDRESS} namespace=${cfg.TEMPORAL_NAMESPACE} taskQueue=${cfg.TEMPORAL_TASK_QUEUE} transport=${tls}${payloads}`;
 }

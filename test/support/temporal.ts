@@ -18,7 +18,8 @@ interface TestTemporal {
 let current: TestTemporal | undefined;
 /** Workers still running when the run ends (e.g. a timed-out test) are shut down before the connection closes. */
 const liveWorkers = new Set<Worker>();
-let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** One bundle per failure converter ('' = the SDK default); the codec tests add the encrypting one. */
+const bundlePromises = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
 export async function startTestTemporal(): Promise<void> {
   // Worker logs at ERROR: activity failures are expected in fault tests and surface through assertions.
@@ -53,9 +54,13 @@ export function testTemporal(): TestTemporal {
 }
 
 /** Bundles src/workflows once per run (webpack takes seconds; every worker reuses the bundle). */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundlePromise ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: new DefaultLogger('WARN') });
-  return bundlePromise;
+export function workflowBundle(failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> {
+  let bundle = bundlePromises.get(failureConverterPath ?? '');
+  if (!bundle) {
+    bundle = bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), failureConverterPath, logger: new DefaultLogger('WARN') });
+    bundlePromises.set(failureConverterPath ?? '', bundle);
+  }
+  return bundle;
 }
 
 export function uniqueId(prefix: string): string {
@@ -64,7 +69,7 @@ export function uniqueId(prefix: string): string {
 
 export type TestWorkerOptions = Omit<DuoSyncWorkerOptions, 'connection' | 'namespace' | 'taskQueue' | 'workflowBundle'> & { taskQueue?: string };
 
-/** Creates a worker on its own task queue with the shared bundle. */
+/** Creates a worker on its own task queue with the shared bundle (built with the dataConverter's failure converter, if any). */
 export async function createTestWorker(options: TestWorkerOptions = {}): Promise<{ worker: Worker; taskQueue: string }> {
   const t = testTemporal();
   const taskQueue = options.taskQueue ?? uniqueId('tq');
@@ -73,7 +78,7 @@ export async function createTestWorker(options: TestWorkerOptions = {}): Promise
     connection: t.nativeConnection,
     namespace: t.server.namespace,
     taskQueue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: await workflowBundle(options.dataConverter?.failureConverterPath),
   });
   liveWorkers.add(worker);
   return { worker, taskQueue };
