@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { ConnectionConfigSchema, type ConnectionConfig, type Rule } from '../domain/connection';
-import { RunSummarySchema } from '../domain/summary';
+import { emptySummary, RunSummarySchema } from '../domain/summary';
 import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, RunRecord, UserChange } from './definitions';
 
 const RunRecordSchema = z.object({
@@ -202,7 +202,7 @@ export class ConnectionState {
             currentRun:
               this.currentProgress?.workflowId === running.workflowId
                 ? this.currentProgress
-                : { workflowId: running.workflowId, phase: 'upsert', pagesDone: 0, usersSeen: 0, summary: emptyCounts() },
+                : { workflowId: running.workflowId, phase: 'upsert', pagesDone: 0, usersSeen: 0, summary: emptySummary() },
           }
         : {}),
       syncQueued: this.syncRequest !== null,
@@ -214,8 +214,4 @@ export class ConnectionState {
       recentEvents: this.events,
     };
   }
-}
-
-function emptyCounts(): FullSyncProgress['summary'] {
-  return RunSummarySchema.parse({});
 }
