@@ -1,0 +1,86 @@
+/**
+ * Human-readable renderings of what the workflows report: connection status, run summaries,
+ * connection-test results and events. JSON mode prints the raw values instead, so these only
+ * need to be readable, not parseable.
+ */
+import type { RunSummary } from '../domain/summary';
+import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, RunRecord } from '../workflows/definitions';
+import type { FullSyncResult } from '../workflows/full-sync';
+import { fields, table } from './io';
+
+const COUNTERS = ['created', 'updated', 'disabled', 'deleted', 'unchanged', 'skipped', 'failed'] as const;
+const MAX_FAILURES_SHOWN = 20;
+
+export function summaryLines(summary: RunSummary): string[] {
+  const out = table([[...COUNTERS], COUNTERS.map((c) => String(summary[c]))]);
+  if (summary.failures.length > 0) {
+    out.push('', 'failures:');
+    out.push(
+      ...table([
+        ['username', 'operation', 'code', 'message'],
+        ...summary.failures.slice(0, MAX_FAILURES_SHOWN).map((f) => [f.username, f.operation, f.code ?? '', f.message]),
+      ]).map((l) => `  ${l}`),
+    );
+    const hidden = summary.failures.length - Math.min(summary.failures.length, MAX_FAILURES_SHOWN) + summary.failuresTruncated;
+    if (hidden > 0) out.push(`  … and ${hidden} more (see --json or the run's result in the Web UI)`);
+  }
+  return out;
+}
+
+export function fullSyncResultLines(result: FullSyncResult): string[] {
+  const out = fields([
+    ['run', result.workflowId],
+    ['outcome', `${result.outcome}${result.dryRun ? ' (dry run)' : ''}`],
+    ['users in scope', result.inScopeCount === null ? 'unknown (the store read was incomplete)' : String(result.inScopeCount)],
+  ]);
+  out.push('', ...summaryLines(result.summary));
+  if (result.notes.length > 0) out.push('', 'notes:', ...result.notes.map((n) => `  - ${n}`));
+  return out;
+}
+
+export function testResultLines(connectionId: string, result: ConnectionTestResult): string[] {
+  return [
+    `connection test of ${connectionId}: ${result.ok ? 'passed' : 'FAILED'} (${result.testedAt})`,
+    ...table([['check', 'ok', 'message'], ...result.checks.map((c) => [c.name, c.ok ? 'yes' : 'NO', c.message])]).map((l) => `  ${l}`),
+  ];
+}
+
+function progressText(p: FullSyncProgress): string {
+  const base = `${p.workflowId}: ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users seen`;
+  if (!p.awaitingApproval) return base;
+  const a = p.awaitingApproval;
+  return `${base}; AWAITING APPROVAL of ${a.plannedDeletions}/${a.ownedCount} deprovisions (hash ${a.deletionSetHash})`;
+}
+
+function runRow(r: RunRecord): string[] {
+  const s = r.summary;
+  const counts = s ? COUNTERS.map((c) => String(s[c])) : COUNTERS.map(() => '');
+  return [r.workflowId, r.kind, `${r.outcome}${r.dryRun ? ' (dry)' : ''}`, r.startedAt, r.finishedAt ?? '', ...counts, r.note ?? ''];
+}
+
+export function statusLines(status: ConnectionStatus, maxRuns = 10): string[] {
+  const test = status.connectionTest;
+  const failedChecks = test?.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`) ?? [];
+  const out = fields([
+    ['connection', status.connectionId],
+    ['configured', status.configured ? 'yes' : 'no'],
+    ['enabled', status.enabled ? 'yes' : 'no'],
+    ['paused', status.paused ? `yes${status.pauseReason ? ` (${status.pauseReason})` : ''}` : 'no'],
+    ['connection test', test ? `${test.ok ? 'passed' : `FAILED: ${failedChecks.join('; ')}`} at ${test.testedAt}` : 'not run'],
+    ['rules', status.rules.length ? status.rules.map((r) => `${r.id} (${r.direction})`).join(', ') : 'none'],
+    ['current run', status.currentRun ? progressText(status.currentRun) : 'none'],
+    ['sync queued', status.syncQueued ? 'yes' : 'no'],
+    ['next full sync', status.nextFullSyncAt ?? 'not scheduled'],
+    ['pending changes', `${status.pendingChanges} queued, ${status.reconcilesInFlight} reconciling`],
+    ['last good in-scope count', status.lastGoodInScopeCount === undefined ? 'none yet' : String(status.lastGoodInScopeCount)],
+  ]);
+  const runs = status.lastRuns.slice(-maxRuns).reverse();
+  out.push('', `last runs (${runs.length} of ${status.lastRuns.length}, newest first):`);
+  if (runs.length === 0) out.push('  none');
+  else out.push(...table([['run', 'kind', 'outcome', 'started', 'finished', ...COUNTERS, 'note'], ...runs.map(runRow)]).map((l) => `  ${l}`));
+  return out;
+}
+
+export function eventLines(events: ConnectionStatus['recentEvents']): string[] {
+  return events.length === 0 ? ['no events'] : events.map((e) => `${e.at}  ${e.message}`);
+}
