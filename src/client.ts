@@ -11,7 +11,7 @@ import { loadProcessConfig, type ProcessConfig } from './config/env';
 import { temporalConnectionOptions } from './temporal/connection';
 import { dataConverterFromConfig } from './codec/config';
 import type { HealthCheckResult } from './activities';
-import { ConnectionConfigSchema, RuleSchema, type ConnectionConfig, type Rule } from './domain/connection';
+import { ConnectionConfigSchema, formatIssues, RuleSchema, SlugSchema, type ConnectionConfig, type Rule } from './domain/connection';
 import type { RunSummary } from './domain/summary';
 import {
   ApproveDeletionsSchema,
@@ -87,13 +87,12 @@ export function connectionWorkflowId(connectionId: string): string {
 function check<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
-    const reasons = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : what}: ${i.message}`).join('; ');
-    throw new InvalidRequestError(`invalid ${what}: ${reasons}`);
+    throw new InvalidRequestError(`invalid ${what}: ${formatIssues(parsed.error).join('; ')}`);
   }
   return parsed.data;
 }
 
-const ConnectionIdSchema = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a lower-case slug (a-z, 0-9, -)');
+const ConnectionIdSchema = SlugSchema;
 
 function startOptions(dsc: DuoSyncClient, connectionId: string) {
   return {

@@ -19,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ConnectionConfigSchema, RuleSchema } from '../domain/connection';
+import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
 import { DuoSyncConnection, DuoSyncKind } from '../shared/search-attributes';
 import { shortActivities, waitActivities } from './activity-options';
 import { CarriedConnectionStateSchema, ConnectionState, type TrackedRun } from './connection-state';
@@ -54,7 +54,7 @@ import { reconcileUserWorkflow } from './reconcile-user';
 
 export const ConnectionWorkflowInputSchema = z
   .object({
-    connectionId: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a lower-case slug'),
+    connectionId: SlugSchema,
     config: ConnectionConfigSchema.optional(),
     carried: CarriedConnectionStateSchema.optional(),
     /** Tuning for tests; defaults suit production. */

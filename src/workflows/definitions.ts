@@ -4,10 +4,10 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ConnectionConfigSchema, RuleSchema, type ConnectionConfig, type Rule } from '../domain/connection';
+import { ConnectionConfigSchema, RuleSchema, SlugSchema, type ConnectionConfig, type Rule } from '../domain/connection';
 import { RunSummarySchema, type RunSummary } from '../domain/summary';
 
-const slug = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a lower-case slug (a-z, 0-9, -)');
+const slug = SlugSchema;
 export const UsernameSchema = z.string().trim().min(1, 'username is required').max(512, 'username is too long');
 
 // ---- payloads ---------------------------------------------------------------------------------

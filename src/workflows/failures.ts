@@ -5,9 +5,10 @@
  */
 import { ApplicationFailure, TemporalFailure } from '@temporalio/workflow';
 import type { z } from 'zod';
+import { formatIssues } from '../domain/connection';
 
 export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'input'}: ${i.message}`).join('; ');
+  return formatIssues(error).join('; ');
 }
 
 export function invalidInput(what: string, error: z.ZodError): ApplicationFailure {

@@ -2,9 +2,10 @@
  * healthCheckWorkflow: the smallest real round trip (workflow → activity → result). Ops can start
  * it from the Web UI with `{"echo":"hi"}` to prove a worker is polling the `duo-sync` task queue.
  */
-import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { proxyActivities } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { DuoSyncActivities, HealthCheckResult } from '../activities';
+import { invalidInput } from './failures';
 
 const { healthCheck } = proxyActivities<DuoSyncActivities>({
   startToCloseTimeout: '30 seconds',
@@ -17,7 +18,7 @@ export type HealthCheckInput = z.input<typeof HealthCheckInputSchema>;
 export async function healthCheckWorkflow(input: HealthCheckInput = {}): Promise<HealthCheckResult> {
   const parsed = HealthCheckInputSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`invalid healthCheckWorkflow input: ${parsed.error.issues.map((i) => i.message).join('; ')}`, 'InvalidInput');
+    throw invalidInput('healthCheckWorkflow', parsed.error);
   }
   return healthCheck(parsed.data);
 }
