@@ -7,7 +7,7 @@
  * a per-path lock.
  */
 import { randomUUID } from 'node:crypto';
-import { open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
@@ -15,6 +15,7 @@ import type { FileStoreConfig } from './config';
 import { decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
 import { StoreError, causeText } from './errors';
 import { ALL_USERS, matchesFilter, parseScope, type Scope } from './filter';
+import { JsonScanError, readSpans, scanJsonDirectory, type JsonSpan } from './json-index';
 import {
   MAX_LOOKUP_BATCH,
   NewUserSchema,
@@ -59,16 +60,23 @@ export const DirectoryFileSchema = z
 export type DirectoryFile = z.input<typeof DirectoryFileSchema>;
 type ParsedDirectory = z.output<typeof DirectoryFileSchema>;
 
+/**
+ * What a read needs: the paging order and the groups. JSON files are indexed (byte ranges, a few
+ * bytes per user) and users are read back per page, so memory does not grow with the directory;
+ * YAML files (hand-written, small) are held parsed.
+ */
 interface Snapshot {
   key: string;
-  dir: ParsedDirectory;
-  /** Users sorted by lower-cased username: the paging order (cursor = last username seen). */
-  sorted: FileUser[];
-  byUsername: Map<string, FileUser>;
+  /** Lower-cased usernames, sorted: the paging order (cursor = last username seen). */
+  keys: string[];
   groups: StoreGroup[];
   /** Group id or lower-cased name → group externalId. */
   groupRef: Map<string, string>;
+  /** The users at these positions of `keys`, read through the open file `fh`. */
+  users(positions: readonly number[], fh: FileHandle): Promise<FileUser[]>;
 }
+
+type ReadUsers = (positions: readonly number[]) => Promise<FileUser[]>;
 
 /** One write queue per absolute path, shared by every FileStore in this process. */
 const writeQueues = new Map<string, Promise<unknown>>();
@@ -99,44 +107,49 @@ export class FileStore implements IdentityStore {
   }
 
   async check(): Promise<void> {
-    await this.load();
+    await this.read(async () => undefined);
   }
 
   async listUsers(requested: Scope, page?: PageRequest): Promise<Page<StoreUser>> {
     const scope = parseScope(requested);
     const size = pageSizeOf(page);
-    const snap = await this.load();
     const q = queryFingerprint(['users', scope]);
     const pos = decodeCursor('file', q, page?.cursor);
     const after = pos === null ? null : String(pos.after);
-    const match = this.scopeMatcher(snap, scope);
-    const items: StoreUser[] = [];
-    let i = after === null ? 0 : firstAfter(snap.sorted, after);
-    let last: string | null = null;
-    for (; i < snap.sorted.length && items.length < size; i++) {
-      const u = snap.sorted[i]!;
-      last = lower(u.username);
-      if (match(u)) items.push(this.toStoreUser(snap, u));
-    }
-    return { items, nextCursor: i < snap.sorted.length && last !== null ? encodeCursor('file', q, { after: last }) : null };
+    return this.read(async (snap, readUsers) => {
+      const match = this.scopeMatcher(snap, scope);
+      const items: StoreUser[] = [];
+      let i = after === null ? 0 : firstAfter(snap.keys, after);
+      let last: string | null = null;
+      while (i < snap.keys.length && items.length < size) {
+        const positions = Array.from({ length: Math.min(size, snap.keys.length - i) }, (_, k) => i + k);
+        const batch = await readUsers(positions);
+        for (const u of batch) {
+          i += 1;
+          last = lower(u.username);
+          if (match(u)) items.push(this.toStoreUser(snap, u));
+          if (items.length >= size) break;
+        }
+      }
+      return { items, nextCursor: i < snap.keys.length && last !== null ? encodeCursor('file', q, { after: last }) : null };
+    });
   }
 
   async listGroups(page?: PageRequest): Promise<Page<StoreGroup>> {
     const size = pageSizeOf(page);
-    const snap = await this.load();
     const q = queryFingerprint(['groups']);
     const pos = decodeCursor('file', q, page?.cursor);
     const start = pos === null ? 0 : Number(pos.i);
-    const items = snap.groups.slice(start, start + size);
-    const next = start + items.length;
-    return { items, nextCursor: next < snap.groups.length ? encodeCursor('file', q, { i: next }) : null };
+    return this.read(async (snap) => {
+      const items = snap.groups.slice(start, start + size);
+      const next = start + items.length;
+      return { items, nextCursor: next < snap.groups.length ? encodeCursor('file', q, { i: next }) : null };
+    });
   }
 
   async listGroupMembers(groupExternalId: string, page?: PageRequest): Promise<Page<StoreUser>> {
-    const snap = await this.load();
-    if (!snap.groups.some((g) => g.externalId === groupExternalId)) {
-      throw new StoreError('not_found', `group ${groupExternalId} not found in ${this.location}`);
-    }
+    const known = await this.read(async (snap) => snap.groups.some((g) => g.externalId === groupExternalId));
+    if (!known) throw new StoreError('not_found', `group ${groupExternalId} not found in ${this.location}`);
     return this.listUsers({ kind: 'groups', groups: [groupExternalId] }, page);
   }
 
@@ -145,24 +158,30 @@ export class FileStore implements IdentityStore {
     if (usernames.length > MAX_LOOKUP_BATCH) {
       throw new StoreError('invalid_request', `lookup of ${usernames.length} usernames exceeds the batch limit of ${MAX_LOOKUP_BATCH}`);
     }
-    const snap = await this.load();
-    const match = this.scopeMatcher(snap, scope);
-    const seen = new Set<string>();
-    const out: StoreUser[] = [];
-    for (const name of usernames) {
-      const u = snap.byUsername.get(lower(name));
-      if (u && !seen.has(lower(u.username)) && match(u)) {
-        seen.add(lower(u.username));
-        out.push(this.toStoreUser(snap, u));
+    return this.read(async (snap, readUsers) => {
+      const match = this.scopeMatcher(snap, scope);
+      const positions = [...new Set(usernames.map((name) => indexOf(snap.keys, lower(name))).filter((p) => p >= 0))];
+      const found = new Map((await readUsers(positions)).map((u) => [lower(u.username), u]));
+      const seen = new Set<string>();
+      const out: StoreUser[] = [];
+      for (const name of usernames) {
+        const u = found.get(lower(name));
+        if (u && !seen.has(lower(u.username)) && match(u)) {
+          seen.add(lower(u.username));
+          out.push(this.toStoreUser(snap, u));
+        }
       }
-    }
-    return out;
+      return out;
+    });
   }
 
   async getUser(username: string): Promise<StoreUser | null> {
-    const snap = await this.load();
-    const u = snap.byUsername.get(lower(username));
-    return u ? this.toStoreUser(snap, u) : null;
+    return this.read(async (snap, readUsers) => {
+      const position = indexOf(snap.keys, lower(username));
+      if (position < 0) return null;
+      const [u] = await readUsers([position]);
+      return u ? this.toStoreUser(snap, u) : null;
+    });
   }
 
   async createUser(input: NewUser): Promise<StoreUser> {
@@ -274,20 +293,88 @@ export class FileStore implements IdentityStore {
     };
   }
 
-  private async load(): Promise<Snapshot> {
-    let key: string;
+  /**
+   * Runs `fn` against the current version of the file, through one open handle: the index is
+   * rebuilt when the file changed (inode, size, mtime), and reads go through the same handle, so a
+   * concurrent atomic replace (a new inode) cannot mix two versions within one call.
+   */
+  private async read<T>(fn: (snap: Snapshot, readUsers: ReadUsers) => Promise<T>): Promise<T> {
+    let fh: FileHandle;
     try {
-      const st = await stat(this.file);
-      key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      fh = await open(this.file, 'r');
     } catch (err) {
       throw new StoreError('unavailable', `cannot read ${this.location} (${causeText(err)}); check the path and permissions`, { cause: err });
     }
-    if (this.snapshot?.key === key) return this.snapshot;
-    const dir = await this.readDirectory();
-    this.snapshot = buildSnapshot(key, dir);
-    return this.snapshot;
+    try {
+      const st = await fh.stat();
+      const key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+      let snap = this.snapshot;
+      if (snap?.key !== key) {
+        // Drop the old index first so two versions are never held at once.
+        this.snapshot = undefined;
+        snap = this.yaml ? yamlSnapshot(key, await this.parseDirectory(await fh.readFile('utf8'))) : await this.indexJson(key, fh);
+        this.snapshot = snap;
+      }
+      const current = snap;
+      return await fn(current, (positions) => current.users(positions, fh));
+    } finally {
+      await fh.close();
+    }
   }
 
+  private async indexJson(key: string, fh: FileHandle): Promise<Snapshot> {
+    const names: string[] = [];
+    let scan;
+    try {
+      scan = await scanJsonDirectory(fh, (text, index) => {
+        let data: unknown;
+        try {
+          data = JSON.parse(text);
+        } catch (err) {
+          throw new StoreError('invalid_config', `${this.location} is not valid JSON: users.${index}: ${causeText(err)}`);
+        }
+        const user = FileUserSchema.safeParse(data);
+        if (!user.success) throw this.invalidEntry(['users', index], user.error);
+        names.push(lower(user.data.username));
+      });
+    } catch (err) {
+      if (err instanceof JsonScanError) throw new StoreError('invalid_config', `${this.location} is not valid JSON: ${err.message}`);
+      if (err instanceof StoreError) throw err;
+      throw new StoreError('unavailable', `cannot read ${this.location} (${causeText(err)}); check the path and permissions`, { cause: err });
+    }
+    const groups = z.array(FileGroupSchema).default([]).safeParse(scan.others.get('groups'));
+    if (!groups.success) throw this.invalidEntry(['groups'], groups.error);
+
+    const { keys, starts, lengths } = sortedIndex(names, scan.users);
+    for (let i = 1; i < keys.length; i++) {
+      if (keys[i] === keys[i - 1]) throw new StoreError('invalid_config', `${this.location} lists user ${keys[i]} twice`);
+    }
+    return {
+      key,
+      keys,
+      ...groupIndex(groups.data),
+      users: async (positions, handle) => {
+        const texts = await readSpans(
+          handle,
+          positions.map((p) => ({ start: starts[p] as number, length: lengths[p] as number })),
+        );
+        return texts.map((text, k) => {
+          const parsed = FileUserSchema.safeParse(safeJson(text));
+          // The file changed under us in place (same size and mtime): say so, a retry re-indexes.
+          if (!parsed.success) throw new StoreError('unavailable', `${this.location} changed while it was read (user #${positions[k]}); retry`);
+          return parsed.data;
+        });
+      },
+    };
+  }
+
+  private invalidEntry(prefix: (string | number)[], error: z.ZodError): StoreError {
+    const issue = error.issues[0];
+    const where = [...prefix, ...(issue?.path ?? [])].map(String).join('.');
+    return new StoreError('invalid_config', `${this.location} has an invalid entry at ${where || 'top level'}: ${issue?.message ?? 'invalid'}`);
+  }
+
+  /** The whole directory, parsed: for writes (read-modify-write) and YAML files. */
   private async readDirectory(): Promise<ParsedDirectory> {
     let text: string;
     try {
@@ -295,6 +382,10 @@ export class FileStore implements IdentityStore {
     } catch (err) {
       throw new StoreError('unavailable', `cannot read ${this.location} (${causeText(err)}); check the path and permissions`, { cause: err });
     }
+    return this.parseDirectory(text);
+  }
+
+  private async parseDirectory(text: string): Promise<ParsedDirectory> {
     let data: unknown;
     try {
       data = this.yaml ? YAML.parse(text) : JSON.parse(text);
@@ -302,11 +393,7 @@ export class FileStore implements IdentityStore {
       throw new StoreError('invalid_config', `${this.location} is not valid ${this.yaml ? 'YAML' : 'JSON'}: ${causeText(err)}`);
     }
     const parsed = DirectoryFileSchema.safeParse(data ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const where = issue ? issue.path.join('.') : '';
-      throw new StoreError('invalid_config', `${this.location} has an invalid entry at ${where || 'top level'}: ${issue?.message ?? 'invalid'}`);
-    }
+    if (!parsed.success) throw this.invalidEntry([], parsed.error);
     const names = new Set<string>();
     for (const u of parsed.data.users) {
       if (names.has(lower(u.username))) throw new StoreError('invalid_config', `${this.location} lists user ${u.username} twice`);
@@ -368,10 +455,31 @@ export class FileStore implements IdentityStore {
   }
 }
 
-function buildSnapshot(key: string, dir: ParsedDirectory): Snapshot {
+/**
+ * Sorts the users' byte ranges by username. A separate function so the closures that read users
+ * back capture only the compact index, not the scan's intermediate arrays.
+ */
+function sortedIndex(names: readonly string[], spans: readonly JsonSpan[]): { keys: string[]; starts: Float64Array; lengths: Float64Array } {
+  const order = names.map((_, i) => i).sort((a, b) => compare(names[a] as string, names[b] as string));
+  return {
+    keys: order.map((i) => names[i] as string),
+    starts: Float64Array.from(order, (i) => (spans[i] as JsonSpan).start),
+    lengths: Float64Array.from(order, (i) => (spans[i] as JsonSpan).length),
+  };
+}
+
+function yamlSnapshot(key: string, dir: ParsedDirectory): Snapshot {
   const sorted = [...dir.users].sort((a, b) => compare(lower(a.username), lower(b.username)));
-  const byUsername = new Map(sorted.map((u) => [lower(u.username), u]));
-  const groups: StoreGroup[] = dir.groups.map((g) => ({
+  return {
+    key,
+    keys: sorted.map((u) => lower(u.username)),
+    ...groupIndex(dir.groups),
+    users: async (positions) => positions.flatMap((p) => sorted[p] ?? []),
+  };
+}
+
+function groupIndex(fileGroups: readonly z.output<typeof FileGroupSchema>[]): Pick<Snapshot, 'groups' | 'groupRef'> {
+  const groups: StoreGroup[] = fileGroups.map((g) => ({
     externalId: g.id ?? g.name,
     name: g.name,
     ...(g.description !== undefined ? { description: g.description } : {}),
@@ -379,23 +487,37 @@ function buildSnapshot(key: string, dir: ParsedDirectory): Snapshot {
   const groupRef = new Map<string, string>();
   for (const g of groups) groupRef.set(lower(g.name), g.externalId);
   for (const g of groups) groupRef.set(g.externalId, g.externalId);
-  return { key, dir, sorted, byUsername, groups, groupRef };
+  return { groups, groupRef };
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Index of the first user whose lower-cased username sorts after `after`. */
-function firstAfter(sorted: FileUser[], after: string): number {
+/** Index of the first key that sorts after `after`. */
+function firstAfter(keys: readonly string[], after: string): number {
   let lo = 0;
-  let hi = sorted.length;
+  let hi = keys.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (lower(sorted[mid]!.username) <= after) lo = mid + 1;
+    if ((keys[mid] as string) <= after) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/** Position of `key` in the sorted keys, or -1. */
+function indexOf(keys: readonly string[], key: string): number {
+  const i = firstAfter(keys, key) - 1;
+  return i >= 0 && keys[i] === key ? i : -1;
 }
 
 /** Filter attributes: raw `attributes` first, then the normalised fields by name. */

@@ -231,7 +231,8 @@ export function storeContract(harness: StoreHarness): void {
 }
 
 let gcFn: (() => void) | undefined;
-function gc(): void {
+/** A full garbage collection, for heap measurements (no --expose-gc needed). */
+export function gc(): void {
   if (!gcFn) {
     setFlagsFromString('--expose-gc');
     gcFn = runInNewContext('gc') as () => void;
