@@ -50,6 +50,7 @@ const OptionsSchema = z
     pagesPerRun: z.coerce.number().int().min(1).max(1000),
     seedDuoAbove: z.coerce.number().int().min(0),
     activitiesPerSecond: z.coerce.number().positive().optional(),
+    pace: z.coerce.number().positive().max(1).optional(),
     timeoutMinutes: z.coerce.number().positive(),
     label: z.string().regex(/^[a-z0-9-]{1,40}$/, 'must be a short slug'),
     out: z.string().min(1),
@@ -68,6 +69,7 @@ function parseOptions(argv: string[]): Options {
     .option('--page-size <n>', 'store users per page activity (1-100)', '100')
     .option('--pages-per-run <n>', 'fullSyncWorkflow pages before continue-as-new', '50')
     .option('--seed-duo-above <n>', 'for N above this, skip the initial sync and seed Duo directly', '10000')
+    .option('--pace <fraction>', "set the connection's duo.requestsPerSecond to this fraction of --rate (e.g. 0.95); default unpaced")
     .option('--activities-per-second <n>', "worker's maxTaskQueueActivitiesPerSecond (default: unlimited)")
     .option('--timeout-minutes <m>', 'give up on (terminate) one scenario after this long', '30')
     .option('--label <slug>', 'report section in the output file (one per configuration)', 'main')
@@ -375,7 +377,12 @@ async function benchSize(n: number, options: Options, client: Client, address: s
   const connectionId = `bench-${n}-${randomUUID().slice(0, 6)}`;
   const config = ConnectionConfigSchema.parse({
     connectionId,
-    duo: { apiHost: sandbox.apiHost, integrationKey: sandbox.account.integrationKey, secretKey: { env: SECRET_VAR } },
+    duo: {
+      apiHost: sandbox.apiHost,
+      integrationKey: sandbox.account.integrationKey,
+      secretKey: { env: SECRET_VAR },
+      ...(options.pace === undefined ? {} : { requestsPerSecond: options.pace * options.rate }),
+    },
     store: { kind: 'file', path: storePath },
     userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'delete' },
     rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],

@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { resolveSecret as defaultResolveSecret, type SecretRef } from '../config/secrets';
-import { DuoClient, type DuoClientOptions } from '../duo';
+import { DuoClient, RequestPacer, type DuoClientOptions } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
 
@@ -29,6 +29,19 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
   const resolveSecret = options.resolveSecret ?? ((ref: SecretRef) => defaultResolveSecret(ref));
   const createStore = options.createStore ?? defaultCreateStore;
   const duoClients = new Map<string, Promise<DuoClient>>();
+  // One bucket per Duo account and rate, shared by every client of that account on this worker.
+  const pacers = new Map<string, RequestPacer>();
+  const pacerFor = (config: ConnectionConfig): RequestPacer | undefined => {
+    const rate = config.duo.requestsPerSecond;
+    if (rate === undefined) return undefined;
+    const key = JSON.stringify([config.duo.apiHost, config.duo.integrationKey, rate]);
+    let pacer = pacers.get(key);
+    if (!pacer) {
+      pacer = new RequestPacer(rate);
+      pacers.set(key, pacer);
+    }
+    return pacer;
+  };
   const stores = new Map<string, Promise<IdentityStore>>();
 
   const cached = <T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> => {
@@ -45,7 +58,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
   return {
     pageConcurrency: options.pageConcurrency ?? 8,
     duo(config) {
-      const key = JSON.stringify([config.duo.apiHost, config.duo.integrationKey, config.duo.secretKey]);
+      const key = JSON.stringify([config.duo.apiHost, config.duo.integrationKey, config.duo.secretKey, config.duo.requestsPerSecond]);
       return cached(duoClients, key, async () => {
         let secretKey: string;
         try {
@@ -56,7 +69,8 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
             'SecretUnavailable',
           );
         }
-        return new DuoClient({ ...options.duo, apiHost: config.duo.apiHost, integrationKey: config.duo.integrationKey, secretKey });
+        const pacer = pacerFor(config);
+        return new DuoClient({ ...options.duo, apiHost: config.duo.apiHost, integrationKey: config.duo.integrationKey, secretKey, ...(pacer ? { pacer } : {}) });
       });
     },
     store(config) {
@@ -76,6 +90,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
       const all = [...stores.values()];
       stores.clear();
       duoClients.clear();
+      pacers.clear();
       await Promise.allSettled(all.map(async (s) => (await s).close()));
     },
   };

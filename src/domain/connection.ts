@@ -32,6 +32,12 @@ export const DuoSettingsSchema = z
     // Real Duo ikeys are "DI" + 18 characters; the sandbox may issue other ids, so only the alphabet and length are checked.
     integrationKey: z.string().regex(/^[A-Z0-9]{10,40}$/, 'must be 10-40 upper-case letters or digits (Duo integration keys look like DIXXXXXXXXXXXXXXXXXX)'),
     secretKey: SecretRefSchema,
+    /**
+     * Pace this connection's Duo calls to at most this many per second on each worker. Duo does not
+     * publish its Admin API limit; when you know your account's, set this a little under it divided
+     * by the number of workers, and syncs run near the limit without 429 back-offs. Absent: unpaced.
+     */
+    requestsPerSecond: z.number().positive().max(10_000).optional(),
   })
   .strict();
 

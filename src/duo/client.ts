@@ -8,6 +8,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios
 import { z } from 'zod';
 import { DuoError, type DuoErrorDetails, type DuoErrorKind, type DuoPermission } from './errors';
 import { duoSyncVersion, resolveDuoEndpoint, type DuoEndpoint } from './endpoint';
+import type { RequestPacer } from './pacer';
 import {
   DuoAdminSchema,
   DuoEmptyResponseSchema,
@@ -49,6 +50,8 @@ export interface DuoClientOptions {
   caCertificates?: string;
   /** Clock for the signed Date header (tests). */
   now?: () => Date;
+  /** Paces every request (retries included) through this bucket; shared by one account's clients. */
+  pacer?: RequestPacer;
 }
 
 export interface DuoPage<T> {
@@ -111,6 +114,7 @@ export class DuoClient {
   private readonly skey: string;
   private readonly version: SignatureVersion;
   private readonly now: () => Date;
+  private readonly pacer: RequestPacer | undefined;
 
   constructor(options: DuoClientOptions) {
     this.endpoint = resolveDuoEndpoint(options.apiHost);
@@ -120,6 +124,7 @@ export class DuoClient {
     this.skey = options.secretKey;
     this.version = options.signatureVersion ?? 5;
     this.now = options.now ?? (() => new Date());
+    this.pacer = options.pacer;
     this.http = axios.create({
       baseURL: this.endpoint.baseUrl,
       timeout: options.timeoutMs ?? 30_000,
@@ -445,6 +450,8 @@ export class DuoClient {
   }
 
   private async call<T>(op: string, method: Method, path: string, params: Params, schema: z.ZodType<T>): Promise<{ data: T; metadata: Metadata | undefined }> {
+    // Before signing: the signed Date must be fresh when the request leaves.
+    await this.pacer?.take();
     const date = duoDate(this.now());
     const headers: Record<string, string> = { Date: date };
     let url = path;

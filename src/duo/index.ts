@@ -5,3 +5,4 @@ export * from './endpoint';
 export * from './errors';
 export * from './schemas';
 export * from './signing';
+export { RequestPacer } from './pacer';
