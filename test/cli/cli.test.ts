@@ -18,21 +18,9 @@ import { runCli, ExitCode } from '../../src/cli/main';
 import { connectionWorkflowId } from '../../src/client';
 import type { ConnectionStatus } from '../../src/workflows/definitions';
 import type { FullSyncResult } from '../../src/workflows/full-sync';
+import { cliDriver, collector } from '../support/cli';
 import { makeSyncFixture, makeUsers, type FileUser, type SyncFixture } from '../support/sync-fixture';
 import { createTestWorker, testTemporal } from '../support/temporal';
-
-interface CliRun {
-  code: number;
-  out: string;
-  err: string;
-}
-
-function collector(): { stream: PassThrough; text: () => string } {
-  const stream = new PassThrough();
-  const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c));
-  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
-}
 
 describe('duo-sync CLI (in-process, real worker)', function () {
   this.timeout(60_000);
@@ -43,18 +31,7 @@ describe('duo-sync CLI (in-process, real worker)', function () {
   let env: NodeJS.ProcessEnv;
   let dir: string;
 
-  async function cli(...argv: string[]): Promise<CliRun> {
-    const stdout = collector();
-    const stderr = collector();
-    const code = await runCli(argv, { stdout: stdout.stream, stderr: stderr.stream }, env, { pollMs: 100 });
-    return { code, out: stdout.text(), err: stderr.text() };
-  }
-
-  async function jsonOf<T>(...argv: string[]): Promise<T> {
-    const r = await cli('--json', ...argv);
-    assert.equal(r.code, ExitCode.ok, `${argv.join(' ')}: ${r.err}`);
-    return JSON.parse(r.out) as T;
-  }
+  const { cli, jsonOf } = cliDriver(() => env);
 
   async function firstSyncDone(): Promise<ConnectionStatus> {
     const deadline = Date.now() + 30_000;
