@@ -4,9 +4,13 @@
  * a connection's saved configuration for runs started by hand from the Web UI.
  */
 import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
+import { TerminatedFailure } from '@temporalio/common';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionConfig } from '../domain/connection';
 import { configQuery } from '../workflows/definitions';
+
+/** Bounds the follow loop: a run reset over and over is reported rather than followed forever. */
+const MAX_RESETS_FOLLOWED = 20;
 
 export function createTemporalActivities() {
   return {
@@ -14,13 +18,21 @@ export function createTemporalActivities() {
       const ctx = Context.current();
       const handle = ctx.client.workflow.getHandle(input.workflowId);
       const beat = setInterval(() => heartbeat(), 20_000);
+      const cancelled = ctx.cancelled.then(() => {
+        throw ApplicationFailure.nonRetryable('cancelled');
+      });
       try {
-        return await Promise.race([
-          handle.result(),
-          ctx.cancelled.then(() => {
-            throw ApplicationFailure.nonRetryable('cancelled');
-          }),
-        ]);
+        for (let followed = 0; ; followed += 1) {
+          try {
+            return await Promise.race([handle.result(), cancelled]);
+          } catch (err) {
+            // A reset (e.g. `duo-sync reset` of a running sync) terminates the run and starts a new
+            // one under the same id: follow the new run instead of reporting the old one's end.
+            if (!(err instanceof WorkflowFailedError && err.cause instanceof TerminatedFailure) || followed >= MAX_RESETS_FOLLOWED) throw err;
+            const latest = await handle.describe();
+            if (latest.status.name === 'TERMINATED') throw err;
+          }
+        }
       } catch (err) {
         if (err instanceof WorkflowFailedError) {
           const cause = err.cause?.message ?? err.message;

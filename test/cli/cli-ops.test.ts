@@ -212,6 +212,23 @@ describe('duo-sync CLI operations (in-process, real worker)', function () {
     assert.deepEqual((await jsonOf<ConnectionStatus>('status', fx.connectionId)).rules.map((r) => r.id), ['staff']);
   });
 
+  it('reset of a running full sync: the connection follows the new run and records its result', async () => {
+    await waitForStatus('idle', idle);
+    fx.sandbox.setLatency(250);
+    try {
+      const started = await jsonOf<{ workflowId: string }>('sync', 'now', fx.connectionId);
+      await waitForStatus('the sync to be under way', (s) => s.currentRun?.workflowId === started.workflowId);
+      const reset = await jsonOf<{ runId: string; newRunId: string }>('reset', started.workflowId, '--to', 'first', '--reason', 'test: reset while running');
+      assert.notEqual(reset.newRunId, reset.runId);
+      const done = await waitForStatus('the reset run to be recorded', (s) => idle(s) && s.lastRuns.some((r) => r.workflowId === started.workflowId && r.outcome !== 'running'));
+      const run = done.lastRuns.find((r) => r.workflowId === started.workflowId);
+      assert.equal(run?.outcome, 'succeeded', JSON.stringify(run));
+      assert.equal(run?.summary?.unchanged, staff.length);
+    } finally {
+      fx.sandbox.setLatency(0);
+    }
+  });
+
   it('events lists what happened, oldest first', async () => {
     const events = await jsonOf<{ at: string; message: string }[]>('events', fx.connectionId, '--limit', '200');
     const text = events.map((e) => e.message).join('\n');
