@@ -12,24 +12,21 @@ import { createDuoSyncWorker } from './worker';
 import { configureConnection, connectDuoSyncClient, runHealthCheck, syncNow } from './client';
 import { DEMO_CONNECTION_ID, startDemoEnvironment } from './demo';
 import type { FullSyncResult } from './workflows/full-sync';
-import { loadProcessConfig } from './config/env';
+import { ConfigError, loadProcessConfig, PortSchema, readEnv } from './config/env';
 import { dataConverterFromConfig } from './codec/config';
 
-const port = z.coerce.number().int().min(1).max(65535);
 const StartEnvSchema = z.object({
   DUO_SYNC_DATA_DIR: z.string().min(1).default('.data'),
-  DUO_SYNC_TEMPORAL_PORT: port.default(7233),
-  DUO_SYNC_UI_PORT: port.default(8233),
+  DUO_SYNC_TEMPORAL_PORT: PortSchema.default(7233),
+  DUO_SYNC_UI_PORT: PortSchema.default(8233),
   /** A codec server for the Web UI (src/codec/main.ts, docs/codec.md), passed as --ui-codec-endpoint. */
   TEMPORAL_CODEC_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
 });
 
 async function main(): Promise<void> {
-  const parsed = StartEnvSchema.safeParse(process.env);
-  if (!parsed.success) {
-    throw new Error(`invalid configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ')}`);
-  }
-  const env = parsed.data;
+  const read = readEnv(StartEnvSchema, process.env, { showValues: true });
+  if (!read.ok) throw new ConfigError(`invalid configuration: ${read.problems}`);
+  const env = read.data;
   const dataDir = resolve(env.DUO_SYNC_DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const dbFile = resolve(dataDir, 'temporal.sqlite');

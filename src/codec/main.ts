@@ -7,16 +7,15 @@
  * 8233) place it. Then start the UI with `--ui-codec-endpoint http://127.0.0.1:8888`. See docs/codec.md.
  */
 import { z } from 'zod';
-import { ConfigError, loadProcessConfig } from '../config/env';
+import { ConfigError, loadProcessConfig, PortSchema, readEnv } from '../config/env';
 import { AesGcmPayloadCodec } from './aes-gcm';
 import { loadCodecKeyring } from './config';
 import { startCodecServer } from './server';
 
-const port = z.coerce.number().int().min(1).max(65535);
 const CodecServerEnvSchema = z.object({
   DUO_SYNC_CODEC_SERVER_HOST: z.string().min(1).default('127.0.0.1'),
-  DUO_SYNC_CODEC_SERVER_PORT: port.default(8888),
-  DUO_SYNC_UI_PORT: port.default(8233),
+  DUO_SYNC_CODEC_SERVER_PORT: PortSchema.default(8888),
+  DUO_SYNC_UI_PORT: PortSchema.default(8233),
   DUO_SYNC_CODEC_CORS_ORIGINS: z
     .string()
     .transform((v) => v.split(',').map((o) => o.trim()).filter((o) => o.length > 0))
@@ -27,12 +26,9 @@ const CodecServerEnvSchema = z.object({
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 async function main(): Promise<void> {
-  const relevant = Object.fromEntries(Object.keys(CodecServerEnvSchema.shape).map((k) => [k, process.env[k] === '' ? undefined : process.env[k]]));
-  const parsed = CodecServerEnvSchema.safeParse(relevant);
-  if (!parsed.success) {
-    throw new ConfigError(`invalid configuration: ${parsed.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`).join('; ')}`);
-  }
-  const env = parsed.data;
+  const read = readEnv(CodecServerEnvSchema, process.env, { showValues: true });
+  if (!read.ok) throw new ConfigError(`invalid configuration: ${read.problems}`);
+  const env = read.data;
   const keyring = loadCodecKeyring(loadProcessConfig());
   if (!keyring) throw new ConfigError('payload encryption is not configured: set DUO_SYNC_CODEC_KEYS (or DUO_SYNC_CODEC_KEYS_FILE) and DUO_SYNC_CODEC_ACTIVE_KEY');
   const corsOrigins = env.DUO_SYNC_CODEC_CORS_ORIGINS ?? [`http://localhost:${env.DUO_SYNC_UI_PORT}`, `http://127.0.0.1:${env.DUO_SYNC_UI_PORT}`];

@@ -61,22 +61,40 @@ export type ProcessConfig = z.infer<typeof EnvSchema>;
 /** Variables whose values must never appear in messages. */
 const SECRET_VARS = new Set(['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY', 'DUO_SYNC_CODEC_KEYS']);
 
+/** A TCP port from an environment variable. */
+export const PortSchema = z.coerce.number({ error: 'must be a port number (1-65535)' }).int('must be a port number (1-65535)').min(1, 'must be a port number (1-65535)').max(65535, 'must be a port number (1-65535)');
+
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Parses the environment; on failure throws a ConfigError whose message is one line per problem. */
-export function loadProcessConfig(env: NodeJS.ProcessEnv = process.env): ProcessConfig {
+/**
+ * Reads the variables a schema names (empty counts as unset) and parses them. On failure returns
+ * one readable line per problem, `NAME="value": message`; values are shown only when `showValues`
+ * is on and the variable is not secret.
+ */
+export function readEnv<S extends z.ZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv,
+  options: { showValues?: boolean } = {},
+): { ok: true; data: z.output<S> } | { ok: false; problems: string } {
   const relevant: Record<string, string | undefined> = {};
-  for (const key of Object.keys(EnvSchema.shape)) relevant[key] = env[key] === '' ? undefined : env[key];
-  const parsed = EnvSchema.safeParse(relevant);
-  if (parsed.success) return parsed.data;
+  for (const key of Object.keys(schema.shape)) relevant[key] = env[key] === '' ? undefined : env[key];
+  const parsed = schema.safeParse(relevant);
+  if (parsed.success) return { ok: true, data: parsed.data };
   const lines = parsed.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
-    const shown = SECRET_VARS.has(name) || relevant[name] === undefined ? '' : `=${JSON.stringify(relevant[name])}`;
+    const shown = !options.showValues || SECRET_VARS.has(name) || relevant[name] === undefined ? '' : `=${JSON.stringify(relevant[name])}`;
     return `${name}${shown}: ${issue.message}`;
   });
-  throw new ConfigError(`invalid configuration: ${lines.join('; ')}`);
+  return { ok: false, problems: lines.join('; ') };
+}
+
+/** Parses the environment; on failure throws a ConfigError whose message is one line per problem. */
+export function loadProcessConfig(env: NodeJS.ProcessEnv = process.env): ProcessConfig {
+  const read = readEnv(EnvSchema, env, { showValues: true });
+  if (read.ok) return read.data;
+  throw new ConfigError(`invalid configuration: ${read.problems}`);
 }
 
 /** A safe one-line description for start-up logs (no secrets, no key material). */

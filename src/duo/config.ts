@@ -4,6 +4,7 @@
  * The secret is resolved here, on the activity side, and never echoed in errors.
  */
 import { z } from 'zod';
+import { readEnv } from '../config/env';
 import { resolveSecret, type SecretRef } from '../config/secrets';
 import type { DuoClientOptions } from './client';
 import { resolveDuoEndpoint, DuoConfigError } from './endpoint';
@@ -28,13 +29,9 @@ export function duoSecretRefFromEnv(env: NodeJS.ProcessEnv = process.env): Secre
 }
 
 export async function duoClientOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<DuoClientOptions> {
-  const raw: Record<string, string | undefined> = {};
-  for (const key of ['DUO_API_HOST', 'DUO_IKEY', 'DUO_SKEY', 'DUO_SKEY_FILE', 'DUO_SIGNATURE_VERSION']) raw[key] = env[key] === '' ? undefined : env[key];
-  const parsed = DuoEnvSchema.safeParse(raw);
-  if (!parsed.success) {
-    // Never show values: DUO_SKEY is secret and the others are not worth the risk.
-    throw new DuoConfigError(`invalid Duo settings: ${parsed.error.issues.map((i) => `${String(i.path[0] ?? 'environment')}: ${i.message}`).join('; ')}`);
-  }
+  // Never show values: DUO_SKEY is secret and the others are not worth the risk.
+  const parsed = readEnv(DuoEnvSchema, env);
+  if (!parsed.ok) throw new DuoConfigError(`invalid Duo settings: ${parsed.problems}`);
   resolveDuoEndpoint(parsed.data.DUO_API_HOST);
   const secretKey = await resolveSecret(duoSecretRefFromEnv(env), env);
   return {
