@@ -53,7 +53,7 @@ async function deleteRule(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> 
     { key: DuoSyncKind, value: 'deleteRule' },
   ]);
   const ruleId = input.rule?.id ?? (input.ruleId as string);
-  const config = input.config ?? (await configFromEntity(input.connectionId));
+  const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'deleteRule', dryRun: false }));
   if (!input.rule && config.rules.some((r) => r.id === ruleId)) {
     // Cleaning up a rule the entity still provisions would fight it: the update removes the rule first.
     throw ApplicationFailure.nonRetryable(

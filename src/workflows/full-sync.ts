@@ -136,7 +136,7 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
     { key: DuoSyncOutcome, value: 'running' },
   ]);
 
-  const config: ConnectionConfig = input.config ?? (await configFromEntity(input.connectionId));
+  const config: ConnectionConfig = input.config ?? (await configFromEntity(input.connectionId, { kind: 'fullSync', dryRun: input.dryRun }));
   const rules = outboundRules(config).filter((r) => !input.ruleId || r.id === input.ruleId);
   if (input.ruleId && rules.length === 0) {
     throw ApplicationFailure.nonRetryable(`rule ${input.ruleId} is not an outbound rule of connection ${input.connectionId}`, 'UnknownRule');

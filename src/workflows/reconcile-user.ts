@@ -43,7 +43,7 @@ async function reconcileUser(rawInput: ReconcileUserInput): Promise<ReconcileUse
     { key: DuoSyncOutcome, value: 'running' },
   ]);
   setCurrentDetails(`reconciling ${input.username}${input.dryRun ? ' (dry run)' : ''}`);
-  const config = input.config ?? (await configFromEntity(input.connectionId));
+  const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'reconcileUser', dryRun: input.dryRun }));
   const summary = await shortActivities.reconcileUser({
     connectionId: input.connectionId,
     config,

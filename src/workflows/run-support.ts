@@ -11,15 +11,15 @@ import { shortActivities } from './activity-options';
 import { failureMessage } from './failures';
 
 /**
- * The saved configuration of `connection/<connectionId>`. The activity's own reason (no such
- * connection, not configured) becomes the run's failure message, so the UI shows it first.
+ * The saved configuration of `connection/<connectionId>`, refused while the entity would not
+ * provision (disabled, paused, test failing) or, for a full sync, runs one itself. The activity's
+ * own reason becomes the run's failure message, so the UI shows it first.
  */
-export async function configFromEntity(connectionId: string): Promise<ConnectionConfig> {
+export async function configFromEntity(connectionId: string, run: { kind: 'fullSync' | 'reconcileUser' | 'deleteRule'; dryRun: boolean }): Promise<ConnectionConfig> {
   try {
-    return await shortActivities.loadConnectionConfig.executeWithOptions(
-      { summary: `read the configuration of connection/${connectionId}` },
-      [{ connectionId }],
-    );
+    return await shortActivities.loadConnectionConfig.executeWithOptions({ summary: `read the configuration of connection/${connectionId}` }, [
+      { connectionId, forRun: run },
+    ]);
   } catch (err) {
     if (!(err instanceof ActivityFailure)) throw err;
     const type = err.cause instanceof ApplicationFailure ? (err.cause.type ?? 'UnknownConnection') : 'UnknownConnection';
