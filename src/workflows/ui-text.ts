@@ -13,11 +13,13 @@ export function connectionSummary(connectionId: string): string {
 /** The messages an operator can send to the entity, shown on its page so nobody has to look them up. */
 export function connectionDetails(connectionId: string): string {
   return [
-    `Entity of connection **${connectionId}**. Send from *Send a Signal*:`,
+    `Entity of connection **${connectionId}**. Send from *More Actions → Send a Signal*:`,
+    '',
     '- `syncNow` `{}` (or `{"dryRun":true}`): queue a full sync',
     '- `userChanged` / `userDeleted` `{"username":"alice"}`: reconcile one user',
     '- `pause` `{"reason":"change freeze"}` / `resume`: stop / restart provisioning',
-    'Query `status` for progress, last runs and recent events.',
+    '',
+    'Updates (*Send an Update*): `syncNow` `{}`, `syncUser` `{"username":"alice"}`, `testConnection`. Query `status` for progress and last runs.',
   ].join('\n');
 }
 
@@ -59,5 +61,6 @@ export function describeConnection(s: ConnectionStatus): string {
   if (s.syncQueued) lines.push('a full sync is queued');
   else if (s.nextFullSyncAt && !s.currentRun) lines.push(`next full sync at ${at(s.nextFullSyncAt)}`);
   if (s.pendingChanges || s.reconcilesInFlight) lines.push(`${s.pendingChanges} user changes pending, ${s.reconcilesInFlight} reconciling`);
-  return lines.join('\n');
+  // Blank lines: the UI renders current details as markdown, which would join single newlines.
+  return lines.join('\n\n');
 }
