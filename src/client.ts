@@ -37,6 +37,7 @@ import {
   type UserChange,
 } from './workflows/definitions';
 import type { connectionWorkflow } from './workflows/connection';
+import { connectionDetails, connectionSummary, healthCheckSummary } from './workflows/ui-text';
 
 export interface DuoSyncClient {
   client: Client;
@@ -99,6 +100,9 @@ function startOptions(dsc: DuoSyncClient, connectionId: string) {
     taskQueue: dsc.taskQueue,
     workflowId: connectionWorkflowId(connectionId),
     args: [{ connectionId }] as Parameters<typeof connectionWorkflow>,
+    // Shown on the entity's page in the Web UI; the static details list the messages ops can send.
+    staticSummary: connectionSummary(connectionId),
+    staticDetails: connectionDetails(connectionId),
   };
 }
 
@@ -176,6 +180,7 @@ export async function runHealthCheck(dsc: DuoSyncClient, echo = 'ping', timeoutM
     taskQueue: dsc.taskQueue,
     workflowId,
     args: [{ echo }],
+    staticSummary: healthCheckSummary(echo),
     workflowExecutionTimeout: timeoutMs,
   });
   return (await started.result()) as HealthCheckResult;

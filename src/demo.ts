@@ -19,6 +19,10 @@ const DemoAccountSchema = z.object({ integrationKey: z.string(), secretKeyFile: 
 export interface DemoEnvironment {
   config: ConnectionConfig;
   describe: string;
+  /** The in-process Duo sandbox; absent when the demo provisions real Duo. */
+  sandbox?: DuoSandbox;
+  /** The sample directory the demo connection reads (edit it, then send syncNow). */
+  storePath: string;
   stop(): Promise<void>;
 }
 
@@ -62,7 +66,7 @@ export async function startDemoEnvironment(dataDir: string, env: NodeJS.ProcessE
   if (env.DUO_API_HOST) {
     // Real credentials switch the same code to real Duo; the secret stays a reference.
     const config = demoConfig({ apiHost: env.DUO_API_HOST, integrationKey: env.DUO_IKEY ?? '', secretKey: duoSecretRefFromEnv(env) }, storePath);
-    return { config, describe: `real Duo at ${config.duo.apiHost}`, stop: async () => undefined };
+    return { config, describe: `real Duo at ${config.duo.apiHost}`, storePath, stop: async () => undefined };
   }
 
   const accountFile = resolve(dataDir, 'duo-sandbox-account.json');
@@ -83,6 +87,8 @@ export async function startDemoEnvironment(dataDir: string, env: NodeJS.ProcessE
   return {
     config,
     describe: `Duo sandbox at http://${sandbox.apiHost} (state in ${stateFile})`,
+    sandbox,
+    storePath,
     async stop() {
       await sandbox.saveState(stateFile);
       await sandbox.stop();

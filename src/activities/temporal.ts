@@ -7,7 +7,7 @@ import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { TerminatedFailure } from '@temporalio/common';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionConfig } from '../domain/connection';
-import { configQuery } from '../workflows/definitions';
+import { configQuery, statusQuery, type ConnectionStatus } from '../workflows/definitions';
 
 /** Bounds the follow loop: a run reset over and over is reported rather than followed forever. */
 const MAX_RESETS_FOLLOWED = 20;
@@ -47,11 +47,19 @@ export function createTemporalActivities() {
       }
     },
 
-    async loadConnectionConfig(input: { connectionId: string }): Promise<ConnectionConfig> {
+    /**
+     * With `forRun` (a run started by hand that may write), the entity's rules for writing apply
+     * too: nothing while it is disabled, paused or failing its connection test, and no full sync
+     * beside the one it runs itself.
+     */
+    async loadConnectionConfig(input: { connectionId: string; forRun?: { kind: 'fullSync' | 'reconcileUser' | 'deleteRule'; dryRun: boolean } }): Promise<ConnectionConfig> {
       const workflowId = `connection/${input.connectionId}`;
       let config: ConnectionConfig | null;
+      let status: ConnectionStatus | undefined;
       try {
-        config = await Context.current().client.workflow.getHandle(workflowId).query(configQuery);
+        const handle = Context.current().client.workflow.getHandle(workflowId);
+        config = await handle.query(configQuery);
+        if (input.forRun) status = await handle.query(statusQuery);
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) {
           throw ApplicationFailure.nonRetryable(`connection ${input.connectionId} does not exist: start ${workflowId} and send configure first`, 'UnknownConnection');
@@ -61,7 +69,28 @@ export function createTemporalActivities() {
       if (!config) {
         throw ApplicationFailure.nonRetryable(`connection ${input.connectionId} is not configured: send the configure update to ${workflowId}`, 'NotConfigured');
       }
+      const refusal = status && input.forRun ? refuseHandStartedRun(status, input.forRun) : null;
+      if (refusal) throw ApplicationFailure.nonRetryable(refusal, 'NotProvisioning');
       return config;
     },
   };
+}
+
+/** Why a run started by hand must not run now, or null. Dry runs write nothing, so only the overlap rule applies to them. */
+export function refuseHandStartedRun(status: ConnectionStatus, run: { kind: string; dryRun: boolean }): string | null {
+  const id = status.connectionId;
+  if (!run.dryRun) {
+    const blocked = !status.enabled
+      ? 'is disabled'
+      : status.paused
+        ? `is paused${status.pauseReason ? ` (${status.pauseReason})` : ''}`
+        : status.connectionTest?.ok
+          ? null
+          : 'has not passed its connection test';
+    if (blocked) return `connection ${id} ${blocked}: nothing may be provisioned; start with {"dryRun":true} to preview`;
+  }
+  if (run.kind === 'fullSync' && status.currentRun) {
+    return `connection ${id} is running ${status.currentRun.workflowId}: send signal syncNow {} to connection/${id} to queue the next full sync`;
+  }
+  return null;
 }

@@ -13,6 +13,7 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  setCurrentDetails,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -51,6 +52,7 @@ import { deleteRuleWorkflow, type DeleteRuleResult } from './delete-rule';
 import { describeIssues, failureMessage, invalidInput } from './failures';
 import { fullSyncWorkflow, type FullSyncResult } from './full-sync';
 import { reconcileUserWorkflow } from './reconcile-user';
+import { deleteRuleSummary, describeConnection, fullSyncSummary, reconcileSummary } from './ui-text';
 
 export const ConnectionWorkflowInputSchema = z
   .object({
@@ -155,6 +157,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       await startChild(deleteRuleWorkflow, {
         workflowId,
         parentClosePolicy: ParentClosePolicy.ABANDON,
+        staticSummary: deleteRuleSummary(input.connectionId, ruleId, state.config.userActions.deprovisionOnRuleDeletion),
         args: [{ connectionId: input.connectionId, config: state.config, rule }],
         typedSearchAttributes: [
           { key: DuoSyncConnection, value: input.connectionId },
@@ -333,6 +336,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     await startChild(fullSyncWorkflow, {
       workflowId,
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      staticSummary: fullSyncSummary(input.connectionId, request),
       args: [
         {
           connectionId: input.connectionId,
@@ -362,6 +366,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       if (!config) throw ApplicationFailure.nonRetryable('connection is not configured', 'NotConfigured');
       const handle = await startChild(reconcileUserWorkflow, {
         workflowId,
+        staticSummary: reconcileSummary(input.connectionId, change.username),
         args: [{ connectionId: input.connectionId, config, username: change.username, ...(change.ruleId ? { ruleId: change.ruleId } : {}) }],
         typedSearchAttributes: [
           { key: DuoSyncConnection, value: input.connectionId },
@@ -410,6 +415,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       }
     }
 
+    setCurrentDetails(describeConnection(state.status()));
     const seen = state.version;
     const untilNextSync = state.nextFullSyncAt === null || blocked ? undefined : Math.max(1, state.nextFullSyncAt - Date.now());
     const woke = () => state.version !== seen || shouldContinueAsNew();

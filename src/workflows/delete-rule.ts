@@ -3,26 +3,32 @@
  * deprovisions (per removeAction) every Duo user the rule owns; without it, it only releases
  * ownership (removes the marker) so the users stay but duo-sync no longer manages them.
  * Page by page over Duo users; resumable through continue-as-new; re-running a page is a no-op.
+ * Started by hand (Web UI) with `{"connectionId","ruleId"}` it re-runs the cleanup of a rule that
+ * is already gone from the connection (e.g. after a failed run), reading the saved configuration.
  */
-import { continueAsNew, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ConnectionConfigSchema, RuleSchema } from '../domain/connection';
+import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
 import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import type { RunOutcome } from './definitions';
 import { invalidInput } from './failures';
+import { configFromEntity, recordingOutcome } from './run-support';
 
 export const DeleteRuleInputSchema = z
   .object({
     connectionId: z.string().min(1),
-    config: ConnectionConfigSchema,
-    rule: RuleSchema,
+    /** Both absent when started by hand: then `ruleId` names the deleted rule and config is read from the entity. */
+    config: ConnectionConfigSchema.optional(),
+    rule: RuleSchema.optional(),
+    ruleId: SlugSchema.optional(),
     duoPageSize: z.number().int().min(1).max(300).default(300),
     pagesPerRun: z.number().int().min(1).max(1000).default(50),
     carried: z.object({ offset: z.number().int().min(0), pagesDone: z.number().int().min(0), summary: RunSummarySchema }).optional(),
   })
-  .strict();
+  .strict()
+  .refine((i) => i.rule || i.ruleId, { message: 'ruleId is required', path: ['ruleId'] });
 export type DeleteRuleInput = z.input<typeof DeleteRuleInputSchema>;
 
 export interface DeleteRuleResult {
@@ -35,21 +41,35 @@ export interface DeleteRuleResult {
 }
 
 export async function deleteRuleWorkflow(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> {
+  return recordingOutcome(() => deleteRule(rawInput));
+}
+
+async function deleteRule(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> {
   const parsed = DeleteRuleInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('deleteRuleWorkflow', parsed.error);
   const input = parsed.data;
-  const deprovision = input.config.userActions.deprovisionOnRuleDeletion;
   upsertSearchAttributes([
     { key: DuoSyncConnection, value: input.connectionId },
     { key: DuoSyncKind, value: 'deleteRule' },
   ]);
+  const ruleId = input.rule?.id ?? (input.ruleId as string);
+  const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'deleteRule', dryRun: false }));
+  if (!input.rule && config.rules.some((r) => r.id === ruleId)) {
+    // Cleaning up a rule the entity still provisions would fight it: the update removes the rule first.
+    throw ApplicationFailure.nonRetryable(
+      `rule ${ruleId} is still configured on ${input.connectionId}: send the deleteRule update {"ruleId":"${ruleId}"} to connection/${input.connectionId} instead`,
+      'RuleStillConfigured',
+    );
+  }
+  const deprovision = config.userActions.deprovisionOnRuleDeletion;
+  setCurrentDetails(`rule ${ruleId}: starting, ${deprovision ? 'deprovisioning' : 'releasing ownership of'} its Duo users`);
   let { offset, pagesDone, summary } = input.carried ?? { offset: 0, pagesDone: 0, summary: emptySummary() };
   let pagesThisRun = 0;
   for (;;) {
     const page = await pageActivities.deleteRulePage({
       connectionId: input.connectionId,
-      config: input.config,
-      ruleId: input.rule.id,
+      config,
+      ruleId,
       deprovision,
       offset,
       limit: input.duoPageSize,
@@ -57,18 +77,18 @@ export async function deleteRuleWorkflow(rawInput: DeleteRuleInput): Promise<Del
     summary = mergeSummary(summary, page.summary);
     pagesDone += 1;
     pagesThisRun += 1;
-    setCurrentDetails(`rule ${input.rule.id}: ${pagesDone} pages of Duo users, ${deprovision ? 'deprovisioning' : 'releasing ownership'}`);
+    setCurrentDetails(`rule ${ruleId}: ${pagesDone} pages of Duo users, ${deprovision ? 'deprovisioning' : 'releasing ownership'}`);
     if (page.nextOffset === null) break;
     offset = page.nextOffset;
     if (pagesThisRun >= input.pagesPerRun || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof deleteRuleWorkflow>({ ...input, carried: { offset, pagesDone, summary } });
+      await continueAsNew<typeof deleteRuleWorkflow>({ ...input, config, carried: { offset, pagesDone, summary } });
     }
   }
   const outcome: RunOutcome = summary.failed > 0 ? 'partial' : 'succeeded';
   upsertSearchAttributes([{ key: DuoSyncOutcome, value: outcome }]);
   return {
     connectionId: input.connectionId,
-    ruleId: input.rule.id,
+    ruleId,
     outcome,
     deprovisioned: deprovision,
     summary,

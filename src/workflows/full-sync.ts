@@ -22,7 +22,7 @@ import { ConnectionConfigSchema, outboundRules, type ConnectionConfig } from '..
 import { evaluateDeletionGuard, evaluateSourceHealth, combineHashes, EMPTY_HASH } from '../domain/guards';
 import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
-import { pageActivities, shortActivities } from './activity-options';
+import { pageActivities } from './activity-options';
 import {
   approveDeletionsSignal,
   fullSyncProgressSignal,
@@ -32,6 +32,7 @@ import {
   type RunOutcome,
 } from './definitions';
 import { failureMessage, invalidInput } from './failures';
+import { configFromEntity, recordingOutcome } from './run-support';
 
 const CarriedSchema = z.object({
   phase: z.enum(['upsert', 'deprovisionPlan', 'awaitingApproval', 'deprovisionApply', 'done']),
@@ -81,6 +82,10 @@ export interface FullSyncResult {
 const PROGRESS_EVERY_PAGES = 5;
 
 export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyncResult> {
+  return recordingOutcome(() => fullSync(rawInput));
+}
+
+async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
   const parsed = FullSyncInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('fullSyncWorkflow', parsed.error);
   const input = parsed.data;
@@ -131,7 +136,7 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
     { key: DuoSyncOutcome, value: 'running' },
   ]);
 
-  const config: ConnectionConfig = input.config ?? (await shortActivities.loadConnectionConfig({ connectionId: input.connectionId }));
+  const config: ConnectionConfig = input.config ?? (await configFromEntity(input.connectionId, { kind: 'fullSync', dryRun: input.dryRun }));
   const rules = outboundRules(config).filter((r) => !input.ruleId || r.id === input.ruleId);
   if (input.ruleId && rules.length === 0) {
     throw ApplicationFailure.nonRetryable(`rule ${input.ruleId} is not an outbound rule of connection ${input.connectionId}`, 'UnknownRule');
@@ -172,14 +177,9 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
       break;
     }
     try {
-      const page = await pageActivities.syncUsersPage({
-        connectionId: input.connectionId,
-        config,
-        ruleId: rule.id,
-        cursor: s.cursor,
-        pageSize: input.pageSize,
-        dryRun: input.dryRun,
-      });
+      const page = await pageActivities.syncUsersPage.executeWithOptions({ summary: `rule ${rule.id}: store page ${s.pagesDone + 1}` }, [
+        { connectionId: input.connectionId, config, ruleId: rule.id, cursor: s.cursor, pageSize: input.pageSize, dryRun: input.dryRun },
+      ]);
       s.summary = mergeSummary(s.summary, page.summary);
       s.usersSeen += page.inScopeCount;
       s.cursor = page.nextCursor;
@@ -202,7 +202,9 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
     if (gate) await enterPhase('done', gate);
   }
   while (s.phase === 'deprovisionPlan') {
-    const page = await pageActivities.planDeprovisionPage({ connectionId: input.connectionId, config, offset: s.duoOffset, limit: input.duoPageSize });
+    const page = await pageActivities.planDeprovisionPage.executeWithOptions({ summary: `plan deprovisions: Duo users from ${s.duoOffset}` }, [
+      { connectionId: input.connectionId, config, offset: s.duoOffset, limit: input.duoPageSize },
+    ]);
     s.ownedCount += page.ownedCount;
     s.plannedDeletions += page.candidates;
     s.deletionSetHash = combineHashes(s.deletionSetHash, page.candidatesHash);
@@ -255,14 +257,9 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
   }
 
   while (s.phase === 'deprovisionApply') {
-    const page = await pageActivities.applyDeprovisionPage({
-      connectionId: input.connectionId,
-      config,
-      offset: s.duoOffset,
-      limit: input.duoPageSize,
-      dryRun: input.dryRun,
-      budget: s.deletionBudget,
-    });
+    const page = await pageActivities.applyDeprovisionPage.executeWithOptions({ summary: `deprovision: Duo users from ${s.duoOffset}` }, [
+      { connectionId: input.connectionId, config, offset: s.duoOffset, limit: input.duoPageSize, dryRun: input.dryRun, budget: s.deletionBudget },
+    ]);
     s.summary = mergeSummary(s.summary, page.summary);
     s.deletionBudget = Math.max(0, s.deletionBudget - page.deprovisioned);
     s.pagesDone += 1;

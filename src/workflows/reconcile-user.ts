@@ -3,7 +3,7 @@
  * syncUser update. The parent serialises runs per user, so changes to one user apply in order;
  * the activity reads the store's *current* state, so a burst of changes costs one run.
  */
-import { upsertSearchAttributes } from '@temporalio/workflow';
+import { setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow';
 import { z } from 'zod';
 import { ConnectionConfigSchema } from '../domain/connection';
 import type { RunSummary } from '../domain/summary';
@@ -11,6 +11,7 @@ import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search
 import { shortActivities } from './activity-options';
 import { UsernameSchema } from './definitions';
 import { invalidInput } from './failures';
+import { configFromEntity, recordingOutcome } from './run-support';
 
 export const ReconcileUserInputSchema = z
   .object({
@@ -29,14 +30,20 @@ export interface ReconcileUserResult {
 }
 
 export async function reconcileUserWorkflow(rawInput: ReconcileUserInput): Promise<ReconcileUserResult> {
+  return recordingOutcome(() => reconcileUser(rawInput));
+}
+
+async function reconcileUser(rawInput: ReconcileUserInput): Promise<ReconcileUserResult> {
   const parsed = ReconcileUserInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('reconcileUserWorkflow', parsed.error);
   const input = parsed.data;
   upsertSearchAttributes([
     { key: DuoSyncConnection, value: input.connectionId },
     { key: DuoSyncKind, value: 'reconcileUser' },
+    { key: DuoSyncOutcome, value: 'running' },
   ]);
-  const config = input.config ?? (await shortActivities.loadConnectionConfig({ connectionId: input.connectionId }));
+  setCurrentDetails(`reconciling ${input.username}${input.dryRun ? ' (dry run)' : ''}`);
+  const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'reconcileUser', dryRun: input.dryRun }));
   const summary = await shortActivities.reconcileUser({
     connectionId: input.connectionId,
     config,
@@ -44,6 +51,7 @@ export async function reconcileUserWorkflow(rawInput: ReconcileUserInput): Promi
     dryRun: input.dryRun,
     ...(input.ruleId ? { ruleId: input.ruleId } : {}),
   });
-  upsertSearchAttributes([{ key: DuoSyncOutcome, value: summary.failed > 0 ? 'partial' : 'succeeded' }]);
+  const outcome = summary.failed > 0 ? 'partial' : 'succeeded';
+  upsertSearchAttributes([{ key: DuoSyncOutcome, value: outcome }]);
   return { connectionId: input.connectionId, summary };
 }
