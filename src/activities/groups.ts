@@ -35,8 +35,11 @@ export interface SyncRuleGroupsInput {
 }
 
 export interface SyncRuleGroupsResult {
-  /** The rule's groups in Duo (ids only); `planned:<externalId>` for groups a dry run would create. */
-  groupIds: GroupIdMap;
+  /**
+   * The rule's groups in Duo (ids only); `planned:<externalId>` for groups a dry run would create.
+   * null when the store's groups could not be trusted: pages then leave memberships alone.
+   */
+  groupIds: GroupIdMap | null;
   summary: RunSummary;
 }
 
@@ -96,6 +99,9 @@ async function listAllStoreGroups(store: IdentityStore): Promise<StoreGroupRef[]
   return all;
 }
 
+const EMPTY_GROUP_READ =
+  'the store returned no groups at all, so no Duo group was deleted and no membership changed (an empty read never means "every group left"); check the store\'s groups (e.g. groupsDn) and sync again';
+
 function groupFailure(summary: RunSummary, object: string, operation: string, code: string, message: string): RunSummary {
   return recordFailure(summary, { username: object, operation, code, message });
 }
@@ -104,7 +110,7 @@ function groupFailure(summary: RunSummary, object: string, operation: string, co
  * Applies a group plan. A create that meets "name taken" adopts the group only when it carries this
  * rule's marker for the same store group (an earlier attempt created it before the worker died).
  */
-async function applyGroupPlan(duo: DuoClient, plan: GroupPlan, owner: Owner, dryRun: boolean): Promise<SyncRuleGroupsResult> {
+async function applyGroupPlan(duo: DuoClient, plan: GroupPlan, owner: Owner, dryRun: boolean): Promise<{ groupIds: GroupIdMap; summary: RunSummary }> {
   let summary = recordGroupCounts(emptySummary(), { unchanged: plan.unchanged });
   for (const p of plan.problems) summary = groupFailure(summary, p.object, 'group', p.code, p.message);
   const groupIds: GroupIdMap = { ...plan.ids };
@@ -178,8 +184,11 @@ export function createGroupActivities(resources: ConnectionResources) {
       const storeGroups = await guarded(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
       const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
       const { included, missing } = resolveIncluded(storeGroups, include);
-      const plan = planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: true });
-      return guarded(`provisioning groups of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
+      const emptyRead = storeGroups.length === 0 && include.length > 0;
+      const plan = planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: !emptyRead });
+      const applied = await guarded(`provisioning groups of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
+      if (!emptyRead || ownedGroups(duoGroups, owner).byExternalId.size === 0) return applied;
+      return { groupIds: null, summary: groupFailure(applied.summary, `rule:${rule.id}`, 'syncGroups', 'EmptyGroupRead', EMPTY_GROUP_READ) };
     },
 
     /** One group (by store externalId or name) in every rule that includes or owns it; returns the groups whose members to sync. */
@@ -214,7 +223,8 @@ export function createGroupActivities(resources: ConnectionResources) {
           included: included.filter((g) => relevant.has(g.externalId)),
           missing: [],
           duoGroups: visible,
-          deleteUnlisted: true,
+          // An empty read of the store's groups never means "every group left" (DESIGN §4).
+          deleteUnlisted: storeGroups.length > 0,
         });
         const applied = await guarded(`provisioning group ${ref} of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
         summary = mergeSummary(summary, applied.summary);

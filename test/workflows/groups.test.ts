@@ -129,6 +129,27 @@ describe('groups and memberships outbound (real dev server, Duo sandbox, file st
     assert.deepEqual(groupNamesOf(fx, 'user1'), ['Engineers']);
   });
 
+  it('an empty read of the store groups deletes nothing and changes no membership; a dry run writes nothing', async () => {
+    const fx = await fixture();
+    writeDirectory(fx, usersIn(2, () => ['g-eng', 'g-ops']));
+    const dry = await runFullSync(fx, { dryRun: true });
+    assert.equal(dry.summary.groups?.created, 2);
+    assert.equal(dry.summary.groups?.membershipsAdded, 4);
+    assert.equal(fx.sandbox.stats().writes, 0);
+    assert.deepEqual(duoGroups(fx), []);
+
+    await runFullSync(fx);
+    assert.deepEqual(groupNamesOf(fx, 'user0'), ['Engineering', 'Operations']);
+    writeDirectory(fx, usersIn(2, () => ['g-eng', 'g-ops']), []);
+    fx.sandbox.resetStats();
+    const result = await runFullSync(fx);
+    assert.equal(result.outcome, 'partial');
+    const failure = result.summary.failures.find((f) => f.code === 'EmptyGroupRead');
+    assert.match(failure?.message ?? '', /the store returned no groups at all, so no Duo group was deleted and no membership changed/);
+    assert.equal(fx.sandbox.stats().writes, 0, JSON.stringify(fx.sandbox.stats().byEndpoint));
+    assert.deepEqual(groupNamesOf(fx, 'user0'), ['Engineering', 'Operations']);
+  });
+
   it('leaves an unowned Duo group with the wanted name untouched and reports it; other groups go on', async () => {
     const fx = await fixture();
     const duo = new DuoClient(fx.sandbox.clientOptions());
