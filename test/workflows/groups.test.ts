@@ -5,7 +5,7 @@ import { DuoClient } from '../../src/duo';
 import type { RuleInput } from '../../src/domain/connection';
 import { parseGroupMarker } from '../../src/domain/ownership';
 import type { GroupRecord } from '../../src/sandbox/store';
-import { deleteRuleWorkflow, fullSyncWorkflow } from '../../src/workflows';
+import { deleteRuleWorkflow, fullSyncWorkflow, reconcileGroupWorkflow } from '../../src/workflows';
 import type { FullSyncInput, FullSyncResult } from '../../src/workflows/full-sync';
 import { saveHistory } from '../support/histories';
 import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
@@ -206,6 +206,33 @@ describe('groups and memberships outbound (real dev server, Duo sandbox, file st
     assert.equal(failure?.code, '50001');
     assert.match(failure?.message ?? '', /Duo allows at most 100 groups per user: adding user0 to group .* was refused/);
     assert.deepEqual(groupNamesOf(fx, 'solo0'), ['Engineering']);
+  });
+
+  it('reconcileGroupWorkflow pages through store and Duo members across continue-as-new, touching only owned users', async () => {
+    const fx = await fixture();
+    writeDirectory(fx, usersIn(6, () => []));
+    await runFullSync(fx);
+    const duo = new DuoClient(fx.sandbox.clientOptions());
+    const ops = duoGroup(fx, 'Operations');
+    assert.ok(ops);
+    const outsider = await duo.createUser({ username: 'outsider' });
+    await duo.addUserToGroup(outsider.user_id, ops.group_id);
+    await duo.addUserToGroup(fx.duoUser('user5')!.user_id, ops.group_id);
+    writeDirectory(fx, usersIn(6, (i) => (i < 5 ? ['g-ops'] : [])), GROUPS.map((g) => (g.id === 'g-ops' ? { ...g, name: 'Ops' } : g)));
+    const workflowId = uniqueId(`reconcile-group/${fx.connectionId}`);
+    const result = await withWorker({}, (taskQueue) =>
+      testTemporal().client.workflow.execute(reconcileGroupWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config, group: 'Operations', pageSize: 2, pagesPerRun: 2 }] }),
+    );
+    assert.equal(result.outcome, 'succeeded', JSON.stringify(result.summary.failures));
+    assert.equal(result.groupsSynced, 1);
+    assert.deepEqual(result.summary.groups, { created: 0, updated: 1, deleted: 0, unchanged: 0, membershipsAdded: 5, membershipsRemoved: 1 });
+    const members = [...(fx.sandbox.store.groups.get(ops.group_id)?.members.keys() ?? [])].map((id) => fx.sandbox.store.users.get(id)?.username).sort();
+    assert.deepEqual(members, ['outsider', 'user0', 'user1', 'user2', 'user3', 'user4'], 'user5 removed; the unowned outsider left alone');
+    assert.equal(fx.sandbox.store.groups.get(ops.group_id)?.name, 'Ops');
+    const runs = await testTemporal().client.workflow.list({ query: `WorkflowId = '${workflowId}'` });
+    let count = 0;
+    for await (const run of runs) count += run.workflowId === workflowId ? 1 : 0;
+    assert.ok(count >= 2, `expected continue-as-new runs, saw ${count}`);
   });
 
   for (const deprovision of [true, false]) {
