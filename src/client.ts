@@ -5,7 +5,7 @@
  * whether the connection's entity workflow is already running. With DUO_SYNC_CODEC_* set, payloads
  * and failure messages are encrypted with the same codec the worker uses (src/codec).
  */
-import { Client, Connection, WithStartWorkflowOperation, WorkflowIdConflictPolicy, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Client, Connection, type SignalDefinition, WithStartWorkflowOperation, WorkflowIdConflictPolicy, WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import { loadProcessConfig, type ProcessConfig } from './config/env';
 import { temporalConnectionOptions } from './temporal/connection';
@@ -18,6 +18,11 @@ import {
   approveDeletionsUpdate,
   configureUpdate,
   deleteRuleUpdate,
+  GroupChangeSchema,
+  groupChangedSignal,
+  groupDeletedSignal,
+  MembershipChangeSchema,
+  membershipChangedSignal,
   pauseSignal,
   resumeSignal,
   statusQuery,
@@ -32,6 +37,8 @@ import {
   type ApproveDeletionsRequest,
   type ConnectionStatus,
   type ConnectionTestResult,
+  type GroupChange,
+  type MembershipChange,
   type SyncNowRequest,
   type SyncNowResult,
   type UserChange,
@@ -116,7 +123,7 @@ export async function configureConnection(dsc: DuoSyncClient, config: Connection
   return update('configure', () => dsc.client.workflow.executeUpdateWithStart(configureUpdate, { args: [valid], startWorkflowOperation }));
 }
 
-async function signalWithStart(dsc: DuoSyncClient, connectionId: string, signal: typeof userChangedSignal, change: UserChange): Promise<void> {
+async function signalWithStart<T>(dsc: DuoSyncClient, connectionId: string, signal: SignalDefinition<[T]>, change: T): Promise<void> {
   await dsc.client.workflow.signalWithStart('connectionWorkflow', {
     ...startOptions(dsc, connectionId),
     signal,
@@ -131,6 +138,21 @@ export async function signalUserChanged(dsc: DuoSyncClient, connectionId: string
 
 export async function signalUserDeleted(dsc: DuoSyncClient, connectionId: string, change: UserChange): Promise<void> {
   await signalWithStart(dsc, check(ConnectionIdSchema, 'connectionId', connectionId), userDeletedSignal, check(UserChangeSchema, 'userDeleted payload', change));
+}
+
+/** Tells duo-sync a store group was created, renamed or changed members; duo-sync reconciles that group and its memberships. */
+export async function signalGroupChanged(dsc: DuoSyncClient, connectionId: string, change: GroupChange): Promise<void> {
+  await signalWithStart(dsc, check(ConnectionIdSchema, 'connectionId', connectionId), groupChangedSignal, check(GroupChangeSchema, 'groupChanged payload', change));
+}
+
+/** Tells duo-sync a store group was deleted; duo-sync re-reads the store and deletes the Duo group it provisioned for it. */
+export async function signalGroupDeleted(dsc: DuoSyncClient, connectionId: string, change: GroupChange): Promise<void> {
+  await signalWithStart(dsc, check(ConnectionIdSchema, 'connectionId', connectionId), groupDeletedSignal, check(GroupChangeSchema, 'groupDeleted payload', change));
+}
+
+/** Tells duo-sync a user's group memberships changed; duo-sync reconciles that user, memberships included. */
+export async function signalMembershipChanged(dsc: DuoSyncClient, connectionId: string, change: MembershipChange): Promise<void> {
+  await signalWithStart(dsc, check(ConnectionIdSchema, 'connectionId', connectionId), membershipChangedSignal, check(MembershipChangeSchema, 'membershipChanged payload', change));
 }
 
 function handle(dsc: DuoSyncClient, connectionId: string) {

@@ -55,7 +55,8 @@ function demoConfig(duo: ConnectionConfig['duo'], storePath: string): Connection
     store: { kind: 'file', path: storePath },
     userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'disable', cleanupUnusedPhones: true },
     fullSyncIntervalMinutes: 30,
-    rules: [{ id: 'everyone', direction: 'outbound', scope: { kind: 'all' } }],
+    // The sample's store groups become Duo groups with their members, so the demo shows groups too.
+    rules: [{ id: 'everyone', direction: 'outbound', scope: { kind: 'all' }, groups: { include: ['staff', 'engineering'] } }],
   });
 }
 

@@ -8,7 +8,8 @@ import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoUs
 import { usernameKey } from '../domain/mapping';
 import { isOwnedBy, type Owner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
-import { recordFailure, recordOutcome, type RunSummary } from '../domain/summary';
+import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
+import { recordFailure, recordGroupCounts, recordOutcome, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
 import { sleepWithBeats } from './heartbeat';
 
 export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
@@ -137,9 +138,41 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
       if (!admin) await duo.createAdmin({ email: op.email, name: op.name });
       return;
     }
+    case 'addToGroup': {
+      const userId = op.userId ?? created.userId;
+      if (!userId) throw new Error(`cannot add ${op.username} to group ${op.groupName}: the user was not created`);
+      await duo.addUserToGroup(userId, op.groupId);
+      return;
+    }
+    case 'removeFromGroup':
+      try {
+        await duo.removeUserFromGroup(op.userId, op.groupId);
+      } catch (err) {
+        if (!isDuoError(err, 'notFound')) throw err;
+      }
+      return;
     case 'skip':
       return;
   }
+}
+
+/** The failure recorded for one user's failed op; Duo's opaque 500/50001 on a group add is named for what it is. */
+function opFailure(op: PlanOp, err: DuoError): Failure {
+  if (op.op === 'addToGroup' && err.kind === 'limitExceeded') {
+    return {
+      username: op.username,
+      operation: op.op,
+      code: err.code !== undefined ? String(err.code) : 'GroupLimit',
+      message: `Duo allows at most ${DUO_MAX_GROUPS_PER_USER} groups per user: adding ${op.username} to group ${op.groupName} was refused (HTTP 500, code 50001); remove the user from groups in the store or in Duo`,
+    };
+  }
+  return { username: op.username, operation: op.op, ...(err.code !== undefined ? { code: String(err.code) } : { code: err.kind }), message: err.message };
+}
+
+function membershipCounts(ops: readonly PlanOp[]): Partial<GroupCounts> | null {
+  const membershipsAdded = ops.filter((o) => o.op === 'addToGroup').length;
+  const membershipsRemoved = ops.filter((o) => o.op === 'removeFromGroup').length;
+  return membershipsAdded + membershipsRemoved > 0 ? { membershipsAdded, membershipsRemoved } : null;
 }
 
 /**
@@ -149,23 +182,19 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
  */
 export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean): Promise<RunSummary> {
   const outcome = planOutcome(ops);
-  if (dryRun) return recordOutcome(summary, outcome);
+  const memberships = membershipCounts(ops);
+  const done = (s: RunSummary): RunSummary => (memberships ? recordGroupCounts(recordOutcome(s, outcome), memberships) : recordOutcome(s, outcome));
+  if (dryRun) return done(summary);
   const created = { userId: null as string | null };
   for (const op of ops) {
     try {
       await withTransientRetry(() => applyOp(duo, op, owner, created));
     } catch (err) {
       if (isPageLevelError(err)) throw err;
-      const duoErr = err as DuoError;
-      return recordFailure(summary, {
-        username: op.username,
-        operation: op.op,
-        ...(duoErr.code !== undefined ? { code: String(duoErr.code) } : { code: duoErr.kind }),
-        message: duoErr.message,
-      });
+      return recordFailure(summary, opFailure(op, err as DuoError));
     }
   }
-  return recordOutcome(summary, outcome);
+  return done(summary);
 }
 
 /** Duo users keyed by case-insensitive username. */

@@ -5,6 +5,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { createConnectionResources, type ConnectionResources, type ResourceOptions } from './resources';
+import { createGroupActivities } from './groups';
 import { createSyncActivities } from './sync';
 import { createTemporalActivities } from './temporal';
 
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDependencies = {}) {
       return { echo: input.echo, workerIdentity: deps.workerIdentity ?? 'duo-sync-worker', activityAttempt: info.attempt };
     },
     ...createSyncActivities(resources),
+    ...createGroupActivities(resources),
     ...createTemporalActivities(),
   };
 }

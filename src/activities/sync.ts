@@ -4,18 +4,21 @@
  * costs one store read and one batched Duo lookup (or one Duo list page); unchanged users cost no
  * writes. Inputs carry the connection config (secret *references* only) and cursors, never data.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { DuoClient, toActivityFailure, type DuoUser } from '../duo';
+import { DuoClient, type DuoUser } from '../duo';
 import { findRule, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
 import { mapStoreUser, usernameKey } from '../domain/mapping';
-import { parseMarker, type Owner } from '../domain/ownership';
+import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
+import { isOwnedBy, parseMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planUser, isWriteOp, type PlanOp } from '../domain/plan';
 import { emptySummary, mergeSummary, recordFailure, RunSummarySchema, type RunSummary } from '../domain/summary';
-import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
+import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../workflows/definitions';
+import { listAllDuoGroups } from './groups';
 import { applyUserPlan, indexByUsername, toUserView, withTransientRetry } from './duo-ops';
+import { guarded, outboundRule } from './guarded';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 
@@ -26,6 +29,8 @@ export interface SyncUsersPageInput {
   cursor: string | null;
   pageSize: number;
   dryRun: boolean;
+  /** The rule's groups in Duo from its groups pass; absent: the page leaves memberships alone. */
+  groupIds?: GroupIdMap;
 }
 
 export interface SyncUsersPageResult {
@@ -52,28 +57,6 @@ export interface ApplyDeprovisionPageResult {
   nextOffset: number | null;
   deprovisioned: number;
   summary: RunSummary;
-}
-
-/** Converts client/store errors to Temporal failures with the right retry behaviour. */
-async function guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    const attempt = Context.current().info.attempt;
-    if (isStoreError(err)) {
-      const retryable = err.kind === 'unavailable';
-      throw ApplicationFailure.create({ message: `${what}: ${err.message}`, type: `Store${err.kind}`, nonRetryable: !retryable, cause: err });
-    }
-    throw toActivityFailure(err, attempt);
-  }
-}
-
-function outboundRule(config: ConnectionConfig, ruleId: string): Rule {
-  const rule = findRule(config, ruleId);
-  if (!rule || rule.direction !== 'outbound') {
-    throw ApplicationFailure.nonRetryable(`rule ${ruleId} is not an outbound rule of connection ${config.connectionId}`, 'UnknownRule');
-  }
-  return rule;
 }
 
 /** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */
@@ -133,7 +116,10 @@ async function reconcileConcurrently(
   return summary;
 }
 
-/** Plans and applies one store user against its Duo counterpart. */
+/**
+ * Plans and applies one store user against its Duo counterpart; with the rule's group map, also
+ * the user's memberships in the rule's groups (only for users the rule owns or creates).
+ */
 async function reconcileOne(
   duo: DuoClient,
   config: ConnectionConfig,
@@ -142,6 +128,7 @@ async function reconcileOne(
   current: DuoUser | undefined,
   summary: RunSummary,
   dryRun: boolean,
+  groupIds?: GroupIdMap,
 ): Promise<RunSummary> {
   const mapped = mapStoreUser(user, rule.attributeMappings);
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
@@ -150,7 +137,22 @@ async function reconcileOne(
   const email = mapped.user.email;
   const isAdmin = current && mapped.user.userType === 'admin' && email ? Boolean(await withTransientRetry(() => duo.findAdminByEmail(email))) : undefined;
   const ops = planUser({ desired: mapped.user, current: current ? toUserView(current, isAdmin) : null, owner, userActions: config.userActions });
-  return applyUserPlan(duo, ops, owner, summary, dryRun);
+  const membership = groupIds ? membershipsFor(owner, mapped.user.username, user, current, ops, groupIds) : undefined;
+  if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun);
+  const applied = await applyUserPlan(duo, [...ops, ...membership.ops], owner, emptySummary(), dryRun);
+  if (membership.failure && applied.failed === 0) {
+    return mergeSummary(summary, recordFailure(emptySummary(), { username: mapped.user.username, operation: 'addToGroup', ...membership.failure }));
+  }
+  return mergeSummary(summary, applied);
+}
+
+/** Memberships to plan, or undefined when the user is not (or no longer) this rule's to manage. */
+function membershipsFor(owner: Owner, username: string, user: StoreUser, current: DuoUser | undefined, ops: readonly PlanOp[], groupIds: GroupIdMap) {
+  if (ops.some((op) => op.op === 'skip' || op.op === 'delete')) return undefined;
+  const creating = ops.some((op) => op.op === 'create');
+  if (!current && !creating) return undefined;
+  if (current && !isOwnedBy(current.notes, owner.connectionId, owner.ruleId)) return undefined;
+  return planMemberships({ owner, username, userId: current ? current.user_id : null, storeGroupIds: user.groupIds, groupIds, current: current?.groups ?? [] });
 }
 
 /** Owned Duo users on one page whose rule no longer covers them (gone or out of scope). */
@@ -195,7 +197,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : []);
       const resumed = resumePoint(usernames);
       const summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), emptySummary(), input.dryRun)),
+        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), emptySummary(), input.dryRun, input.groupIds)),
       );
       return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
     },
@@ -264,7 +266,10 @@ export function createSyncActivities(resources: ConnectionResources) {
       // The first rule whose scope holds the user owns it.
       for (const rule of rules) {
         const [user] = await guarded(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
-        if (user) return guarded(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, user, current, emptySummary(), input.dryRun));
+        if (!user) continue;
+        // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
+        const groupIds = rule.groups ? groupIdMapOf(await guarded('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
+        return guarded(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, user, current, emptySummary(), input.dryRun, groupIds));
       }
       // In no rule's scope: deprovision if a rule of this connection owns it.
       const marker = current ? parseMarker(current.notes) : null;

@@ -13,6 +13,8 @@ const MAX_FAILURES_SHOWN = 20;
 
 export function summaryLines(summary: RunSummary): string[] {
   const out = table([[...COUNTERS], COUNTERS.map((c) => String(summary[c]))]);
+  const g = summary.groups;
+  if (g) out.push(`groups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships added ${g.membershipsAdded}, removed ${g.membershipsRemoved}`);
   if (summary.failures.length > 0) {
     out.push('', 'failures:');
     out.push(

@@ -73,14 +73,23 @@ export const DeletionGuardSchema = z
 
 export const SourceHealthSchema = z.object({ maxDropFraction: z.number().min(0).max(1).default(0.5) }).strict();
 
+/** An include list is written by hand; the resulting id map travels in every page's input, so it stays small. */
+export const MAX_GROUPS_PER_RULE = 100;
+
 export const RuleSchema = z
   .object({
     id: SlugSchema,
     direction: z.enum(['outbound', 'inbound']),
     scope: ScopeSchema,
     attributeMappings: AttributeMappingsSchema.default({}),
-    /** Store groups (names or ids) provisioned as Duo groups; absent = no groups. */
-    groups: z.object({ include: z.array(z.string().trim().min(1)) }).strict().optional(),
+    /**
+     * Store groups (names or ids) provisioned as Duo groups; absent = no groups. An empty list
+     * deletes the groups the rule provisioned earlier (removing the key leaves them as they are).
+     */
+    groups: z
+      .object({ include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type Rule = z.infer<typeof RuleSchema>;

@@ -1,6 +1,8 @@
 /**
  * The ownership marker duo-sync writes on the Duo objects it provisions (DESIGN §3): users' `notes`
- * and groups' `desc` end with `[duo-sync:c=<connectionId>;r=<ruleId>]`. The text before it is the
+ * end with `[duo-sync:c=<connectionId>;r=<ruleId>]`; groups' `desc` end with
+ * `[duo-sync:c=<connectionId>;r=<ruleId>;g=<store group externalId, percent-encoded>]`, so a group
+ * renamed in the store is found (and renamed) in Duo by its store id, not its name. The text before it is the
  * human part (where a mapped `notes` value goes) and is preserved. Ownership lives on the object
  * itself, so it survives restarts and needs no database.
  *
@@ -84,4 +86,55 @@ export function withMarker(humanNotes: string | null | undefined, owner: Owner, 
 export function isOwnedBy(notes: string | null | undefined, connectionId: string, ruleId?: string): boolean {
   const owner = parseMarker(notes);
   return owner !== null && owner.connectionId === connectionId && (ruleId === undefined || owner.ruleId === ruleId);
+}
+
+// ---- groups ---------------------------------------------------------------------------------------
+
+export interface GroupOwner extends Owner {
+  /** The store group's externalId (stable across renames in the store). */
+  externalId: string;
+}
+
+/** Longest externalId a group marker carries (encoded); longer ids are refused when planning. */
+export const MAX_GROUP_EXTERNAL_ID_LENGTH = 256;
+// encodeURIComponent's output alphabet: no `]`, `;` or newline can end the marker early.
+const TRAILING_GROUP_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG});g=([A-Za-z0-9\\-_.!~*'()%]{1,${MAX_GROUP_EXTERNAL_ID_LENGTH * 3}})\\]\\s*$`);
+
+export function formatGroupMarker(owner: GroupOwner): string {
+  const base = formatMarker(owner);
+  return `${base.slice(0, -1)};g=${encodeURIComponent(owner.externalId)}]`;
+}
+
+/** The owner named by the group marker at the very end of a group's `desc`, or null. */
+export function parseGroupMarker(desc: string | null | undefined): GroupOwner | null {
+  if (!desc) return null;
+  const m = TRAILING_GROUP_MARKER_RE.exec(desc);
+  if (!m || m[1] === undefined || m[2] === undefined || m[3] === undefined) return null;
+  let externalId: string;
+  try {
+    externalId = decodeURIComponent(m[3]);
+  } catch {
+    return null;
+  }
+  return { connectionId: m[1], ruleId: m[2], externalId };
+}
+
+/** A group's human description: trailing group (and user-style) markers removed. */
+export function stripGroupMarker(desc: string | null | undefined): string {
+  let text = stripMarker(desc);
+  for (;;) {
+    const m = TRAILING_GROUP_MARKER_RE.exec(text);
+    if (!m) return stripMarker(text);
+    text = stripMarker(text.slice(0, m.index));
+  }
+}
+
+/** `desc` for an owned group: the human part (truncated to fit) and the group marker on its own last line. */
+export function withGroupMarker(humanDesc: string | null | undefined, owner: GroupOwner, maxLength: number = DUO_NOTES_MAX_LENGTH): string {
+  const marker = formatGroupMarker(owner);
+  if (maxLength < marker.length) throw new RangeError(`maxLength ${maxLength} is shorter than the group marker (${marker.length})`);
+  const human = stripGroupMarker(humanDesc);
+  if (human === '') return marker;
+  const fitted = truncate(human, maxLength - marker.length - 1).trimEnd();
+  return fitted === '' ? marker : `${fitted}\n${marker}`;
 }

@@ -92,6 +92,9 @@ export const PlanOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('deletePhoneIfUnused'), username, phoneId: z.string().min(1), number: z.string() }),
   /** Make sure a Duo administrator exists for this user (matched by email); Duo needs email and name. */
   z.object({ op: z.literal('ensureAdmin'), username, email: z.string().min(1), name: z.string().min(1) }),
+  /** Membership in a Duo group this rule owns (src/domain/groups.ts plans these). */
+  z.object({ op: z.literal('addToGroup'), userId: targetUserId, username, groupId: z.string().min(1), groupName: z.string() }),
+  z.object({ op: z.literal('removeFromGroup'), userId: z.string().min(1), username, groupId: z.string().min(1), groupName: z.string() }),
   z.object({ op: z.literal('skip'), username, reason: z.string() }),
 ]);
 export type PlanOp = z.infer<typeof PlanOpSchema>;
@@ -296,6 +299,8 @@ export function applyPlanToView(view: DuoUserView | null, ops: readonly PlanOp[]
         if (v) v = { ...v, isAdmin: true };
         break;
       case 'deletePhoneIfUnused':
+      case 'addToGroup':
+      case 'removeFromGroup':
       case 'skip':
         break;
     }

@@ -12,6 +12,7 @@ const MAX_TEXT = 500;
 const count = z.number().int().min(0);
 
 export const FailureSchema = z.object({
+  /** The object that failed: a username, or `group:<name>` for a Duo group. */
   username: z.string(),
   /** What was being done, e.g. `create`, `update`, `map`, `attachPhone`. */
   operation: z.string(),
@@ -20,6 +21,34 @@ export const FailureSchema = z.object({
   message: z.string(),
 });
 export type Failure = z.infer<typeof FailureSchema>;
+
+/** What happened to Duo groups and memberships; absent from summaries of runs that touched no groups. */
+export const GroupCountsSchema = z.object({
+  created: count.default(0),
+  /** Renamed or re-described. */
+  updated: count.default(0),
+  deleted: count.default(0),
+  unchanged: count.default(0),
+  membershipsAdded: count.default(0),
+  membershipsRemoved: count.default(0),
+});
+export type GroupCounts = z.infer<typeof GroupCountsSchema>;
+
+export function emptyGroupCounts(): GroupCounts {
+  return { created: 0, updated: 0, deleted: 0, unchanged: 0, membershipsAdded: 0, membershipsRemoved: 0 };
+}
+
+function addGroupCounts(a: GroupCounts | undefined, b: Partial<GroupCounts> | undefined): GroupCounts {
+  const x = a ?? emptyGroupCounts();
+  return {
+    created: x.created + (b?.created ?? 0),
+    updated: x.updated + (b?.updated ?? 0),
+    deleted: x.deleted + (b?.deleted ?? 0),
+    unchanged: x.unchanged + (b?.unchanged ?? 0),
+    membershipsAdded: x.membershipsAdded + (b?.membershipsAdded ?? 0),
+    membershipsRemoved: x.membershipsRemoved + (b?.membershipsRemoved ?? 0),
+  };
+}
 
 export const RunSummarySchema = z.object({
   created: count.default(0),
@@ -32,6 +61,7 @@ export const RunSummarySchema = z.object({
   failures: z.array(FailureSchema).max(MAX_FAILURES).default([]),
   /** Failures counted in `failed` whose details were dropped to keep the summary bounded. */
   failuresTruncated: count.default(0),
+  groups: GroupCountsSchema.optional(),
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
@@ -61,7 +91,13 @@ export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
     skipped: a.skipped + b.skipped,
     failed: a.failed + b.failed,
     ...capFailures([...a.failures, ...b.failures], a.failuresTruncated + b.failuresTruncated),
+    ...(a.groups || b.groups ? { groups: addGroupCounts(a.groups, b.groups) } : {}),
   };
+}
+
+/** Group and membership changes counted (users are counted by `recordOutcome`). */
+export function recordGroupCounts(summary: RunSummary, counts: Partial<GroupCounts>): RunSummary {
+  return { ...summary, groups: addGroupCounts(summary.groups, counts) };
 }
 
 /** One more object counted under `counter` (e.g. the `planOutcome` of a user's plan). */

@@ -6,10 +6,10 @@
 import { z } from 'zod';
 import { ConnectionConfigSchema, type ConnectionConfig, type Rule } from '../domain/connection';
 import { emptySummary, RunSummarySchema } from '../domain/summary';
-import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, RunRecord, UserChange } from './definitions';
+import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, GroupChange, RunRecord, UserChange } from './definitions';
 
 const RunRecordSchema = z.object({
-  kind: z.enum(['fullSync', 'reconcileUser', 'deleteRule']),
+  kind: z.enum(['fullSync', 'reconcileUser', 'reconcileGroup', 'deleteRule']),
   workflowId: z.string(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
@@ -41,6 +41,7 @@ export const CarriedConnectionStateSchema = z.object({
     })
     .optional(),
   pending: z.array(z.object({ username: z.string(), ruleId: z.string().optional() })).default([]),
+  pendingGroups: z.array(z.object({ group: z.string(), ruleId: z.string().optional() })).default([]),
   syncRequest: z.object({ dryRun: z.boolean(), ruleId: z.string().optional() }).nullable().default(null),
   seq: z.number().int().min(0).default(0),
   nextFullSyncAt: z.number().nullable().default(null),
@@ -53,6 +54,13 @@ export type CarriedConnectionState = z.input<typeof CarriedConnectionStateSchema
 
 /** Past this many distinct pending users a full sync is cheaper (and bounded) than per-user runs. */
 export const MAX_PENDING_CHANGES = 5_000;
+/** Past this many distinct pending groups a full sync (one groups pass per rule) is cheaper. */
+export const MAX_PENDING_GROUP_CHANGES = 500;
+
+/** Changes to one group coalesce whatever the spelling of its name; a rule-specific change stays apart. */
+export function groupChangeKey(change: GroupChange): string {
+  return `${change.ruleId ?? '*'}|${change.group.toLowerCase()}`;
+}
 const MAX_LAST_RUNS = 10;
 const MAX_EVENTS = 50;
 
@@ -63,6 +71,8 @@ export class ConnectionState {
   connectionTest: ConnectionTestResult | undefined;
   /** Pending user changes keyed by lower-cased username; Map keeps arrival order. */
   readonly pending = new Map<string, UserChange>();
+  /** Pending group changes (groupChanged/groupDeleted) keyed by `groupChangeKey`; Map keeps arrival order. */
+  readonly pendingGroups = new Map<string, GroupChange>();
   syncRequest: { dryRun: boolean; ruleId?: string } | null;
   seq: number;
   nextFullSyncAt: number | null;
@@ -72,6 +82,7 @@ export class ConnectionState {
   tracked: TrackedRun[];
   currentProgress: FullSyncProgress | undefined;
   readonly reconciling = new Set<string>();
+  readonly reconcilingGroups = new Set<string>();
   /** Bumped by every handler and completion so the main loop knows to look again. */
   version = 0;
 
@@ -84,6 +95,7 @@ export class ConnectionState {
     this.pauseReason = carried.pauseReason;
     this.connectionTest = carried.connectionTest;
     for (const change of carried.pending) this.pending.set(change.username.toLowerCase(), change);
+    for (const change of carried.pendingGroups) this.pendingGroups.set(groupChangeKey(change), change);
     this.syncRequest = carried.syncRequest;
     this.seq = carried.seq;
     this.nextFullSyncAt = carried.nextFullSyncAt;
@@ -125,6 +137,29 @@ export class ConnectionState {
       this.requestSync({ dryRun: false });
     }
     this.touch();
+  }
+
+  addGroupChange(change: GroupChange): void {
+    const key = groupChangeKey(change);
+    this.pendingGroups.delete(key);
+    this.pendingGroups.set(key, change);
+    if (this.pendingGroups.size > MAX_PENDING_GROUP_CHANGES) {
+      this.pendingGroups.clear();
+      this.requestSync({ dryRun: false });
+    }
+    this.touch();
+  }
+
+  /** Takes group changes with no reconcile of the same group in flight (per-group order), up to `room`. */
+  takeDispatchableGroups(room: number): GroupChange[] {
+    const out: GroupChange[] = [];
+    for (const [key, change] of this.pendingGroups) {
+      if (out.length >= room) break;
+      if (this.reconcilingGroups.has(key)) continue;
+      this.pendingGroups.delete(key);
+      out.push(change);
+    }
+    return out;
   }
 
   requestSync(request: { dryRun: boolean; ruleId?: string }): void {
@@ -177,6 +212,7 @@ export class ConnectionState {
       pauseReason: this.pauseReason,
       connectionTest: this.connectionTest,
       pending: [...this.pending.values()],
+      pendingGroups: [...this.pendingGroups.values()],
       syncRequest: this.syncRequest,
       seq: this.seq,
       nextFullSyncAt: this.nextFullSyncAt,
@@ -208,8 +244,8 @@ export class ConnectionState {
       syncQueued: this.syncRequest !== null,
       ...(this.nextFullSyncAt !== null ? { nextFullSyncAt: new Date(this.nextFullSyncAt).toISOString() } : {}),
       lastRuns: this.lastRuns,
-      pendingChanges: this.pending.size,
-      reconcilesInFlight: this.reconciling.size,
+      pendingChanges: this.pending.size + this.pendingGroups.size,
+      reconcilesInFlight: this.reconciling.size + this.reconcilingGroups.size,
       ...(this.lastGoodInScopeCount !== undefined ? { lastGoodInScopeCount: this.lastGoodInScopeCount } : {}),
       recentEvents: this.events,
     };

@@ -2,7 +2,7 @@
  * connectionWorkflow (id `connection/<connectionId>`): the long-lived entity of one connection.
  * Handlers only validate and record intent in ConnectionState; one loop starts children:
  * a full sync on schedule or on demand (never two at once), per-user reconciles for changed users
- * (ordered per user, coalesced, bounded), rule deletions. It continues-as-new when history grows,
+ * and per-group reconciles for changed groups (each ordered per key, coalesced, bounded), rule deletions. It continues-as-new when history grows,
  * after draining handlers and reconciles, carrying everything (including runs still in flight).
  */
 import {
@@ -23,7 +23,7 @@ import { z } from 'zod';
 import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
 import { DuoSyncConnection, DuoSyncKind } from '../shared/search-attributes';
 import { shortActivities, waitActivities } from './activity-options';
-import { CarriedConnectionStateSchema, ConnectionState, type TrackedRun } from './connection-state';
+import { CarriedConnectionStateSchema, ConnectionState, groupChangeKey, type TrackedRun } from './connection-state';
 import {
   ApproveDeletionsSchema,
   approveDeletionsSignal,
@@ -33,6 +33,11 @@ import {
   DeleteRuleSchema,
   deleteRuleUpdate,
   fullSyncProgressSignal,
+  GroupChangeSchema,
+  groupChangedSignal,
+  groupDeletedSignal,
+  MembershipChangeSchema,
+  membershipChangedSignal,
   PauseSchema,
   pauseSignal,
   resumeSignal,
@@ -46,11 +51,13 @@ import {
   userChangedSignal,
   userDeletedSignal,
   upsertRuleUpdate,
+  type GroupChange,
   type RunOutcome,
 } from './definitions';
 import { deleteRuleWorkflow, type DeleteRuleResult } from './delete-rule';
 import { describeIssues, failureMessage, invalidInput } from './failures';
 import { fullSyncWorkflow, type FullSyncResult } from './full-sync';
+import { reconcileGroupWorkflow } from './reconcile-group';
 import { reconcileUserWorkflow } from './reconcile-user';
 import { deleteRuleSummary, describeConnection, fullSyncSummary, reconcileSummary } from './ui-text';
 
@@ -270,6 +277,10 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
   };
   setHandler(userChangedSignal, onSignal(UserChangeSchema, 'userChanged', (c) => state.addChange(c)));
   setHandler(userDeletedSignal, onSignal(UserChangeSchema, 'userDeleted', (c) => state.addChange(c)));
+  // Group signals coalesce per group and run reconcileGroupWorkflow; a membership change is a user reconcile.
+  setHandler(groupChangedSignal, onSignal(GroupChangeSchema, 'groupChanged', (c) => state.addGroupChange(c)));
+  setHandler(groupDeletedSignal, onSignal(GroupChangeSchema, 'groupDeleted', (c) => state.addGroupChange(c)));
+  setHandler(membershipChangedSignal, onSignal(MembershipChangeSchema, 'membershipChanged', (c) => state.addChange({ username: c.username })));
   setHandler(syncNowSignal, onSignal(SyncNowSchema, 'syncNow', (r) => state.requestSync({ dryRun: r.dryRun, ...(r.ruleId ? { ruleId: r.ruleId } : {}) })));
   setHandler(
     pauseSignal,
@@ -385,6 +396,34 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     }
   }
 
+  async function runGroupReconcile(change: GroupChange): Promise<void> {
+    const key = groupChangeKey(change);
+    state.reconcilingGroups.add(key);
+    state.touch();
+    const workflowId = state.nextId('reconcile-group');
+    const startedAt = nowIso();
+    try {
+      const config = state.config;
+      if (!config) throw ApplicationFailure.nonRetryable('connection is not configured', 'NotConfigured');
+      const handle = await startChild(reconcileGroupWorkflow, {
+        workflowId,
+        args: [{ connectionId: input.connectionId, config, group: change.group, ...(change.ruleId ? { ruleId: change.ruleId } : {}) }],
+        typedSearchAttributes: [
+          { key: DuoSyncConnection, value: input.connectionId },
+          { key: DuoSyncKind, value: 'reconcileGroup' },
+        ],
+      });
+      const result = await handle.result();
+      state.recordRun({ kind: 'reconcileGroup', workflowId, startedAt, finishedAt: nowIso(), outcome: result.outcome, summary: result.summary, note: `group ${change.group}` });
+    } catch (err) {
+      state.recordRun({ kind: 'reconcileGroup', workflowId, startedAt, finishedAt: nowIso(), outcome: 'failed', note: `group ${change.group}: ${failureMessage(err)}` });
+      state.event(nowIso(), `reconcile of group ${change.group} failed: ${failureMessage(err)}`);
+    } finally {
+      state.reconcilingGroups.delete(key);
+      state.touch();
+    }
+  }
+
   // Runs still in flight from the previous run of this entity are followed again.
   for (const run of state.tracked) void followTracked(run);
 
@@ -396,7 +435,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     if (shouldContinueAsNew()) draining = true;
     if (draining) {
       // Let in-flight handlers and reconciles finish; queued changes travel in the carried state.
-      await condition(() => state.reconciling.size === 0 && allHandlersFinished());
+      await condition(() => state.reconciling.size === 0 && state.reconcilingGroups.size === 0 && allHandlersFinished());
       await continueAsNew<typeof connectionWorkflow>({ ...input, carried: state.carry() });
     }
 
@@ -413,6 +452,8 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       for (const change of state.takeDispatchable(room)) {
         runReconcile(change).catch((err: unknown) => state.event(nowIso(), failureMessage(err)));
       }
+      const groupRoom = input.maxConcurrentReconciles - state.reconciling.size - state.reconcilingGroups.size;
+      for (const change of state.takeDispatchableGroups(groupRoom)) void runGroupReconcile(change);
     }
 
     setCurrentDetails(describeConnection(state.status()));

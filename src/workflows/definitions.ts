@@ -15,6 +15,14 @@ export const UsernameSchema = z.string().trim().min(1, 'username is required').m
 export const UserChangeSchema = z.object({ username: UsernameSchema, ruleId: slug.optional() }).strict();
 export type UserChange = z.infer<typeof UserChangeSchema>;
 
+/** A store group: its externalId or its name (matched case-insensitively). */
+export const GroupRefSchema = z.string().trim().min(1, 'group (a store group id or name) is required').max(512, 'group is too long');
+export const GroupChangeSchema = z.object({ group: GroupRefSchema, ruleId: slug.optional() }).strict();
+export type GroupChange = z.infer<typeof GroupChangeSchema>;
+/** `group` is informational: the user's memberships are read from the store as a whole. */
+export const MembershipChangeSchema = z.object({ username: UsernameSchema, group: GroupRefSchema.optional() }).strict();
+export type MembershipChange = z.infer<typeof MembershipChangeSchema>;
+
 export const SyncNowSchema = z
   .object({ ruleId: slug.optional(), dryRun: z.boolean().default(false), reason: z.string().max(200).optional() })
   .strict();
@@ -44,7 +52,7 @@ export interface ConnectionTestResult {
   checks: { name: 'reachable' | 'credentials' | 'read' | 'write' | 'store'; ok: boolean; message: string }[];
 }
 
-export type RunKind = 'fullSync' | 'reconcileUser' | 'deleteRule';
+export type RunKind = 'fullSync' | 'reconcileUser' | 'reconcileGroup' | 'deleteRule';
 export type RunOutcome = 'succeeded' | 'failed' | 'partial' | 'cancelled' | 'running' | 'awaitingApproval';
 
 export interface RunRecord {
@@ -100,6 +108,12 @@ export const approveDeletionsUpdate = defineUpdate<{ forwardedTo: string }, [App
 
 export const userChangedSignal = defineSignal<[UserChange]>('userChanged');
 export const userDeletedSignal = defineSignal<[UserChange]>('userDeleted');
+/** A store group was created, renamed or its members changed: duo-sync reconciles that group and its memberships. */
+export const groupChangedSignal = defineSignal<[GroupChange]>('groupChanged');
+/** A store group was deleted: duo-sync re-reads the store and deletes the owned Duo group if the group is gone. */
+export const groupDeletedSignal = defineSignal<[GroupChange]>('groupDeleted');
+/** A user's group memberships changed: duo-sync reconciles that user (memberships included). */
+export const membershipChangedSignal = defineSignal<[MembershipChange]>('membershipChanged');
 export const syncNowSignal = defineSignal<[SyncNowRequest]>('syncNow');
 export const pauseSignal = defineSignal<[{ reason?: string }]>('pause');
 export const resumeSignal = defineSignal<[]>('resume');

@@ -1,12 +1,13 @@
 /**
  * deleteRuleWorkflow: removes a rule's footprint from Duo. With `deprovisionOnRuleDeletion` it
- * deprovisions (per removeAction) every Duo user the rule owns; without it, it only releases
- * ownership (removes the marker) so the users stay but duo-sync no longer manages them.
+ * deprovisions (per removeAction) every Duo user the rule owns and deletes its Duo groups; without
+ * it, it only releases ownership (removes the markers) so users and groups stay but duo-sync no
+ * longer manages them.
  * Page by page over Duo users; resumable through continue-as-new; re-running a page is a no-op.
  * Started by hand (Web UI) with `{"connectionId","ruleId"}` it re-runs the cleanup of a rule that
  * is already gone from the connection (e.g. after a failed run), reading the saved configuration.
  */
-import { ApplicationFailure, continueAsNew, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, continueAsNew, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
 import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
@@ -84,6 +85,12 @@ async function deleteRule(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> 
       await continueAsNew<typeof deleteRuleWorkflow>({ ...input, config, carried: { offset, pagesDone, summary } });
     }
   }
+  // The rule's groups, whether or not it still lists `groups` (the key may have been removed earlier).
+  // Histories recorded before groups existed have no marker here and replay without this step.
+  if (patched('delete-rule-groups')) {
+    setCurrentDetails(`rule ${ruleId}: ${deprovision ? 'deleting' : 'releasing'} its Duo groups`);
+    summary = mergeSummary(summary, await pageActivities.deleteRuleGroups({ connectionId: input.connectionId, config, ruleId, deprovision }));
+  }
   const outcome: RunOutcome = summary.failed > 0 ? 'partial' : 'succeeded';
   upsertSearchAttributes([{ key: DuoSyncOutcome, value: outcome }]);
   return {
@@ -92,6 +99,6 @@ async function deleteRule(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> 
     outcome,
     deprovisioned: deprovision,
     summary,
-    notes: deprovision ? [] : ['deprovisionOnRuleDeletion is off: ownership released, users left in Duo'],
+    notes: deprovision ? [] : ['deprovisionOnRuleDeletion is off: ownership released, users and groups left in Duo'],
   };
 }

@@ -1,6 +1,7 @@
 /**
  * fullSyncWorkflow: one full outbound pass for one connection (DESIGN §3).
- * Upsert pass: page through in-scope store users rule by rule (one activity per page).
+ * Upsert pass: page through in-scope store users rule by rule (one activity per page); a rule with
+ * `groups` first gets a groups pass whose id map each of its pages uses for memberships.
  * Deprovision pass: plan over Duo users owned by the connection, gate on source health and the
  * deletion guard, then apply. Only cursors and counters live here; the run continues-as-new every
  * K pages carrying them, so history stays bounded however large the directory is.
@@ -20,7 +21,7 @@ import {
 import { z } from 'zod';
 import { ConnectionConfigSchema, outboundRules, type ConnectionConfig } from '../domain/connection';
 import { evaluateDeletionGuard, evaluateSourceHealth, combineHashes, EMPTY_HASH } from '../domain/guards';
-import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { emptySummary, mergeSummary, recordFailure, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import {
@@ -48,6 +49,8 @@ const CarriedSchema = z.object({
   deletionSetHash: z.string(),
   deletionBudget: z.number().int().min(0),
   notes: z.array(z.string()).max(20),
+  /** The current rule's groups in Duo from its groups pass (ids only); `ids: null` when that pass failed. Absent for rules without groups. */
+  groupMap: z.object({ ruleId: z.string(), ids: z.record(z.string(), z.string()).nullable() }).optional(),
 });
 type Carried = z.infer<typeof CarriedSchema>;
 
@@ -176,9 +179,35 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
       await enterPhase('deprovisionPlan');
       break;
     }
+    // Groups pass of a rule with `groups`, before its first page, so pages can set memberships. Rules
+    // without groups issue no extra command, so their histories replay unchanged.
+    if (rule.groups && s.cursor === null && s.groupMap?.ruleId !== rule.id) {
+      try {
+        const groups = await pageActivities.syncRuleGroups({ connectionId: input.connectionId, config, ruleId: rule.id, dryRun: input.dryRun });
+        s.summary = mergeSummary(s.summary, groups.summary);
+        s.groupMap = { ruleId: rule.id, ids: groups.groupIds };
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        // Without a trustworthy group map the pages leave memberships alone; nothing is deleted.
+        const message = `syncing the groups of rule ${rule.id} failed after retries (${failureMessage(err)}); memberships were left as they are`;
+        s.groupMap = { ruleId: rule.id, ids: null };
+        s.summary = recordFailure(s.summary, { username: `rule:${rule.id}`, operation: 'syncGroups', message });
+        s.notes = [...s.notes, message].slice(-20);
+      }
+      await report();
+    }
+    const groupIds = s.groupMap?.ruleId === rule.id && s.groupMap.ids ? s.groupMap.ids : undefined;
     try {
       const page = await pageActivities.syncUsersPage.executeWithOptions({ summary: `rule ${rule.id}: store page ${s.pagesDone + 1}` }, [
-        { connectionId: input.connectionId, config, ruleId: rule.id, cursor: s.cursor, pageSize: input.pageSize, dryRun: input.dryRun },
+        {
+          connectionId: input.connectionId,
+          config,
+          ruleId: rule.id,
+          cursor: s.cursor,
+          pageSize: input.pageSize,
+          dryRun: input.dryRun,
+          ...(groupIds ? { groupIds } : {}),
+        },
       ]);
       s.summary = mergeSummary(s.summary, page.summary);
       s.usersSeen += page.inScopeCount;
@@ -303,5 +332,7 @@ function describe(p: FullSyncProgress, dryRun: boolean): string {
   const c = p.summary;
   const head = `${dryRun ? 'DRY RUN ' : ''}phase ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users in scope`;
   const counts = `created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
-  return `${head}\n${counts}${p.note ? `\n${p.note}` : ''}`;
+  const g = c.groups;
+  const groups = g ? `\ngroups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships +${g.membershipsAdded} -${g.membershipsRemoved}` : '';
+  return `${head}\n${counts}${groups}${p.note ? `\n${p.note}` : ''}`;
 }

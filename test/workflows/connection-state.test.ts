@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ConnectionConfigSchema } from '../../src/domain/connection';
-import { CarriedConnectionStateSchema, ConnectionState, MAX_PENDING_CHANGES } from '../../src/workflows/connection-state';
+import { CarriedConnectionStateSchema, ConnectionState, groupChangeKey, MAX_PENDING_CHANGES, MAX_PENDING_GROUP_CHANGES } from '../../src/workflows/connection-state';
 
 const config = ConnectionConfigSchema.parse({
   connectionId: 'acme',
@@ -30,6 +30,25 @@ describe('ConnectionState (pure entity state)', () => {
     for (const u of ['alice', 'bob', 'carol', 'dave']) s.addChange({ username: u });
     assert.deepEqual(s.takeDispatchable(2).map((c) => c.username), ['bob', 'carol']);
     assert.deepEqual([...s.pending.keys()], ['alice', 'dave']);
+  });
+
+  it('coalesces group changes per group (case-insensitive), keeps per-group order, carries them over, caps the backlog', () => {
+    const s = fresh();
+    s.addGroupChange({ group: 'Engineering' });
+    s.addGroupChange({ group: 'ops' });
+    s.addGroupChange({ group: 'engineering' });
+    s.addGroupChange({ group: 'ops', ruleId: 'staff' });
+    assert.equal(s.pendingGroups.size, 3);
+    assert.equal(s.status().pendingChanges, 3);
+    s.reconcilingGroups.add(groupChangeKey({ group: 'OPS' }));
+    assert.deepEqual(s.takeDispatchableGroups(1), [{ group: 'engineering' }]);
+    assert.deepEqual(s.takeDispatchableGroups(5), [{ group: 'ops', ruleId: 'staff' }], 'ops (all rules) waits for its reconcile in flight');
+    const next = new ConnectionState('acme', CarriedConnectionStateSchema.parse(s.carry()));
+    assert.deepEqual([...next.pendingGroups.values()], [{ group: 'ops' }]);
+    // One carried change plus 500 new ones passes the cap.
+    for (let i = 0; i < MAX_PENDING_GROUP_CHANGES; i += 1) next.addGroupChange({ group: `g${i}` });
+    assert.equal(next.pendingGroups.size, 0);
+    assert.deepEqual(next.syncRequest, { dryRun: false });
   });
 
   it('turns an unbounded backlog into one full sync instead of growing without limit', () => {

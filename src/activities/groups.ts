@@ -1,0 +1,347 @@
+/**
+ * Outbound group activities: a rule's groups pass (create/rename/delete, returns the small
+ * externalId → group_id map user pages use for memberships), one group's reconcile after a
+ * `groupChanged`/`groupDeleted` signal, one page of that group's memberships, and releasing or
+ * deleting a deleted rule's groups. Planning is src/domain/groups.ts; only owned groups are written.
+ */
+import type { DuoClient, DuoGroup, DuoUser } from '../duo';
+import { isDuoError } from '../duo';
+import { outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
+import {
+  DUO_MAX_GROUPS_PER_USER,
+  groupObjectName,
+  ownedGroups,
+  planGroups,
+  resolveIncluded,
+  type GroupIdMap,
+  type GroupOp,
+  type GroupPlan,
+  type StoreGroupRef,
+} from '../domain/groups';
+import { usernameKey } from '../domain/mapping';
+import { isOwnedBy, parseGroupMarker, stripGroupMarker, type Owner } from '../domain/ownership';
+import { emptySummary, mergeSummary, recordFailure, recordGroupCounts, type RunSummary } from '../domain/summary';
+import { isStoreError, type IdentityStore } from '../stores';
+import { applyUserPlan, isPageLevelError, withTransientRetry } from './duo-ops';
+import { beat } from './heartbeat';
+import type { ConnectionResources } from './resources';
+import { guarded, outboundRule } from './guarded';
+
+export interface SyncRuleGroupsInput {
+  connectionId: string;
+  config: ConnectionConfig;
+  ruleId: string;
+  dryRun: boolean;
+}
+
+export interface SyncRuleGroupsResult {
+  /**
+   * The rule's groups in Duo (ids only); `planned:<externalId>` for groups a dry run would create.
+   * null when the store's groups could not be trusted: pages then leave memberships alone.
+   */
+  groupIds: GroupIdMap | null;
+  summary: RunSummary;
+}
+
+export interface ReconcileGroupInput {
+  connectionId: string;
+  config: ConnectionConfig;
+  /** A store group's externalId or name. */
+  group: string;
+  ruleId?: string;
+  dryRun: boolean;
+}
+
+export interface GroupTarget {
+  ruleId: string;
+  externalId: string;
+  groupId: string;
+}
+
+export interface GroupMembersPageInput extends GroupTarget {
+  connectionId: string;
+  config: ConnectionConfig;
+  /** `add`: page through the store group's members; `remove`: page through the Duo group's members. */
+  phase: 'add' | 'remove';
+  cursor: string | null;
+  offset: number;
+  pageSize: number;
+  dryRun: boolean;
+}
+
+export interface GroupMembersPageResult {
+  nextCursor: string | null;
+  nextOffset: number | null;
+  summary: RunSummary;
+}
+
+/** Every Duo group of the account, a page (100) per call: group lists are small next to user lists. */
+export async function listAllDuoGroups(duo: DuoClient): Promise<DuoGroup[]> {
+  const all: DuoGroup[] = [];
+  for (let offset: number | undefined = 0; offset !== undefined; ) {
+    const at: number = offset;
+    const page = await withTransientRetry(() => duo.listGroups({ offset: at, limit: 100 }));
+    all.push(...page.items);
+    offset = page.nextOffset;
+    beat();
+  }
+  return all;
+}
+
+async function listAllStoreGroups(store: IdentityStore): Promise<StoreGroupRef[]> {
+  const all: StoreGroupRef[] = [];
+  for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
+    const page = await store.listGroups({ cursor, pageSize: 500 });
+    all.push(...page.items);
+    cursor = page.nextCursor;
+    beat();
+  }
+  return all;
+}
+
+const EMPTY_GROUP_READ =
+  'the store returned no groups at all, so no Duo group was deleted and no membership changed (an empty read never means "every group left"); check the store\'s groups (e.g. groupsDn) and sync again';
+
+function groupFailure(summary: RunSummary, object: string, operation: string, code: string, message: string): RunSummary {
+  return recordFailure(summary, { username: object, operation, code, message });
+}
+
+/**
+ * Applies a group plan. A create that meets "name taken" adopts the group only when it carries this
+ * rule's marker for the same store group (an earlier attempt created it before the worker died).
+ */
+async function applyGroupPlan(duo: DuoClient, plan: GroupPlan, owner: Owner, dryRun: boolean): Promise<{ groupIds: GroupIdMap; summary: RunSummary }> {
+  let summary = recordGroupCounts(emptySummary(), { unchanged: plan.unchanged });
+  for (const p of plan.problems) summary = groupFailure(summary, p.object, 'group', p.code, p.message);
+  const groupIds: GroupIdMap = { ...plan.ids };
+  for (const op of plan.ops) {
+    if (dryRun) {
+      if (op.op === 'create') groupIds[op.externalId] = `planned:${op.externalId}`;
+      summary = recordGroupCounts(summary, countOf(op));
+      continue;
+    }
+    try {
+      await withTransientRetry(() => applyGroupOp(duo, op, owner, groupIds));
+      summary = recordGroupCounts(summary, countOf(op));
+    } catch (err) {
+      if (isPageLevelError(err)) throw err;
+      if (op.op === 'delete') groupIds[op.externalId] = op.groupId;
+      summary = groupFailure(summary, groupObjectName(op.name ?? op.externalId), `${op.op}Group`, isDuoError(err) ? String(err.code ?? err.kind) : 'Error', err instanceof Error ? err.message : String(err));
+    }
+    beat();
+  }
+  return { groupIds, summary };
+}
+
+function countOf(op: GroupOp): { created: number } | { updated: number } | { deleted: number } {
+  return op.op === 'create' ? { created: 1 } : op.op === 'update' ? { updated: 1 } : { deleted: 1 };
+}
+
+async function applyGroupOp(duo: DuoClient, op: GroupOp, owner: Owner, groupIds: GroupIdMap): Promise<void> {
+  switch (op.op) {
+    case 'create': {
+      try {
+        groupIds[op.externalId] = (await duo.createGroup({ name: op.name, desc: op.desc })).group_id;
+      } catch (err) {
+        if (!isDuoError(err, 'conflict') && !isDuoError(err, 'invalidRequest')) throw err;
+        const existing = (await listAllDuoGroups(duo)).find((g) => g.name.toLowerCase() === op.name.toLowerCase());
+        const marker = existing ? parseGroupMarker(existing.desc) : null;
+        if (!existing || !marker || marker.connectionId !== owner.connectionId || marker.ruleId !== owner.ruleId || marker.externalId !== op.externalId) throw err;
+        groupIds[op.externalId] = existing.group_id;
+      }
+      return;
+    }
+    case 'update':
+      await duo.modifyGroup(op.groupId, { ...(op.name !== undefined ? { name: op.name } : {}), ...(op.desc !== undefined ? { desc: op.desc } : {}) });
+      return;
+    case 'delete':
+      try {
+        await duo.deleteGroup(op.groupId);
+      } catch (err) {
+        if (!isDuoError(err, 'notFound')) throw err;
+      }
+      return;
+  }
+}
+
+function rulesWithGroups(config: ConnectionConfig, ruleId: string | undefined): (Rule & { groups: { include: string[] } })[] {
+  const rules = ruleId ? [outboundRule(config, ruleId)] : outboundRules(config);
+  return rules.filter((r): r is Rule & { groups: { include: string[] } } => r.groups !== undefined);
+}
+
+const ownerOf = (config: ConnectionConfig, ruleId: string): Owner => ({ connectionId: config.connectionId, ruleId });
+
+export function createGroupActivities(resources: ConnectionResources) {
+  return {
+    /** The groups pass of one rule: reads all store groups and Duo groups, creates/renames/deletes owned ones. */
+    async syncRuleGroups(input: SyncRuleGroupsInput): Promise<SyncRuleGroupsResult> {
+      const rule = outboundRule(input.config, input.ruleId);
+      const owner = ownerOf(input.config, rule.id);
+      const include = rule.groups?.include ?? [];
+      const store = await resources.store(input.config);
+      const duo = await resources.duo(input.config);
+      // A store read that throws fails the activity before anything is planned, so nothing is deleted on a failed read.
+      const storeGroups = await guarded(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
+      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const { included, missing } = resolveIncluded(storeGroups, include);
+      const emptyRead = storeGroups.length === 0 && include.length > 0;
+      const plan = planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: !emptyRead });
+      const applied = await guarded(`provisioning groups of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
+      if (!emptyRead || ownedGroups(duoGroups, owner).byExternalId.size === 0) return applied;
+      return { groupIds: null, summary: groupFailure(applied.summary, `rule:${rule.id}`, 'syncGroups', 'EmptyGroupRead', EMPTY_GROUP_READ) };
+    },
+
+    /** One group (by store externalId or name) in every rule that includes or owns it; returns the groups whose members to sync. */
+    async reconcileGroup(input: ReconcileGroupInput): Promise<{ targets: GroupTarget[]; summary: RunSummary }> {
+      const rules = rulesWithGroups(input.config, input.ruleId);
+      if (rules.length === 0) return { targets: [], summary: emptySummary() };
+      const store = await resources.store(input.config);
+      const duo = await resources.duo(input.config);
+      const storeGroups = await guarded(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
+      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const ref = input.group;
+      const matchesRef = (externalId: string, name: string): boolean => externalId === ref || name.toLowerCase() === ref.toLowerCase();
+      const targets: GroupTarget[] = [];
+      let summary = emptySummary();
+      for (const rule of rules) {
+        const owner = ownerOf(input.config, rule.id);
+        const { included } = resolveIncluded(storeGroups, rule.groups.include);
+        const { byExternalId } = ownedGroups(duoGroups, owner);
+        const relevant = new Set<string>();
+        for (const g of storeGroups) if (matchesRef(g.externalId, g.name)) relevant.add(g.externalId);
+        for (const [externalId, g] of byExternalId) if (matchesRef(externalId, g.name)) relevant.add(externalId);
+        if (relevant.size === 0) continue;
+        // Other owned groups of the rule are hidden from the planner so this run neither deletes nor renames them.
+        const visible = duoGroups.filter((g) => {
+          const marker = parseGroupMarker(g.desc);
+          const ownedByRule = marker !== null && marker.connectionId === owner.connectionId && marker.ruleId === owner.ruleId;
+          return !ownedByRule || relevant.has(marker.externalId);
+        });
+        const plan = planGroups({
+          owner,
+          include: rule.groups.include,
+          included: included.filter((g) => relevant.has(g.externalId)),
+          missing: [],
+          duoGroups: visible,
+          // An empty read of the store's groups never means "every group left" (DESIGN §4).
+          deleteUnlisted: storeGroups.length > 0,
+        });
+        const applied = await guarded(`provisioning group ${ref} of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
+        summary = mergeSummary(summary, applied.summary);
+        for (const externalId of relevant) {
+          const groupId = applied.groupIds[externalId];
+          if (groupId !== undefined && included.some((g) => g.externalId === externalId)) targets.push({ ruleId: rule.id, externalId, groupId });
+        }
+      }
+      return { targets, summary };
+    },
+
+    /**
+     * One page of one group's memberships. `add`: the store group's members that this rule owns in
+     * Duo are added; `remove`: owned Duo members no longer in the store group are removed. Users the
+     * rule does not own are left alone.
+     */
+    async syncGroupMembersPage(input: GroupMembersPageInput): Promise<GroupMembersPageResult> {
+      const rule = outboundRule(input.config, input.ruleId);
+      const owner = ownerOf(input.config, rule.id);
+      const store = await resources.store(input.config);
+      const duo = await resources.duo(input.config);
+      const owned = (u: DuoUser): boolean => isOwnedBy(u.notes, owner.connectionId, owner.ruleId);
+      let summary = emptySummary();
+      const dryRun = input.dryRun || input.groupId.startsWith('planned:');
+
+      if (input.phase === 'add') {
+        const page = await guarded(`reading members of group ${input.externalId} from ${store.location}`, async () => {
+          try {
+            return await store.listGroupMembers(input.externalId, { cursor: input.cursor, pageSize: input.pageSize });
+          } catch (err) {
+            // The group left the store since the group step: nothing to add.
+            if (isStoreError(err) && err.kind === 'not_found') return { items: [], nextCursor: null };
+            throw err;
+          }
+        });
+        const usernames = page.items.map((u) => u.username);
+        const duoUsers = usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : [];
+        for (const user of duoUsers) {
+          if (!owned(user) || user.groups.some((g) => g.group_id === input.groupId)) continue;
+          if (user.groups.length >= DUO_MAX_GROUPS_PER_USER) {
+            summary = recordFailure(summary, {
+              username: user.username,
+              operation: 'addToGroup',
+              code: 'GroupLimit',
+              message: `${user.username} is already in ${user.groups.length} Duo groups; Duo allows at most ${DUO_MAX_GROUPS_PER_USER} groups per user, so it was not added to group ${input.externalId}: remove the user from groups in the store or Duo`,
+            });
+            continue;
+          }
+          const current = summary;
+          summary = await guarded(`adding ${user.username} to group ${input.externalId}`, () =>
+            applyUserPlan(duo, [{ op: 'addToGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }], owner, current, dryRun),
+          );
+          beat();
+        }
+        return { nextCursor: page.nextCursor, nextOffset: null, summary: withoutUserCounts(summary) };
+      }
+
+      if (dryRun && input.groupId.startsWith('planned:')) return { nextCursor: null, nextOffset: null, summary };
+      const page = await guarded(`listing members of Duo group ${input.groupId}`, () => withTransientRetry(() => duo.listGroupMembers(input.groupId, { offset: input.offset, limit: input.pageSize })));
+      const usernames = page.items.map((m) => m.username);
+      const duoUsers = usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : [];
+      const ownedUsers = duoUsers.filter(owned);
+      const inStore = ownedUsers.length
+        ? await guarded(`looking group members up in ${store.location}`, () => store.lookupUsers(ownedUsers.map((u) => u.username), rule.scope))
+        : [];
+      const storeByName = new Map(inStore.map((u) => [usernameKey(u.username), u]));
+      let removedHere = 0;
+      for (const user of ownedUsers) {
+        const storeUser = storeByName.get(usernameKey(user.username));
+        if (storeUser && storeUser.groupIds.includes(input.externalId)) continue;
+        const before = summary.failed;
+        const current = summary;
+        summary = await guarded(`removing ${user.username} from group ${input.externalId}`, () =>
+          applyUserPlan(duo, [{ op: 'removeFromGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }], owner, current, dryRun),
+        );
+        if (!dryRun && summary.failed === before) removedHere += 1;
+        beat();
+      }
+      // Removed members shift the rest of the list down, or the next page would skip some.
+      return { nextCursor: null, nextOffset: page.nextOffset === undefined ? null : page.nextOffset - removedHere, summary: withoutUserCounts(summary) };
+    },
+
+    /** A deleted rule's groups: deleted with `deprovisionOnRuleDeletion`, otherwise released (marker removed from `desc`). */
+    async deleteRuleGroups(input: { connectionId: string; config: ConnectionConfig; ruleId: string; deprovision: boolean }): Promise<RunSummary> {
+      const duo = await resources.duo(input.config);
+      const owner = ownerOf(input.config, input.ruleId);
+      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const owned = duoGroups.filter((g) => {
+        const marker = parseGroupMarker(g.desc);
+        return marker !== null && marker.connectionId === owner.connectionId && marker.ruleId === owner.ruleId;
+      });
+      // Per-group errors (a Duo 400) are that group's failure; page-level ones (limits, outages, keys) fail the activity.
+      return guarded(`${input.deprovision ? 'deleting' : 'releasing'} groups of rule ${input.ruleId}`, async () => {
+        let summary = emptySummary();
+        for (const g of owned) {
+          try {
+            if (input.deprovision) {
+              await withTransientRetry(() => applyGroupOp(duo, { op: 'delete', externalId: '', groupId: g.group_id, name: g.name }, owner, {}));
+              summary = recordGroupCounts(summary, { deleted: 1 });
+            } else {
+              const human = stripGroupMarker(g.desc);
+              await withTransientRetry(() => duo.modifyGroup(g.group_id, { desc: human === '' ? null : human }));
+              summary = recordGroupCounts(summary, { updated: 1 });
+            }
+          } catch (err) {
+            if (isPageLevelError(err)) throw err;
+            summary = groupFailure(summary, groupObjectName(g.name), input.deprovision ? 'deleteGroup' : 'releaseGroup', isDuoError(err) ? String(err.code ?? err.kind) : 'Error', err instanceof Error ? err.message : String(err));
+          }
+          beat();
+        }
+        return summary;
+      });
+    },
+  };
+}
+
+/** Membership pages change memberships, not users: the user counters stay for the passes that own them. */
+function withoutUserCounts(summary: RunSummary): RunSummary {
+  return { ...summary, created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0 };
+}
