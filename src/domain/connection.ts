@@ -5,7 +5,8 @@
  * the parsed config is carried through workflow history and continue-as-new and parsed again.
  */
 import { z } from 'zod';
-import { AttributeMappingsSchema } from './mapping';
+import { inboundRuleIssues } from './inbound-rules';
+import { ATTRIBUTE_NAME_RE, AttributeMappingsSchema } from './mapping';
 import { ScopeSchema } from './scope';
 import { SecretRefSchema } from './secret-ref';
 
@@ -75,6 +76,8 @@ export const RuleSchema = z
     attributeMappings: AttributeMappingsSchema.default({}),
     /** Store groups (names or ids) provisioned as Duo groups; absent = no groups. */
     groups: z.object({ include: z.array(z.string().trim().min(1)) }).strict().optional(),
+    /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
+    ownerAttribute: z.string().regex(ATTRIBUTE_NAME_RE, 'must be an attribute name').optional(),
   })
   .strict();
 export type Rule = z.infer<typeof RuleSchema>;
@@ -108,6 +111,7 @@ export const ConnectionConfigSchema = z
     if (a.removeAction === 'disable' && !a.disable) {
       ctx.addIssue({ code: 'custom', path: ['userActions', 'removeAction'], message: 'removeAction "disable" needs disable: set userActions.disable (and update) to true, or removeAction to "delete"' });
     }
+    for (const issue of inboundRuleIssues(config.rules)) ctx.addIssue({ code: 'custom', path: ['rules', issue.index, issue.path], message: issue.message });
     const seen = new Map<string, number>();
     config.rules.forEach((rule, i) => {
       const first = seen.get(rule.id);
