@@ -4,6 +4,7 @@
  * stores. Workflows import only the *type* of what this returns.
  */
 import { Context } from '@temporalio/activity';
+import { createInboundActivities } from './inbound';
 import { createConnectionResources, type ConnectionResources, type ResourceOptions } from './resources';
 import { createSyncActivities } from './sync';
 import { createTemporalActivities } from './temporal';
@@ -29,6 +30,7 @@ export function createActivities(deps: ActivityDependencies = {}) {
       return { echo: input.echo, workerIdentity: deps.workerIdentity ?? 'duo-sync-worker', activityAttempt: info.attempt };
     },
     ...createSyncActivities(resources),
+    ...createInboundActivities(resources),
     ...createTemporalActivities(),
   };
 }

@@ -19,7 +19,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
+import { ConnectionConfigSchema, inboundRules, outboundRules, RuleSchema, SlugSchema } from '../domain/connection';
 import { DuoSyncConnection, DuoSyncKind } from '../shared/search-attributes';
 import { shortActivities, waitActivities } from './activity-options';
 import { CarriedConnectionStateSchema, ConnectionState, type TrackedRun } from './connection-state';
@@ -50,6 +50,7 @@ import {
 import { deleteRuleWorkflow, type DeleteRuleResult } from './delete-rule';
 import { describeIssues, failureMessage, invalidInput } from './failures';
 import { fullSyncWorkflow, type FullSyncResult } from './full-sync';
+import { inboundSyncWorkflow } from './inbound-sync';
 import { reconcileUserWorkflow } from './reconcile-user';
 
 export const ConnectionWorkflowInputSchema = z
@@ -351,6 +352,40 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     state.event(nowIso(), `full sync ${workflowId} started${request.dryRun ? ' (dry run)' : ''}`);
   }
 
+  /**
+   * A sync request: an inbound rule's id runs just that rule inbound; a request for all rules runs
+   * the outbound full sync, then (via `inboundRequest`) the inbound sync. Without inbound rules this
+   * is exactly startFullSync, so recorded histories of such connections replay unchanged.
+   */
+  async function startSync(request: { dryRun: boolean; ruleId?: string }): Promise<void> {
+    const config = state.config;
+    if (!config) return;
+    const inbound = inboundRules(config);
+    const target = request.ruleId ? config.rules.find((r) => r.id === request.ruleId) : undefined;
+    if (target?.direction === 'inbound' || (!request.ruleId && inbound.length > 0 && outboundRules(config).length === 0)) {
+      await startInboundSync({ dryRun: request.dryRun, ...(target ? { ruleId: target.id } : {}) });
+      return;
+    }
+    await startFullSync(request);
+    if (!request.ruleId && inbound.length > 0) state.inboundRequest = { dryRun: request.dryRun };
+  }
+
+  async function startInboundSync(request: { dryRun: boolean; ruleId?: string }): Promise<void> {
+    if (!state.config) return;
+    const workflowId = state.nextId('inbound-sync');
+    await startChild(inboundSyncWorkflow, {
+      workflowId,
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [{ connectionId: input.connectionId, config: state.config, dryRun: request.dryRun, ...(request.ruleId ? { ruleId: request.ruleId } : {}) }],
+      typedSearchAttributes: [
+        { key: DuoSyncConnection, value: input.connectionId },
+        { key: DuoSyncKind, value: 'inboundSync' },
+      ],
+    });
+    track({ kind: 'inboundSync', workflowId, startedAt: nowIso(), dryRun: request.dryRun });
+    state.event(nowIso(), `inbound sync ${workflowId} started${request.dryRun ? ' (dry run)' : ''}`);
+  }
+
   async function runReconcile(change: { username: string; ruleId?: string }) {
     const key = change.username.toLowerCase();
     state.reconciling.add(key);
@@ -398,11 +433,15 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     const blocked = state.blockedReason();
     if (!blocked && state.config) {
       const due = state.nextFullSyncAt !== null && Date.now() >= state.nextFullSyncAt;
-      if (!state.fullSyncRunning() && (state.syncRequest || due)) {
+      if (!state.fullSyncRunning() && state.inboundRequest) {
+        const request = state.inboundRequest;
+        state.inboundRequest = null;
+        await startInboundSync(request);
+      } else if (!state.fullSyncRunning() && (state.syncRequest || due)) {
         const request = state.syncRequest ?? { dryRun: false };
         state.syncRequest = null;
         if (!request.dryRun) state.nextFullSyncAt = Date.now() + state.config.fullSyncIntervalMinutes * 60_000;
-        await startFullSync(request);
+        await startSync(request);
       }
       const room = input.maxConcurrentReconciles - state.reconciling.size;
       for (const change of state.takeDispatchable(room)) {

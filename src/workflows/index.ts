@@ -4,3 +4,4 @@ export { connectionWorkflow } from './connection';
 export { fullSyncWorkflow } from './full-sync';
 export { reconcileUserWorkflow } from './reconcile-user';
 export { deleteRuleWorkflow } from './delete-rule';
+export { inboundSyncWorkflow } from './inbound-sync';
