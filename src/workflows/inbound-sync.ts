@@ -149,6 +149,8 @@ export async function inboundSyncWorkflow(rawInput: InboundSyncInput): Promise<I
   let pagesThisRun = 0;
   const maybeContinueAsNew = async (): Promise<void> => {
     pagesThisRun += 1;
+    // A finished run just returns: continuing as new only to complete would be a wasted run.
+    if (s.phase === 'done') return;
     if (pagesThisRun >= input.pagesPerRun || workflowInfo().continueAsNewSuggested) {
       await continueAsNew<typeof inboundSyncWorkflow>({ ...input, config, carried: s });
     }

@@ -68,11 +68,13 @@ function deleteDuoUser(fx: SyncFixture, username: string): void {
 async function runInbound(fx: SyncFixture, extra: Partial<InboundSyncInput> = {}, historyName?: string): Promise<InboundSyncResult> {
   const { client } = testTemporal();
   const workflowId = uniqueId(`inbound-sync/${fx.connectionId}`);
-  const result = await withWorker({}, (taskQueue) =>
-    client.workflow.execute(inboundSyncWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config, ...extra }] }),
-  );
-  if (historyName) await saveHistory(historyName, workflowId);
-  return result;
+  return withWorker({}, async (taskQueue) => {
+    const handle = await client.workflow.start(inboundSyncWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config, ...extra }] });
+    const result = await handle.result();
+    // The first run: with a small pagesPerRun it holds the pages and the continue-as-new.
+    if (historyName) await saveHistory(historyName, workflowId, handle.firstExecutionRunId);
+    return result;
+  });
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
@@ -176,7 +178,7 @@ describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', funct
     assert.equal(storeUser(fx, 'duo4')?.enabled, false);
 
     fx.config.userActions.removeAction = 'delete';
-    const deleted = await runInbound(fx);
+    const deleted = await runInbound(fx, {}, 'inbound-sync-deprovision');
     assert.equal(deleted.summary.deleted, 1);
     assert.equal(storeUser(fx, 'duo4'), undefined);
     assert.ok(storeUser(fx, 'hr-only'), 'a store user inbound did not create survives');
