@@ -95,9 +95,15 @@ export function inboundStoreProblem(store: IdentityStore, config: ConnectionConf
   return attr.ok ? null : attr.message;
 }
 
+/** Store errors that affect every user alike (outage, credentials, permissions, config) stop the page instead of failing each user. */
+function isPageLevelStoreError(err: unknown): boolean {
+  return !isStoreError(err) || err.retryable || err.kind === 'auth_failed' || err.kind === 'read_only' || err.kind === 'invalid_config';
+}
+
 /**
- * Applies one user's store ops and records the outcome. Store outages propagate (the page is
- * retried; every op is idempotent); anything else fails just this user with the store's message.
+ * Applies one user's store ops and records the outcome. Page-level errors propagate (outages are
+ * retried; every op is idempotent); anything else (a conflict, a schema violation) fails just this
+ * user with the store's message.
  */
 async function applyInboundOps(ctx: InboundContext, ops: readonly InboundOp[], summary: RunSummary, dryRun: boolean): Promise<RunSummary> {
   const outcome = inboundOutcome(ops);
@@ -106,7 +112,7 @@ async function applyInboundOps(ctx: InboundContext, ops: readonly InboundOp[], s
     try {
       await applyOp(ctx, op);
     } catch (err) {
-      if (!isStoreError(err) || err.retryable) throw err;
+      if (isPageLevelStoreError(err) || !isStoreError(err)) throw err;
       return recordFailure(summary, { username: op.username, operation: op.op, code: `Store${err.kind}`, message: err.message });
     }
   }

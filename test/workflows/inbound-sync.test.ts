@@ -10,7 +10,9 @@ import { withMarker } from '../../src/domain/ownership';
 import { inboundSyncWorkflow } from '../../src/workflows';
 import type { ConnectionStatus, FullSyncProgress } from '../../src/workflows/definitions';
 import type { InboundSyncInput, InboundSyncResult } from '../../src/workflows/inbound-sync';
+import { createStore, type IdentityStore, type StoreConfig } from '../../src/stores';
 import { saveHistory } from '../support/histories';
+import { buildLdif, LDAP_ADMIN_DN, LDAP_ADMIN_PASSWORD, LDAP_GROUPS_DN, LDAP_USERS_DN, startOpenLdap, type OpenLdapServer } from '../support/openldap';
 import { makeSyncFixture, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 import { createTestWorker, testTemporal, uniqueId, withWorker } from '../support/temporal';
 
@@ -332,5 +334,68 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     });
     assert.equal((result as InboundSyncResult).summary.created, 1);
     assert.ok(storeUser(fx, 'byhand'));
+  });
+});
+
+describe('inboundSyncWorkflow into a real OpenLDAP', function () {
+  this.timeout(180_000);
+  const PASSWORD_ENV = 'DUO_SYNC_TEST_INBOUND_LDAP_PASSWORD';
+  let fx: SyncFixture;
+  let ldap: OpenLdapServer;
+  let store: IdentityStore;
+
+  before(async () => {
+    process.env[PASSWORD_ENV] = LDAP_ADMIN_PASSWORD;
+    ldap = await startOpenLdap(buildLdif([{ uid: 'hr0', sn: 'Resources', mail: 'hr0@example.org' }], []));
+  });
+  after(async () => {
+    await store?.close();
+    await fx?.cleanup();
+    await ldap?.stop();
+    delete process.env[PASSWORD_ENV];
+  });
+
+  it('creates, updates, disables and deletes the LDAP entries it owns (marker in description) and leaves others alone', async () => {
+    fx = await makeSyncFixture({ config: { rules: [INBOUND_RULE], deletionGuard: { maxFraction: 1 } } });
+    const storeConfig: StoreConfig = {
+      kind: 'ldap',
+      url: ldap.url,
+      bind: { dn: LDAP_ADMIN_DN, password: { env: PASSWORD_ENV } },
+      usersDn: LDAP_USERS_DN,
+      groupsDn: LDAP_GROUPS_DN,
+      disabled: { kind: 'attribute', attribute: 'employeeType', value: 'disabled' },
+    };
+    fx.config.store = storeConfig;
+    store = createStore(storeConfig);
+    seedDuo(fx, [...people(3), { username: 'hr0', email: 'impostor@example.org', realname: 'Not HR' }]);
+
+    const first = await runInbound(fx);
+    assert.equal(first.outcome, 'succeeded', JSON.stringify(first));
+    assert.equal(first.summary.created, 3);
+    assert.equal(first.summary.skipped, 1, 'hr0 exists in LDAP and is not adopted');
+    const u1 = await store.getUser('duo1');
+    assert.equal(u1?.email, 'duo1@example.org');
+    assert.equal(u1?.displayName, 'First1 Last1');
+    assert.deepEqual(u1?.phones, ['+15552000001']);
+    assert.equal(u1?.attributes.description, formatInboundMarker({ connectionId: fx.connectionId, ruleId: RULE }));
+
+    const again = await runInbound(fx);
+    assert.equal(again.summary.unchanged, 3, JSON.stringify(again));
+
+    const d0 = fx.duoUser('duo0');
+    const d1 = fx.duoUser('duo1');
+    assert.ok(d0 && d1);
+    fx.sandbox.store.modifyUser(d0.user_id, new Map([['email', 'new0@example.org'], ['firstname', '']]));
+    fx.sandbox.store.modifyUser(d1.user_id, new Map([['status', 'disabled']]));
+    deleteDuoUser(fx, 'duo2');
+    const res = await runInbound(fx);
+    assert.deepEqual([res.summary.updated, res.summary.disabled, res.summary.deleted, res.summary.failed], [1, 1, 1, 0], JSON.stringify(res));
+    const u0 = await store.getUser('duo0');
+    assert.equal(u0?.email, 'new0@example.org');
+    assert.equal(u0?.givenName, undefined, 'emptied in Duo, cleared in LDAP');
+    assert.equal((await store.getUser('duo1'))?.enabled, false);
+    assert.equal(await store.getUser('duo2'), null);
+    const hr = await store.getUser('hr0');
+    assert.equal(hr?.email, 'hr0@example.org', 'not owned: untouched');
   });
 });
