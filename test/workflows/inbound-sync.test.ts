@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { configureConnection, connectionStatus, connectionWorkflowId, syncNow, type DuoSyncClient } from '../../src/client';
+import { inboundStoreProblem } from '../../src/activities/inbound';
+import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
 import { formatInboundMarker } from '../../src/domain/inbound';
 import { withMarker } from '../../src/domain/ownership';
 import { inboundSyncWorkflow } from '../../src/workflows';
@@ -318,6 +320,19 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     assert.ok(storeUser(fx, 'late'));
   });
 
+  it('configure: a read-only store fails the connection test for an inbound rule, so nothing is provisioned', async () => {
+    await setUp({ config: { rules: [INBOUND_RULE] } });
+    seedDuo(fx, people(1));
+    fx.config.store = { kind: 'file', path: fx.storePath, readOnly: true };
+    await configureConnection(dsc, fx.config);
+    const status = await connectionStatus(dsc, fx.connectionId);
+    const check = status.connectionTest?.checks.find((c) => c.name === 'store');
+    assert.equal(status.connectionTest?.ok, false);
+    assert.match(check?.message ?? '', /inbound rule duo-users: .*readOnly; set readOnly: false/);
+    await assert.rejects(syncNow(dsc, fx.connectionId, {}), /connection test has not passed/);
+    assert.equal(storeUsers(fx).length, 0);
+  });
+
   it('an inbound-only connection syncs on configure, and inboundSyncWorkflow starts by hand with just {connectionId}', async () => {
     await setUp({ config: { rules: [INBOUND_RULE] } });
     seedDuo(fx, people(2));
@@ -334,6 +349,28 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     });
     assert.equal((result as InboundSyncResult).summary.created, 1);
     assert.ok(storeUser(fx, 'byhand'));
+  });
+});
+
+describe('inboundStoreProblem (config-time store checks)', () => {
+  const config = (userActions: Partial<ConnectionConfig['userActions']>): ConnectionConfig =>
+    ConnectionConfigSchema.parse({
+      connectionId: 'acme',
+      duo: { apiHost: 'api-12345678.duosecurity.com', integrationKey: 'DIWJ8X6AEYOR5OMC6TQ1', secretKey: { env: 'X' } },
+      store: { kind: 'ldap' },
+      userActions: { create: true, update: true, ...userActions },
+      rules: [INBOUND_RULE],
+    });
+  const ldapStore = (extra: Partial<Extract<StoreConfig, { kind: 'ldap' }>> = {}) =>
+    createStore({ kind: 'ldap', url: 'ldap://127.0.0.1:1', usersDn: LDAP_USERS_DN, groupsDn: LDAP_GROUPS_DN, ...extra });
+  const rule = { ...INBOUND_RULE, attributeMappings: {} };
+
+  it('an LDAP store without a disabled-account convention cannot serve disable or removeAction disable, and says what to set', () => {
+    const problem = inboundStoreProblem(ldapStore(), config({ disable: true, deprovision: true, removeAction: 'disable' }), rule);
+    assert.match(problem ?? '', /removeAction "disable" needs a store that can disable users.*configure its disabled-account convention/);
+    assert.equal(inboundStoreProblem(ldapStore(), config({ deprovision: true, removeAction: 'delete' }), rule), null);
+    assert.equal(inboundStoreProblem(ldapStore({ disabled: { kind: 'attribute', attribute: 'employeeType', value: 'disabled' } }), config({ disable: true }), rule), null);
+    assert.match(inboundStoreProblem(ldapStore({ readOnly: true }), config({}), rule) ?? '', /read/i);
   });
 });
 
