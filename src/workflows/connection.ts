@@ -13,6 +13,7 @@ import {
   getExternalWorkflowHandle,
   log,
   ParentClosePolicy,
+  patched,
   setHandler,
   startChild,
   upsertSearchAttributes,
@@ -140,7 +141,11 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     {
       validator: (rule) => {
         needsConfig();
-        validated(RuleSchema, 'rule', rule);
+        const parsedRule = validated(RuleSchema, 'rule', rule);
+        // Rules that are valid alone can still break the connection (a second inbound rule), and an
+        // invalid saved config would fail to parse after continue-as-new: check the result as a whole.
+        const rules = [...(state.config?.rules ?? []).filter((r) => r.id !== parsedRule.id), parsedRule];
+        validated(ConnectionConfigSchema, 'rule', { ...state.config, rules });
       },
     },
   );
@@ -355,19 +360,24 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
   /**
    * A sync request: an inbound rule's id runs just that rule inbound; a request for all rules runs
    * the outbound full sync, then (via `inboundRequest`) the inbound sync. Without inbound rules this
-   * is exactly startFullSync, so recorded histories of such connections replay unchanged.
+   * is exactly startFullSync (no patch marker either), so recorded histories replay unchanged.
    */
   async function startSync(request: { dryRun: boolean; ruleId?: string }): Promise<void> {
     const config = state.config;
     if (!config) return;
     const inbound = inboundRules(config);
+    // Histories recorded before inbound existed (when inbound rules were ignored) replay the old path.
+    if (inbound.length === 0 || !patched('inbound-sync')) {
+      await startFullSync(request);
+      return;
+    }
     const target = request.ruleId ? config.rules.find((r) => r.id === request.ruleId) : undefined;
-    if (target?.direction === 'inbound' || (!request.ruleId && inbound.length > 0 && outboundRules(config).length === 0)) {
+    if (target?.direction === 'inbound' || (!request.ruleId && outboundRules(config).length === 0)) {
       await startInboundSync({ dryRun: request.dryRun, ...(target ? { ruleId: target.id } : {}) });
       return;
     }
     await startFullSync(request);
-    if (!request.ruleId && inbound.length > 0) state.inboundRequest = { dryRun: request.dryRun };
+    if (!request.ruleId) state.inboundRequest = { dryRun: request.dryRun };
   }
 
   async function startInboundSync(request: { dryRun: boolean; ruleId?: string }): Promise<void> {

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
-import { configureConnection, connectionStatus, connectionWorkflowId, syncNow, type DuoSyncClient } from '../../src/client';
+import { configureConnection, connectionStatus, connectionWorkflowId, syncNow, upsertRule, type DuoSyncClient } from '../../src/client';
 import { inboundStoreProblem } from '../../src/activities/inbound';
 import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
 import { formatInboundMarker } from '../../src/domain/inbound';
@@ -318,6 +318,10 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     assert.equal(after.lastRuns.filter((r) => r.kind === 'fullSync').length, 2, 'syncNow of the inbound rule ran no outbound sync');
     assert.equal(after.lastRuns.find((r) => r.workflowId === started.workflowId)?.summary?.created, 1);
     assert.ok(storeUser(fx, 'late'));
+    await saveHistory('connection-inbound', connectionWorkflowId(fx.connectionId));
+
+    const secondInbound = { ...INBOUND_RULE, id: 'second', attributeMappings: {} };
+    await assert.rejects(upsertRule(dsc, fx.connectionId, secondInbound), /rules\[2\]\.direction: only one inbound rule per connection/);
   });
 
   it('configure: a read-only store fails the connection test for an inbound rule, so nothing is provisioned', async () => {
