@@ -5,12 +5,13 @@
  * Inputs carry the connection config (secret references only) and cursors, never directories.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { z } from 'zod';
 import { findRule, type ConnectionConfig, type Rule } from '../domain/connection';
 import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
 import { formatInboundMarker, inboundOutcome, isInboundOwned, isOutboundOwned, mapDuoUser, ownerAttributeOf, planInbound, planInboundDeprovision, type InboundOp } from '../domain/inbound';
 import { usernameKey } from '../domain/mapping';
 import type { Owner } from '../domain/ownership';
-import { emptySummary, recordFailure, recordOutcome, type RunSummary } from '../domain/summary';
+import { emptySummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { toActivityFailure } from '../duo';
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
 import { indexByUsername, toUserView, withTransientRetry } from './duo-ops';
@@ -169,6 +170,18 @@ async function deprovisionCandidates(resources: ConnectionResources, input: Inbo
   return { owned, candidates };
 }
 
+/** Progress within a page of Duo users, heartbeated; the summary covers the users before `nextUsername`. */
+const PageProgressSchema = z.object({ nextUsername: z.string(), summary: RunSummarySchema });
+type PageProgress = z.infer<typeof PageProgressSchema>;
+
+/** Where a retried page attempt resumes, or null to start over (no progress, or the page changed). */
+function resumeFrom(usernames: readonly string[]): { start: number; summary: RunSummary } | null {
+  const parsed = PageProgressSchema.safeParse(Context.current().info.heartbeatDetails);
+  if (!parsed.success) return null;
+  const start = usernames.findIndex((u) => usernameKey(u) === usernameKey(parsed.data.nextUsername));
+  return start >= 0 ? { start, summary: parsed.data.summary } : null;
+}
+
 export function createInboundActivities(resources: ConnectionResources) {
   return {
     async inboundUsersPage(input: InboundRuleInput & { offset: number; limit: number; dryRun: boolean }): Promise<InboundUsersPageResult> {
@@ -185,7 +198,12 @@ export function createInboundActivities(resources: ConnectionResources) {
       const existing = new Map(
         (eligible.length ? await guarded(`looking users up in ${ctx.store.location}`, () => ctx.store.lookupUsers(eligible.map((u) => u.username))) : []).map((u) => [usernameKey(u.username), u]),
       );
-      for (const user of eligible) {
+      const resumed = resumeFrom(eligible.map((u) => u.username));
+      if (resumed) summary = resumed.summary;
+      for (const [index, user] of eligible.entries()) {
+        if (resumed && index < resumed.start) continue;
+        // "Everything before this user is done": a retry after a crash resumes here and counts nobody twice.
+        beat({ nextUsername: user.username, summary } satisfies PageProgress);
         if (user.status === 'pending deletion') {
           summary = recordOutcome(summary, 'skipped');
           continue;
@@ -199,7 +217,6 @@ export function createInboundActivities(resources: ConnectionResources) {
         });
         const before = summary;
         summary = await guarded(`syncing ${user.username} into ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
-        beat();
       }
       return { nextOffset: page.nextOffset ?? null, eligible: eligible.length, summary };
     },
