@@ -14,6 +14,7 @@ import type { ConnectionStatus, FullSyncProgress } from '../../src/workflows/def
 import type { InboundSyncInput, InboundSyncResult } from '../../src/workflows/inbound-sync';
 import { createStore, type IdentityStore, type StoreConfig } from '../../src/stores';
 import { saveHistory } from '../support/histories';
+import { startScimServer, type ScimTestServer } from '../support/scim-server';
 import { buildLdif, LDAP_ADMIN_DN, LDAP_ADMIN_PASSWORD, LDAP_GROUPS_DN, LDAP_USERS_DN, startOpenLdap, type OpenLdapServer } from '../support/openldap';
 import { makeSyncFixture, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 import { createTestWorker, testTemporal, uniqueId, withWorker } from '../support/temporal';
@@ -438,5 +439,51 @@ describe('inboundSyncWorkflow into a real OpenLDAP', function () {
     assert.equal(await store.getUser('duo2'), null);
     const hr = await store.getUser('hr0');
     assert.equal(hr?.email, 'hr0@example.org', 'not owned: untouched');
+  });
+});
+
+describe('inboundSyncWorkflow into a real SCIM 2.0 server', function () {
+  this.timeout(180_000);
+  const TOKEN_ENV = 'DUO_SYNC_TEST_INBOUND_SCIM_TOKEN';
+  let fx: SyncFixture | undefined;
+  let scim: ScimTestServer | undefined;
+
+  after(async () => {
+    await fx?.cleanup();
+    await scim?.close();
+    delete process.env[TOKEN_ENV];
+  });
+
+  it('with ownerAttribute set, creates, updates and deletes the SCIM users it owns and leaves others alone', async () => {
+    process.env[TOKEN_ENV] = 'inbound-token';
+    scim = await startScimServer({ bearerTokens: ['inbound-token'] });
+    scim.seed([{ userName: 'hr0', email: 'hr0@example.org', phones: [], active: true, groups: [] }], []);
+    fx = await makeSyncFixture({ config: { rules: [{ ...INBOUND_RULE, ownerAttribute: 'nickName' }], deletionGuard: { maxFraction: 1 } } });
+    const storeConfig: StoreConfig = { kind: 'scim', baseUrl: scim.baseUrl, auth: { kind: 'bearer', token: { env: TOKEN_ENV } }, timeoutMs: 5000 };
+    fx.config.store = storeConfig;
+    const store = createStore(storeConfig);
+    try {
+      seedDuo(fx, [...people(2), { username: 'hr0', email: 'impostor@example.org' }]);
+      const first = await runInbound(fx);
+      assert.deepEqual([first.summary.created, first.summary.skipped, first.summary.failed], [2, 1, 0], JSON.stringify(first));
+      const u1 = await store.getUser('duo1');
+      assert.equal(u1?.attributes.nickName, formatInboundMarker({ connectionId: fx.connectionId, ruleId: RULE }));
+      assert.equal(u1?.email, 'duo1@example.org');
+
+      const again = await runInbound(fx);
+      assert.equal(again.summary.unchanged, 2, JSON.stringify(again));
+
+      const d0 = fx.duoUser('duo0');
+      assert.ok(d0);
+      fx.sandbox.store.modifyUser(d0.user_id, new Map([['email', 'new0@example.org']]));
+      deleteDuoUser(fx, 'duo1');
+      const res = await runInbound(fx);
+      assert.deepEqual([res.summary.updated, res.summary.deleted, res.summary.failed], [1, 1, 0], JSON.stringify(res));
+      assert.equal((await store.getUser('duo0'))?.email, 'new0@example.org');
+      assert.equal(await store.getUser('duo1'), null);
+      assert.equal((await store.getUser('hr0'))?.email, 'hr0@example.org', 'not owned: untouched');
+    } finally {
+      await store.close();
+    }
   });
 });
