@@ -446,7 +446,8 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       if (!state.fullSyncRunning() && state.inboundRequest) {
         const request = state.inboundRequest;
         state.inboundRequest = null;
-        await startInboundSync(request);
+        // The inbound rule may have been deleted while the outbound half ran.
+        if (inboundRules(state.config).length > 0) await startInboundSync(request);
       } else if (!state.fullSyncRunning() && (state.syncRequest || due)) {
         const request = state.syncRequest ?? { dryRun: false };
         state.syncRequest = null;
