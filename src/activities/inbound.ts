@@ -184,6 +184,46 @@ function resumeFrom(usernames: readonly string[]): { start: number; summary: Run
 
 export function createInboundActivities(resources: ConnectionResources) {
   return {
+    /**
+     * One page of a deleted inbound rule's store users: deprovisioned per removeAction when
+     * `deprovision` (deprovisionOnRuleDeletion) is on, otherwise released (marker removed, user kept).
+     * Deleted and released users leave the owned set, so after changing any the next page starts over.
+     */
+    async deleteInboundRulePage(input: { connectionId: string; config: ConnectionConfig; rule: Rule; deprovision: boolean; cursor: string | null; pageSize: number }): Promise<{ done: boolean; nextCursor: string | null; summary: RunSummary }> {
+      const store = await resources.store(input.config);
+      const attr = ownerAttributeOf(input.rule, store.kind);
+      if (!attr.ok) throw ApplicationFailure.nonRetryable(attr.message, 'InvalidConfig');
+      const ctx: InboundContext = { rule: input.rule, owner: { connectionId: input.config.connectionId, ruleId: input.rule.id }, ownerAttribute: attr.attribute, store };
+      const page = await guarded(`reading owned users from ${store.location}`, () => store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
+      const userActions = { ...input.config.userActions, deprovision: input.deprovision };
+      let summary = emptySummary();
+      let leftTheSet = false;
+      for (const user of page.items) {
+        if (!isInboundOwned(user, ctx.ownerAttribute, ctx.owner.connectionId, ctx.owner.ruleId)) continue;
+        const before = summary;
+        if (input.deprovision) {
+          const ops = planInboundDeprovision({ current: user, owner: ctx.owner, ownerAttribute: ctx.ownerAttribute, userActions });
+          if (ops.length === 0) continue;
+          summary = await guarded(`deprovisioning ${user.username} in ${store.location}`, () => applyInboundOps(ctx, ops, before, false));
+          if (summary.failed === before.failed && ops.some((op) => op.op === 'delete')) leftTheSet = true;
+        } else {
+          summary = await guarded(`releasing ${user.username} in ${store.location}`, async () => {
+            try {
+              await store.updateUser(user.username, { attributes: { [ctx.ownerAttribute]: null } });
+              return recordOutcome(before, 'updated');
+            } catch (err) {
+              if (isPageLevelStoreError(err) || !isStoreError(err)) throw err;
+              return recordFailure(before, { username: user.username, operation: 'release', code: `Store${err.kind}`, message: err.message });
+            }
+          });
+          if (summary.failed === before.failed) leftTheSet = true;
+        }
+        beat();
+      }
+      // Only a user that left the set restarts the read, so this ends: each restart shrinks the set.
+      return { done: !leftTheSet && page.nextCursor === null, nextCursor: leftTheSet ? null : page.nextCursor, summary };
+    },
+
     async inboundUsersPage(input: InboundRuleInput & { offset: number; limit: number; dryRun: boolean }): Promise<InboundUsersPageResult> {
       const ctx = await inboundContext(resources, input);
       const duo = await resources.duo(input.config);

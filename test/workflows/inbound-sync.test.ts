@@ -9,7 +9,7 @@ import { inboundStoreProblem } from '../../src/activities/inbound';
 import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
 import { formatInboundMarker } from '../../src/domain/inbound';
 import { withMarker } from '../../src/domain/ownership';
-import { inboundSyncWorkflow } from '../../src/workflows';
+import { deleteRuleWorkflow, inboundSyncWorkflow } from '../../src/workflows';
 import type { ConnectionStatus, FullSyncProgress } from '../../src/workflows/definitions';
 import type { InboundSyncInput, InboundSyncResult } from '../../src/workflows/inbound-sync';
 import { createStore, type IdentityStore, type StoreConfig } from '../../src/stores';
@@ -240,6 +240,34 @@ describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', funct
     assert.equal(empty.summary.deleted, 0);
     assert.equal(storeUsers(fx).length, 5);
     assert.ok(empty.notes.some((n) => /source-health gate/.test(n)), empty.notes.join('\n'));
+  });
+
+  it('deleting the inbound rule releases its store users, or deprovisions them with deprovisionOnRuleDeletion', async () => {
+    const fx = await fixture({ users: [{ username: 'hr-only', phones: [], enabled: true, groups: [] }] });
+    seedDuo(fx, people(5));
+    await runInbound(fx);
+    const { client } = testTemporal();
+    const deleteRule = (config: typeof fx.config) =>
+      withWorker({}, (taskQueue) =>
+        client.workflow.execute(deleteRuleWorkflow, {
+          taskQueue,
+          workflowId: uniqueId(`delete-rule/${fx.connectionId}`),
+          args: [{ connectionId: fx.connectionId, config: { ...config, rules: [] }, rule: { ...INBOUND_RULE, attributeMappings: {} }, storePageSize: 2 }],
+        }),
+      );
+
+    const deprovisioned = await deleteRule({ ...fx.config, userActions: { ...fx.config.userActions, deprovisionOnRuleDeletion: true, removeAction: 'delete' } });
+    assert.equal(deprovisioned.summary.deleted, 5, JSON.stringify(deprovisioned));
+    assert.deepEqual(storeUsers(fx).map((u) => u.username), ['hr-only']);
+
+    await runInbound(fx);
+    const released = await deleteRule(fx.config);
+    assert.equal(released.summary.updated, 5, JSON.stringify(released));
+    assert.match(released.notes.join(), /ownership released, users left in the store/);
+    assert.equal(storeUsers(fx).length, 6);
+    assert.deepEqual(storeUser(fx, 'duo3')?.attributes, {}, 'marker removed: inbound sync no longer manages duo3');
+    const again = await runInbound(fx);
+    assert.equal(again.summary.skipped, 5, 'released users are not re-adopted');
   });
 
   it('a read-only store fails with a message saying what to change', async () => {
