@@ -247,16 +247,20 @@ describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', funct
     seedDuo(fx, people(5));
     await runInbound(fx);
     const { client } = testTemporal();
-    const deleteRule = (config: typeof fx.config) =>
-      withWorker({}, (taskQueue) =>
+    const deleteRule = async (config: typeof fx.config, historyName?: string) => {
+      const workflowId = uniqueId(`delete-rule/${fx.connectionId}`);
+      const result = await withWorker({}, (taskQueue) =>
         client.workflow.execute(deleteRuleWorkflow, {
           taskQueue,
-          workflowId: uniqueId(`delete-rule/${fx.connectionId}`),
+          workflowId,
           args: [{ connectionId: fx.connectionId, config: { ...config, rules: [] }, rule: { ...INBOUND_RULE, attributeMappings: {} }, storePageSize: 2 }],
         }),
       );
+      if (historyName) await saveHistory(historyName, workflowId);
+      return result;
+    };
 
-    const deprovisioned = await deleteRule({ ...fx.config, userActions: { ...fx.config.userActions, deprovisionOnRuleDeletion: true, removeAction: 'delete' } });
+    const deprovisioned = await deleteRule({ ...fx.config, userActions: { ...fx.config.userActions, deprovisionOnRuleDeletion: true, removeAction: 'delete' } }, 'delete-rule-inbound');
     assert.equal(deprovisioned.summary.deleted, 5, JSON.stringify(deprovisioned));
     assert.deepEqual(storeUsers(fx).map((u) => u.username), ['hr-only']);
 
