@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
-import { configureConnection, connectionStatus, connectionWorkflowId, syncNow, upsertRule, type DuoSyncClient } from '../../src/client';
+import { approveDeletions, configureConnection, connectionStatus, connectionWorkflowId, syncNow, upsertRule, type DuoSyncClient } from '../../src/client';
 import { inboundStoreProblem } from '../../src/activities/inbound';
 import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
 import { formatInboundMarker } from '../../src/domain/inbound';
@@ -355,6 +355,25 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
 
     const secondInbound = { ...INBOUND_RULE, id: 'second', attributeMappings: {} };
     await assert.rejects(upsertRule(dsc, fx.connectionId, secondInbound), /rules\[2\]\.direction: only one inbound rule per connection/);
+  });
+
+  it('status shows an inbound run waiting at the deletion guard, and approveDeletions on the entity releases exactly that set', async () => {
+    await setUp({ config: { rules: [INBOUND_RULE] } });
+    seedDuo(fx, people(10));
+    await configureConnection(dsc, fx.config);
+    await runsDone('inboundSync', 1);
+    for (const name of ['duo1', 'duo2', 'duo3']) deleteDuoUser(fx, name);
+    const { workflowId } = await syncNow(dsc, fx.connectionId, {});
+    const waiting = await waitFor('awaitingApproval in status', async () => {
+      const s = await connectionStatus(dsc, fx.connectionId);
+      return s.currentRun?.workflowId === workflowId && s.currentRun.phase === 'awaitingApproval' ? s.currentRun : undefined;
+    });
+    assert.equal(waiting.awaitingApproval?.plannedDeletions, 3);
+    assert.equal(storeUsers(fx).length, 10);
+    await approveDeletions(dsc, fx.connectionId, { runId: workflowId, deletionSetHash: waiting.awaitingApproval?.deletionSetHash ?? '' });
+    const done = await runsDone('inboundSync', 2);
+    assert.equal(done.lastRuns.find((r) => r.workflowId === workflowId)?.summary?.deleted, 3);
+    assert.deepEqual(storeUsers(fx).map((u) => u.username).sort(), ['duo0', 'duo4', 'duo5', 'duo6', 'duo7', 'duo8', 'duo9']);
   });
 
   it('configure: a read-only store fails the connection test for an inbound rule, so nothing is provisioned', async () => {
