@@ -1,8 +1,8 @@
 /**
  * Inbound sync activities (Duo users → identity store): one page of Duo users planned and applied
  * against one batched store lookup, and the two passes of the deprovision step over the store users
- * inbound sync owns (count + hash for the deletion guard, then apply within the approved budget).
- * Inputs carry the connection config (secret references only) and cursors, never directories.
+ * inbound sync owns (count + hash for the deletion guard, then apply within the approved budget),
+ * and one page of a deleted inbound rule's users (deprovision or release). Inputs carry the connection config (secret references only) and cursors, never directories.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
