@@ -9,12 +9,12 @@ export async function guarded<T>(what: string, fn: () => Promise<T>): Promise<T>
   try {
     return await fn();
   } catch (err) {
-    const attempt = Context.current().info.attempt;
+    // Already decided (e.g. by a nested guarded call): keep its type and retry behaviour.
+    if (err instanceof ApplicationFailure) throw err;
     if (isStoreError(err)) {
-      const retryable = err.kind === 'unavailable';
-      throw ApplicationFailure.create({ message: `${what}: ${err.message}`, type: `Store${err.kind}`, nonRetryable: !retryable, cause: err });
+      throw ApplicationFailure.create({ message: `${what}: ${err.message}`, type: `Store${err.kind}`, nonRetryable: !err.retryable, cause: err });
     }
-    throw toActivityFailure(err, attempt);
+    throw toActivityFailure(err, Context.current().info.attempt);
   }
 }
 

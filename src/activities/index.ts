@@ -4,6 +4,7 @@
  * stores. Workflows import only the *type* of what this returns.
  */
 import { Context } from '@temporalio/activity';
+import { createInboundActivities } from './inbound';
 import { createConnectionResources, type ConnectionResources, type ResourceOptions } from './resources';
 import { createGroupActivities } from './groups';
 import { createSyncActivities } from './sync';
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDependencies = {}) {
     },
     ...createSyncActivities(resources),
     ...createGroupActivities(resources),
+    ...createInboundActivities(resources),
     ...createTemporalActivities(),
   };
 }

@@ -7,18 +7,20 @@
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { DuoClient, type DuoUser } from '../duo';
-import { findRule, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
+import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
+import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
 import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
 import { mapStoreUser, usernameKey } from '../domain/mapping';
 import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, parseMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planUser, isWriteOp, type PlanOp } from '../domain/plan';
-import { emptySummary, mergeSummary, recordFailure, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../workflows/definitions';
 import { listAllDuoGroups } from './groups';
 import { applyUserPlan, indexByUsername, toUserView, withTransientRetry } from './duo-ops';
 import { guarded, outboundRule } from './guarded';
+import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 
@@ -116,6 +118,14 @@ async function reconcileConcurrently(
   return summary;
 }
 
+/** Loop prevention: a store user that inbound sync of this connection created must not be pushed back to Duo. */
+function cameFromDuo(config: ConnectionConfig, user: StoreUser): boolean {
+  return inboundRules(config).some((rule) => {
+    const attr = ownerAttributeOf(rule, config.store.kind);
+    return attr.ok && isInboundOwned(user, attr.attribute, config.connectionId);
+  });
+}
+
 /**
  * Plans and applies one store user against its Duo counterpart; with the rule's group map, also
  * the user's memberships in the rule's groups (only for users the rule owns or creates).
@@ -130,6 +140,7 @@ async function reconcileOne(
   dryRun: boolean,
   groupIds?: GroupIdMap,
 ): Promise<RunSummary> {
+  if (cameFromDuo(config, user)) return recordOutcome(summary, 'skipped');
   const mapped = mapStoreUser(user, rule.attributeMappings);
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
@@ -302,7 +313,9 @@ export function createSyncActivities(resources: ConnectionResources) {
       try {
         const store = await resources.store(input.config);
         await store.check();
-        checks.push({ name: 'store', ok: true, message: `ok (${store.location})` });
+        // Inbound rules write to the store: a read-only store (or one that cannot disable) fails the test, so it never provisions.
+        const problems = inboundRules(input.config).flatMap((rule) => inboundStoreProblem(store, input.config, rule) ?? []);
+        checks.push(problems.length ? { name: 'store', ok: false, message: problems.join('; ') } : { name: 'store', ok: true, message: `ok (${store.location})` });
       } catch (err) {
         checks.push({ name: 'store', ok: false, message: err instanceof Error ? err.message : String(err) });
       }

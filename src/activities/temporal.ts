@@ -7,7 +7,7 @@ import { ApplicationFailure, Context, heartbeat } from '@temporalio/activity';
 import { TerminatedFailure } from '@temporalio/common';
 import { WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ConnectionConfig } from '../domain/connection';
-import { configQuery, statusQuery, type ConnectionStatus } from '../workflows/definitions';
+import { configQuery, statusQuery, type ConnectionStatus, type RunKind } from '../workflows/definitions';
 
 /** Bounds the follow loop: a run reset over and over is reported rather than followed forever. */
 const MAX_RESETS_FOLLOWED = 20;
@@ -52,7 +52,7 @@ export function createTemporalActivities() {
      * too: nothing while it is disabled, paused or failing its connection test, and no full sync
      * beside the one it runs itself.
      */
-    async loadConnectionConfig(input: { connectionId: string; forRun?: { kind: 'fullSync' | 'reconcileUser' | 'deleteRule'; dryRun: boolean } }): Promise<ConnectionConfig> {
+    async loadConnectionConfig(input: { connectionId: string; forRun?: { kind: RunKind; dryRun: boolean } }): Promise<ConnectionConfig> {
       const workflowId = `connection/${input.connectionId}`;
       let config: ConnectionConfig | null;
       let status: ConnectionStatus | undefined;
@@ -89,8 +89,8 @@ export function refuseHandStartedRun(status: ConnectionStatus, run: { kind: stri
           : 'has not passed its connection test';
     if (blocked) return `connection ${id} ${blocked}: nothing may be provisioned; start with {"dryRun":true} to preview`;
   }
-  if (run.kind === 'fullSync' && status.currentRun) {
-    return `connection ${id} is running ${status.currentRun.workflowId}: send signal syncNow {} to connection/${id} to queue the next full sync`;
+  if ((run.kind === 'fullSync' || run.kind === 'inboundSync') && status.currentRun) {
+    return `connection ${id} is running ${status.currentRun.workflowId}: send signal syncNow {} to connection/${id} to queue the next sync`;
   }
   return null;
 }

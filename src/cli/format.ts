@@ -6,6 +6,7 @@
 import type { RunSummary } from '../domain/summary';
 import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, RunRecord } from '../workflows/definitions';
 import type { FullSyncResult } from '../workflows/full-sync';
+import type { InboundSyncResult } from '../workflows/inbound-sync';
 import { fields, table } from './io';
 
 const COUNTERS = ['created', 'updated', 'disabled', 'deleted', 'unchanged', 'skipped', 'failed'] as const;
@@ -29,12 +30,13 @@ export function summaryLines(summary: RunSummary): string[] {
   return out;
 }
 
-export function fullSyncResultLines(result: FullSyncResult): string[] {
-  const out = fields([
-    ['run', result.workflowId],
-    ['outcome', `${result.outcome}${result.dryRun ? ' (dry run)' : ''}`],
-    ['users in scope', result.inScopeCount === null ? 'unknown (the store read was incomplete)' : String(result.inScopeCount)],
-  ]);
+/** A full sync's or an inbound sync's result (`sync now` waits for either). */
+export function fullSyncResultLines(result: FullSyncResult | InboundSyncResult): string[] {
+  const count: [string, string] =
+    'duoCount' in result
+      ? ['Duo users', result.duoCount === null ? 'unknown (the Duo read was incomplete)' : String(result.duoCount)]
+      : ['users in scope', result.inScopeCount === null ? 'unknown (the store read was incomplete)' : String(result.inScopeCount)];
+  const out = fields([['run', result.workflowId], ['outcome', `${result.outcome}${result.dryRun ? ' (dry run)' : ''}`], count]);
   out.push('', ...summaryLines(result.summary));
   if (result.notes.length > 0) out.push('', 'notes:', ...result.notes.map((n) => `  - ${n}`));
   return out;

@@ -224,7 +224,7 @@ async function nextFullSync(dsc: DuoSyncClient, connectionId: string, known: Set
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const status = await connectionStatus(dsc, connectionId);
-    const candidates = [status.currentRun?.workflowId, ...status.lastRuns.filter((r) => r.kind === 'fullSync').map((r) => r.workflowId)];
+    const candidates = [status.currentRun?.workflowId, ...status.lastRuns.filter((r) => r.kind === 'fullSync' || r.kind === 'inboundSync').map((r) => r.workflowId)];
     const found = candidates.find((id): id is string => id !== undefined && !known.has(id));
     if (found) return found;
     await new Promise((r) => setTimeout(r, pollMs));

@@ -5,7 +5,8 @@
  * the parsed config is carried through workflow history and continue-as-new and parsed again.
  */
 import { z } from 'zod';
-import { AttributeMappingsSchema } from './mapping';
+import { inboundRuleIssues } from './inbound-rules';
+import { ATTRIBUTE_NAME_RE, AttributeMappingsSchema } from './mapping';
 import { ScopeSchema } from './scope';
 import { SecretRefSchema } from './secret-ref';
 
@@ -90,6 +91,8 @@ export const RuleSchema = z
       .object({ include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`) })
       .strict()
       .optional(),
+    /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
+    ownerAttribute: z.string().regex(ATTRIBUTE_NAME_RE, 'must be an attribute name').optional(),
   })
   .strict();
 export type Rule = z.infer<typeof RuleSchema>;
@@ -123,6 +126,7 @@ export const ConnectionConfigSchema = z
     if (a.removeAction === 'disable' && !a.disable) {
       ctx.addIssue({ code: 'custom', path: ['userActions', 'removeAction'], message: 'removeAction "disable" needs disable: set userActions.disable (and update) to true, or removeAction to "delete"' });
     }
+    for (const issue of inboundRuleIssues(config.rules)) ctx.addIssue({ code: 'custom', path: ['rules', issue.index, issue.path], message: issue.message });
     const seen = new Map<string, number>();
     config.rules.forEach((rule, i) => {
       const first = seen.get(rule.id);

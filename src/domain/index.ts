@@ -11,3 +11,4 @@ export * from './ownership';
 export * from './plan';
 export * from './guards';
 export * from './summary';
+export * from './inbound';

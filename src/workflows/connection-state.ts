@@ -9,7 +9,7 @@ import { emptySummary, RunSummarySchema } from '../domain/summary';
 import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, GroupChange, RunRecord, UserChange } from './definitions';
 
 const RunRecordSchema = z.object({
-  kind: z.enum(['fullSync', 'reconcileUser', 'reconcileGroup', 'deleteRule']),
+  kind: z.enum(['fullSync', 'inboundSync', 'reconcileUser', 'reconcileGroup', 'deleteRule']),
   workflowId: z.string(),
   startedAt: z.string(),
   finishedAt: z.string().optional(),
@@ -20,7 +20,7 @@ const RunRecordSchema = z.object({
 });
 
 const TrackedRunSchema = z.object({
-  kind: z.enum(['fullSync', 'deleteRule']),
+  kind: z.enum(['fullSync', 'inboundSync', 'deleteRule']),
   workflowId: z.string(),
   startedAt: z.string(),
   dryRun: z.boolean().default(false),
@@ -43,6 +43,8 @@ export const CarriedConnectionStateSchema = z.object({
   pending: z.array(z.object({ username: z.string(), ruleId: z.string().optional() })).default([]),
   pendingGroups: z.array(z.object({ group: z.string(), ruleId: z.string().optional() })).default([]),
   syncRequest: z.object({ dryRun: z.boolean(), ruleId: z.string().optional() }).nullable().default(null),
+  /** The inbound half of a sync of all rules, started once its outbound full sync is done. */
+  inboundRequest: z.object({ dryRun: z.boolean() }).nullable().default(null),
   seq: z.number().int().min(0).default(0),
   nextFullSyncAt: z.number().nullable().default(null),
   lastRuns: z.array(RunRecordSchema).default([]),
@@ -74,6 +76,7 @@ export class ConnectionState {
   /** Pending group changes (groupChanged/groupDeleted) keyed by `groupChangeKey`; Map keeps arrival order. */
   readonly pendingGroups = new Map<string, GroupChange>();
   syncRequest: { dryRun: boolean; ruleId?: string } | null;
+  inboundRequest: { dryRun: boolean } | null;
   seq: number;
   nextFullSyncAt: number | null;
   lastRuns: RunRecord[];
@@ -97,6 +100,7 @@ export class ConnectionState {
     for (const change of carried.pending) this.pending.set(change.username.toLowerCase(), change);
     for (const change of carried.pendingGroups) this.pendingGroups.set(groupChangeKey(change), change);
     this.syncRequest = carried.syncRequest;
+    this.inboundRequest = carried.inboundRequest;
     this.seq = carried.seq;
     this.nextFullSyncAt = carried.nextFullSyncAt;
     this.lastRuns = carried.lastRuns;
@@ -180,8 +184,9 @@ export class ConnectionState {
     return out;
   }
 
+  /** The full or inbound sync in flight: one connection never runs two syncs at once. */
   fullSyncRunning(): TrackedRun | undefined {
-    return this.tracked.find((t) => t.kind === 'fullSync');
+    return this.tracked.find((t) => t.kind === 'fullSync' || t.kind === 'inboundSync');
   }
 
   recordRun(record: RunRecord): void {
@@ -214,6 +219,8 @@ export class ConnectionState {
       pending: [...this.pending.values()],
       pendingGroups: [...this.pendingGroups.values()],
       syncRequest: this.syncRequest,
+      // Only when set, so entities without inbound rules carry exactly what they always did.
+      ...(this.inboundRequest ? { inboundRequest: this.inboundRequest } : {}),
       seq: this.seq,
       nextFullSyncAt: this.nextFullSyncAt,
       lastRuns: this.lastRuns,
@@ -241,7 +248,7 @@ export class ConnectionState {
                 : { workflowId: running.workflowId, phase: 'upsert', pagesDone: 0, usersSeen: 0, summary: emptySummary() },
           }
         : {}),
-      syncQueued: this.syncRequest !== null,
+      syncQueued: this.syncRequest !== null || this.inboundRequest !== null,
       ...(this.nextFullSyncAt !== null ? { nextFullSyncAt: new Date(this.nextFullSyncAt).toISOString() } : {}),
       lastRuns: this.lastRuns,
       pendingChanges: this.pending.size + this.pendingGroups.size,

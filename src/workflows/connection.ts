@@ -14,13 +14,14 @@ import {
   log,
   ParentClosePolicy,
   setCurrentDetails,
+  patched,
   setHandler,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
+import { ConnectionConfigSchema, inboundRules, outboundRules, RuleSchema, SlugSchema } from '../domain/connection';
 import { DuoSyncConnection, DuoSyncKind } from '../shared/search-attributes';
 import { shortActivities, waitActivities } from './activity-options';
 import { CarriedConnectionStateSchema, ConnectionState, groupChangeKey, type TrackedRun } from './connection-state';
@@ -58,8 +59,9 @@ import { deleteRuleWorkflow, type DeleteRuleResult } from './delete-rule';
 import { describeIssues, failureMessage, invalidInput } from './failures';
 import { fullSyncWorkflow, type FullSyncResult } from './full-sync';
 import { reconcileGroupWorkflow } from './reconcile-group';
+import { inboundSyncWorkflow } from './inbound-sync';
 import { reconcileUserWorkflow } from './reconcile-user';
-import { deleteRuleSummary, describeConnection, fullSyncSummary, reconcileSummary } from './ui-text';
+import { deleteRuleSummary, describeConnection, fullSyncSummary, inboundSyncSummary, reconcileGroupSummary, reconcileSummary } from './ui-text';
 
 export const ConnectionWorkflowInputSchema = z
   .object({
@@ -148,7 +150,11 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     {
       validator: (rule) => {
         needsConfig();
-        validated(RuleSchema, 'rule', rule);
+        const parsedRule = validated(RuleSchema, 'rule', rule);
+        // Rules that are valid alone can still break the connection (a second inbound rule), and an
+        // invalid saved config would fail to parse after continue-as-new: check the result as a whole.
+        const rules = [...(state.config?.rules ?? []).filter((r) => r.id !== parsedRule.id), parsedRule];
+        validated(ConnectionConfigSchema, 'rule', { ...state.config, rules });
       },
     },
   );
@@ -366,6 +372,46 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     state.event(nowIso(), `full sync ${workflowId} started${request.dryRun ? ' (dry run)' : ''}`);
   }
 
+  /**
+   * A sync request: an inbound rule's id runs just that rule inbound; a request for all rules runs
+   * the outbound full sync, then (via `inboundRequest`) the inbound sync. Without inbound rules this
+   * is exactly startFullSync (no patch marker either), so recorded histories replay unchanged.
+   */
+  async function startSync(request: { dryRun: boolean; ruleId?: string }): Promise<void> {
+    const config = state.config;
+    if (!config) return;
+    const inbound = inboundRules(config);
+    // Histories recorded before inbound existed (when inbound rules were ignored) replay the old path.
+    if (inbound.length === 0 || !patched('inbound-sync')) {
+      await startFullSync(request);
+      return;
+    }
+    const target = request.ruleId ? config.rules.find((r) => r.id === request.ruleId) : undefined;
+    if (target?.direction === 'inbound' || (!request.ruleId && outboundRules(config).length === 0)) {
+      await startInboundSync({ dryRun: request.dryRun, ...(target ? { ruleId: target.id } : {}) });
+      return;
+    }
+    await startFullSync(request);
+    if (!request.ruleId) state.inboundRequest = { dryRun: request.dryRun };
+  }
+
+  async function startInboundSync(request: { dryRun: boolean; ruleId?: string }): Promise<void> {
+    if (!state.config) return;
+    const workflowId = state.nextId('inbound-sync');
+    await startChild(inboundSyncWorkflow, {
+      workflowId,
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      args: [{ connectionId: input.connectionId, config: state.config, dryRun: request.dryRun, ...(request.ruleId ? { ruleId: request.ruleId } : {}) }],
+      staticSummary: inboundSyncSummary(input.connectionId, request),
+      typedSearchAttributes: [
+        { key: DuoSyncConnection, value: input.connectionId },
+        { key: DuoSyncKind, value: 'inboundSync' },
+      ],
+    });
+    track({ kind: 'inboundSync', workflowId, startedAt: nowIso(), dryRun: request.dryRun });
+    state.event(nowIso(), `inbound sync ${workflowId} started${request.dryRun ? ' (dry run)' : ''}`);
+  }
+
   async function runReconcile(change: { username: string; ruleId?: string }) {
     const key = change.username.toLowerCase();
     state.reconciling.add(key);
@@ -408,6 +454,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       const handle = await startChild(reconcileGroupWorkflow, {
         workflowId,
         args: [{ connectionId: input.connectionId, config, group: change.group, ...(change.ruleId ? { ruleId: change.ruleId } : {}) }],
+        staticSummary: reconcileGroupSummary(input.connectionId, change.group),
         typedSearchAttributes: [
           { key: DuoSyncConnection, value: input.connectionId },
           { key: DuoSyncKind, value: 'reconcileGroup' },
@@ -442,11 +489,16 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     const blocked = state.blockedReason();
     if (!blocked && state.config) {
       const due = state.nextFullSyncAt !== null && Date.now() >= state.nextFullSyncAt;
-      if (!state.fullSyncRunning() && (state.syncRequest || due)) {
+      if (!state.fullSyncRunning() && state.inboundRequest) {
+        const request = state.inboundRequest;
+        state.inboundRequest = null;
+        // The inbound rule may have been deleted while the outbound half ran.
+        if (inboundRules(state.config).length > 0) await startInboundSync(request);
+      } else if (!state.fullSyncRunning() && (state.syncRequest || due)) {
         const request = state.syncRequest ?? { dryRun: false };
         state.syncRequest = null;
         if (!request.dryRun) state.nextFullSyncAt = Date.now() + state.config.fullSyncIntervalMinutes * 60_000;
-        await startFullSync(request);
+        await startSync(request);
       }
       const room = input.maxConcurrentReconciles - state.reconciling.size;
       for (const change of state.takeDispatchable(room)) {

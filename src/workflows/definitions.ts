@@ -52,7 +52,7 @@ export interface ConnectionTestResult {
   checks: { name: 'reachable' | 'credentials' | 'read' | 'write' | 'store'; ok: boolean; message: string }[];
 }
 
-export type RunKind = 'fullSync' | 'reconcileUser' | 'reconcileGroup' | 'deleteRule';
+export type RunKind = 'fullSync' | 'inboundSync' | 'reconcileUser' | 'reconcileGroup' | 'deleteRule';
 export type RunOutcome = 'succeeded' | 'failed' | 'partial' | 'cancelled' | 'running' | 'awaitingApproval';
 
 export interface RunRecord {

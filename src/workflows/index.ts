@@ -5,3 +5,4 @@ export { fullSyncWorkflow } from './full-sync';
 export { reconcileUserWorkflow } from './reconcile-user';
 export { deleteRuleWorkflow } from './delete-rule';
 export { reconcileGroupWorkflow } from './reconcile-group';
+export { inboundSyncWorkflow } from './inbound-sync';

@@ -10,9 +10,10 @@ import { z } from 'zod';
 import { ConnectionConfigSchema } from '../domain/connection';
 import { mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
-import { pageActivities, shortActivities } from './activity-options';
+import { pageActivities } from './activity-options';
 import { GroupRefSchema, type RunOutcome } from './definitions';
 import { invalidInput } from './failures';
+import { configFromEntity, recordingOutcome } from './run-support';
 
 const CarriedSchema = z.object({
   targets: z.array(z.object({ ruleId: z.string(), externalId: z.string(), groupId: z.string() })),
@@ -49,6 +50,10 @@ export interface ReconcileGroupResult {
 }
 
 export async function reconcileGroupWorkflow(rawInput: ReconcileGroupInput): Promise<ReconcileGroupResult> {
+  return recordingOutcome(() => reconcileGroup(rawInput));
+}
+
+async function reconcileGroup(rawInput: ReconcileGroupInput): Promise<ReconcileGroupResult> {
   const parsed = ReconcileGroupInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('reconcileGroupWorkflow', parsed.error);
   const input = parsed.data;
@@ -57,7 +62,7 @@ export async function reconcileGroupWorkflow(rawInput: ReconcileGroupInput): Pro
     { key: DuoSyncKind, value: 'reconcileGroup' },
     { key: DuoSyncOutcome, value: 'running' },
   ]);
-  const config = input.config ?? (await shortActivities.loadConnectionConfig({ connectionId: input.connectionId }));
+  const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'reconcileGroup', dryRun: input.dryRun }));
   let c: Carried;
   if (input.carried) {
     c = input.carried;

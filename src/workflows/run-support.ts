@@ -1,5 +1,5 @@
 /**
- * Shared by the run workflows (full sync, reconcile, delete rule, health check): reading the
+ * Shared by the run workflows (full and inbound sync, user and group reconcile, delete rule, health check): reading the
  * connection's saved configuration for runs started by hand from the Web UI with only
  * `{"connectionId":…}`, and marking the DuoSyncOutcome of a run that throws, which would otherwise
  * keep whatever it had ("running") and hide from `DuoSyncOutcome="failed"`.
@@ -8,6 +8,7 @@ import { ActivityFailure, ApplicationFailure, ContinueAsNew, isCancellation, ups
 import type { ConnectionConfig } from '../domain/connection';
 import { DuoSyncOutcome } from '../shared/search-attributes';
 import { shortActivities } from './activity-options';
+import type { RunKind } from './definitions';
 import { failureMessage } from './failures';
 
 /**
@@ -15,7 +16,7 @@ import { failureMessage } from './failures';
  * provision (disabled, paused, test failing) or, for a full sync, runs one itself. The activity's
  * own reason becomes the run's failure message, so the UI shows it first.
  */
-export async function configFromEntity(connectionId: string, run: { kind: 'fullSync' | 'reconcileUser' | 'deleteRule'; dryRun: boolean }): Promise<ConnectionConfig> {
+export async function configFromEntity(connectionId: string, run: { kind: RunKind; dryRun: boolean }): Promise<ConnectionConfig> {
   try {
     return await shortActivities.loadConnectionConfig.executeWithOptions({ summary: `read the configuration of connection/${connectionId}` }, [
       { connectionId, forRun: run },

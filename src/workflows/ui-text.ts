@@ -15,8 +15,9 @@ export function connectionDetails(connectionId: string): string {
   return [
     `Entity of connection **${connectionId}**. Send from *More Actions → Send a Signal*:`,
     '',
-    '- `syncNow` `{}` (or `{"dryRun":true}`): queue a full sync',
+    '- `syncNow` `{}` (or `{"dryRun":true}`): queue a full sync (then the inbound sync, if the connection has an inbound rule)',
     '- `userChanged` / `userDeleted` `{"username":"alice"}`: reconcile one user',
+    '- `groupChanged` / `groupDeleted` `{"group":"engineering"}`: reconcile one group; `membershipChanged` `{"username":"alice"}`',
     '- `pause` `{"reason":"change freeze"}` / `resume`: stop / restart provisioning',
     '',
     'Updates (*Send an Update*): `syncNow` `{}`, `syncUser` `{"username":"alice"}`, `testConnection`. Query `status` for progress and last runs.',
@@ -25,6 +26,14 @@ export function connectionDetails(connectionId: string): string {
 
 export function fullSyncSummary(connectionId: string, opts: { dryRun: boolean; ruleId?: string | undefined }): string {
   return `${opts.dryRun ? 'Dry-run full sync' : 'Full sync'} of ${connectionId}${opts.ruleId ? `, rule ${opts.ruleId}` : ''}`;
+}
+
+export function inboundSyncSummary(connectionId: string, opts: { dryRun: boolean; ruleId?: string | undefined }): string {
+  return `${opts.dryRun ? 'Dry-run inbound sync' : 'Inbound sync'} (Duo → store) of ${connectionId}${opts.ruleId ? `, rule ${opts.ruleId}` : ''}`;
+}
+
+export function reconcileGroupSummary(connectionId: string, group: string): string {
+  return `Reconcile group ${group} on ${connectionId}`;
 }
 
 export function reconcileSummary(connectionId: string, username: string): string {
