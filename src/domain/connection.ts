@@ -6,8 +6,8 @@
  */
 import { z } from 'zod';
 import { inboundRuleIssues } from './inbound-rules';
-import { ATTRIBUTE_NAME_RE, AttributeMappingsSchema } from './mapping';
-import { ScopeSchema } from './scope';
+import { AttributeMappingsSchema } from './mapping';
+import { AttributeNameSchema, ScopeSchema } from './scope';
 import { SecretRefSchema } from './secret-ref';
 
 export const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -92,7 +92,7 @@ export const RuleSchema = z
       .strict()
       .optional(),
     /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
-    ownerAttribute: z.string().regex(ATTRIBUTE_NAME_RE, 'must be an attribute name').optional(),
+    ownerAttribute: AttributeNameSchema.optional(),
   })
   .strict();
 export type Rule = z.infer<typeof RuleSchema>;

@@ -1,37 +1,58 @@
 /**
  * Rule scope: which store users a rule covers (all, members of some groups, or an attribute
- * filter), as a JSON-friendly schema plus a pure evaluator. Store adapters may push a scope down
- * to the store (e.g. an LDAP filter); `isInScope` is the reference semantics they must match.
+ * filter), as the one JSON-friendly schema that rules are validated with and that every store
+ * adapter accepts, plus the reference evaluator. Adapters push a scope down to the store (an LDAP
+ * or SCIM filter, see src/stores/filter.ts) and must match `matchesFilter`'s semantics; the file
+ * store evaluates it directly. Pure module: zod only.
  */
 import { z } from 'zod';
-import { ATTRIBUTE_NAME_RE, readSource, type StoreUser } from './mapping';
+import { readSource, type StoreUser } from './mapping';
+
+/**
+ * Attribute names: a letter, then letters, digits, `-` or `_`; optionally one `.sub` part (SCIM
+ * `name.givenName`) and an optional SCIM schema URN prefix. Nothing else can reach a query string.
+ */
+export const ATTRIBUTE_NAME_PATTERN =
+  /^(?:urn:[A-Za-z0-9][A-Za-z0-9.:-]{0,200}:)?[A-Za-z][A-Za-z0-9_-]{0,127}(?:\.[A-Za-z][A-Za-z0-9_-]{0,127})?$/;
+
+export const AttributeNameSchema = z
+  .string()
+  .regex(ATTRIBUTE_NAME_PATTERN, 'must be an attribute name: a letter, then letters, digits, "-" or "_" (optionally "parent.sub")');
 
 export const FILTER_OPS = ['eq', 'ne', 'present', 'startsWith', 'endsWith', 'contains'] as const;
+export type FilterOp = (typeof FILTER_OPS)[number];
 
 export type Filter =
-  | { attr: string; op: (typeof FILTER_OPS)[number]; value?: string }
+  | { attr: string; op: FilterOp; value?: string }
   | { and: Filter[] }
   | { or: Filter[] }
   | { not: Filter };
 
+const MAX_FILTER_VALUE = 1024;
+
 const ComparisonSchema = z
   .object({
-    attr: z.string().regex(ATTRIBUTE_NAME_RE, 'must be an attribute name (a letter, then letters, digits, . _ or -; at most 64)'),
+    attr: AttributeNameSchema,
     op: z.enum(FILTER_OPS),
-    value: z.string().max(1024).optional(),
+    /** Empty counts as absent: `eq ""` means "not present". */
+    value: z.string().max(MAX_FILTER_VALUE).optional(),
   })
   .strict()
   .superRefine((f, ctx) => {
-    if (f.op === 'present' && f.value !== undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: 'remove value: op "present" takes none' });
-    if (f.op !== 'present' && f.value === undefined) ctx.addIssue({ code: 'custom', path: ['value'], message: `op "${f.op}" needs a value` });
+    if (f.op === 'present' && f.value !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `remove value: op "present" takes none (attribute ${f.attr})` });
+    }
+    if (f.op !== 'present' && f.value === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['value'], message: `op "${f.op}" needs a value (attribute ${f.attr})` });
+    }
   });
 
 export const FilterSchema: z.ZodType<Filter> = z.lazy(() =>
   z.union(
     [
       ComparisonSchema,
-      z.object({ and: z.array(FilterSchema).min(1, 'list at least one filter') }).strict(),
-      z.object({ or: z.array(FilterSchema).min(1, 'list at least one filter') }).strict(),
+      z.object({ and: z.array(FilterSchema).min(1, 'list at least one filter').max(100) }).strict(),
+      z.object({ or: z.array(FilterSchema).min(1, 'list at least one filter').max(100) }).strict(),
       z.object({ not: FilterSchema }).strict(),
     ],
     { error: 'expected {attr, op, value?}, {and: [...]}, {or: [...]} or {not: {...}}' },
@@ -42,12 +63,45 @@ export const ScopeSchema = z.discriminatedUnion(
   'kind',
   [
     z.object({ kind: z.literal('all') }).strict(),
-    z.object({ kind: z.literal('groups'), groups: z.array(z.string().trim().min(1)).min(1, 'list at least one group') }).strict(),
+    /** Users who are direct members of any of these groups (by group name or externalId). */
+    z.object({ kind: z.literal('groups'), groups: z.array(z.string().trim().min(1).max(512)).min(1, 'list at least one group').max(100) }).strict(),
     z.object({ kind: z.literal('filter'), filter: FilterSchema }).strict(),
   ],
   { error: 'expected one of all|groups|filter' },
 );
 export type Scope = z.infer<typeof ScopeSchema>;
+
+/** A user's values for an attribute name; undefined when it has none. */
+export type AttributeLookup = (attr: string) => string | string[] | undefined;
+
+/**
+ * The reference semantics: comparisons ignore case (like LDAP's and SCIM's defaults for names and
+ * mail addresses); a multi-valued attribute matches if any value does; empty strings count as
+ * absent, and an empty comparison value means "absent" for `eq` and "present" for the others.
+ */
+export function matchesFilter(filter: Filter, lookup: AttributeLookup): boolean {
+  if ('and' in filter) return filter.and.every((f) => matchesFilter(f, lookup));
+  if ('or' in filter) return filter.or.some((f) => matchesFilter(f, lookup));
+  if ('not' in filter) return !matchesFilter(filter.not, lookup);
+  const raw = lookup(filter.attr);
+  const values = (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]).filter((v) => v !== '').map((v) => v.toLowerCase());
+  const want = (filter.value ?? '').toLowerCase();
+  if (want === '' && filter.op !== 'present') return filter.op === 'eq' ? values.length === 0 : values.length > 0;
+  switch (filter.op) {
+    case 'present':
+      return values.length > 0;
+    case 'eq':
+      return values.includes(want);
+    case 'ne':
+      return !values.includes(want);
+    case 'startsWith':
+      return values.some((v) => v.startsWith(want));
+    case 'endsWith':
+      return values.some((v) => v.endsWith(want));
+    case 'contains':
+      return values.some((v) => v.includes(want));
+  }
+}
 
 /**
  * Values a filter attribute has for a user: built-in fields by their store names (username, email,
@@ -68,27 +122,9 @@ function valuesOf(user: StoreUser, attr: string): string[] {
   return values.filter((v) => v !== '');
 }
 
-/** Comparisons are case-insensitive (as directory attributes usually are); multi-valued attributes match if any value does. */
-export function matchesFilter(filter: Filter, user: StoreUser): boolean {
-  if ('and' in filter) return filter.and.every((f) => matchesFilter(f, user));
-  if ('or' in filter) return filter.or.some((f) => matchesFilter(f, user));
-  if ('not' in filter) return !matchesFilter(filter.not, user);
-  const values = valuesOf(user, filter.attr).map((v) => v.toLowerCase());
-  const wanted = (filter.value ?? '').toLowerCase();
-  switch (filter.op) {
-    case 'present':
-      return values.length > 0;
-    case 'eq':
-      return values.includes(wanted);
-    case 'ne':
-      return !values.includes(wanted);
-    case 'startsWith':
-      return values.some((v) => v.startsWith(wanted));
-    case 'endsWith':
-      return values.some((v) => v.endsWith(wanted));
-    case 'contains':
-      return values.some((v) => v.includes(wanted));
-  }
+/** `matchesFilter` over a normalised store user (built-in fields by name, then `attributes`). */
+export function matchesUser(filter: Filter, user: StoreUser): boolean {
+  return matchesFilter(filter, (attr) => valuesOf(user, attr));
 }
 
 /**
@@ -101,7 +137,7 @@ export function isInScope(scope: Scope, user: StoreUser, groupIdsByName: Readonl
     case 'all':
       return true;
     case 'filter':
-      return matchesFilter(scope.filter, user);
+      return matchesUser(scope.filter, user);
     case 'groups': {
       const userGroups = new Set(user.groupIds.map((g) => g.toLowerCase()));
       return scope.groups.some((g) => {

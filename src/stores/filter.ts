@@ -1,68 +1,25 @@
 /**
- * Scope and filter language shared by all adapters: a rule selects store users by group
- * membership, by a structured attribute filter, or all of them. Filters are JSON (never a store's
- * own query syntax) so rules are validated with zod, stored in workflow history safely, and
- * translated per adapter with that adapter's escaping: RFC 4515 for LDAP, RFC 7644 §3.4.2.2 quoting
- * for SCIM, and direct evaluation for the file store. Pure module: zod only, no I/O.
+ * Scope and filter handling on the adapter side: a rule selects store users by group membership,
+ * by a structured attribute filter, or all of them (the schema and reference evaluator live in
+ * src/domain/scope.ts). Filters are JSON, never a store's own query syntax, and are translated here
+ * with each adapter's escaping: RFC 4515 for LDAP, RFC 7644 §3.4.2.2 quoting for SCIM. No I/O.
  */
-import { z } from 'zod';
 import { StoreError } from './errors';
 
-/**
- * Attribute names: a letter, then letters, digits, `-` or `_`; optionally one `.sub` part (SCIM
- * `name.givenName`) and an optional SCIM schema URN prefix. Nothing else can reach a query string.
- */
-export const ATTRIBUTE_NAME_PATTERN =
-  /^(?:urn:[A-Za-z0-9][A-Za-z0-9.:-]{0,200}:)?[A-Za-z][A-Za-z0-9_-]{0,127}(?:\.[A-Za-z][A-Za-z0-9_-]{0,127})?$/;
-
-export const AttributeNameSchema = z
-  .string()
-  .regex(ATTRIBUTE_NAME_PATTERN, 'must be an attribute name: a letter, then letters, digits, "-" or "_" (optionally "parent.sub")');
-
-export const FILTER_OPS = ['eq', 'ne', 'present', 'startsWith', 'endsWith', 'contains'] as const;
-export type FilterOp = (typeof FILTER_OPS)[number];
-
-export type Filter =
-  | { attr: string; op: FilterOp; value?: string }
-  | { and: Filter[] }
-  | { or: Filter[] }
-  | { not: Filter };
-
-const MAX_FILTER_VALUE = 1024;
-
-const ComparisonSchema = z
-  .object({
-    attr: AttributeNameSchema,
-    op: z.enum(FILTER_OPS),
-    /** Empty counts as absent (as in src/domain/scope): `eq ""` means "not present". */
-    value: z.string().max(MAX_FILTER_VALUE).optional(),
-  })
-  .strict()
-  .superRefine((f, ctx) => {
-    if (f.op === 'present' && f.value !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: `op "present" takes no value (attribute ${f.attr})` });
-    }
-    if (f.op !== 'present' && f.value === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: `op "${f.op}" needs a value (attribute ${f.attr})` });
-    }
-  });
-
-export const FilterSchema: z.ZodType<Filter> = z.lazy(() =>
-  z.union([
-    ComparisonSchema,
-    z.object({ and: z.array(FilterSchema).min(1).max(100) }).strict(),
-    z.object({ or: z.array(FilterSchema).min(1).max(100) }).strict(),
-    z.object({ not: FilterSchema }).strict(),
-  ]),
-);
-
-export const ScopeSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('all') }).strict(),
-  /** Users who are direct members of any of these groups (by group name or externalId). */
-  z.object({ kind: z.literal('groups'), groups: z.array(z.string().min(1).max(512)).min(1).max(100) }).strict(),
-  z.object({ kind: z.literal('filter'), filter: FilterSchema }).strict(),
-]);
-export type Scope = z.infer<typeof ScopeSchema>;
+// One scope/filter language for rules and adapters: defined in the domain, used here as is.
+import { ATTRIBUTE_NAME_PATTERN, ScopeSchema, type Filter, type FilterOp, type Scope } from '../domain/scope';
+export {
+  ATTRIBUTE_NAME_PATTERN,
+  AttributeNameSchema,
+  FILTER_OPS,
+  FilterSchema,
+  matchesFilter,
+  ScopeSchema,
+  type AttributeLookup,
+  type Filter,
+  type FilterOp,
+  type Scope,
+} from '../domain/scope';
 
 export const ALL_USERS: Scope = { kind: 'all' };
 
@@ -186,36 +143,6 @@ export function toScimFilter(filter: Filter, mapAttr: (attr: string) => string =
       return `${attr} ew ${v}`;
     case 'contains':
       return `${attr} co ${v}`;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// In-memory evaluation (file store). Comparisons ignore case, like LDAP's and SCIM's defaults for
-// names and mail addresses, so one rule means the same thing against every adapter.
-
-export type AttributeLookup = (attr: string) => string | string[] | undefined;
-
-export function matchesFilter(filter: Filter, lookup: AttributeLookup): boolean {
-  if ('and' in filter) return filter.and.every((f) => matchesFilter(f, lookup));
-  if ('or' in filter) return filter.or.some((f) => matchesFilter(f, lookup));
-  if ('not' in filter) return !matchesFilter(filter.not, lookup);
-  const raw = lookup(filter.attr);
-  const values = (raw === undefined ? [] : Array.isArray(raw) ? raw : [raw]).filter((v) => v !== '').map((v) => v.toLowerCase());
-  const want = (filter.value ?? '').toLowerCase();
-  if (want === '' && filter.op !== 'present') return emptyValueForm(filter.op) === 'absent' ? values.length === 0 : values.length > 0;
-  switch (filter.op) {
-    case 'present':
-      return values.length > 0;
-    case 'eq':
-      return values.includes(want);
-    case 'ne':
-      return !values.includes(want);
-    case 'startsWith':
-      return values.some((v) => v.startsWith(want));
-    case 'endsWith':
-      return values.some((v) => v.endsWith(want));
-    case 'contains':
-      return values.some((v) => v.includes(want));
   }
 }
 

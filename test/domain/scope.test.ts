@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { FilterSchema, isInScope, matchesFilter, ScopeSchema, type Filter } from '../../src/domain/scope';
+import { FilterSchema, isInScope, matchesUser, ScopeSchema, type Filter } from '../../src/domain/scope';
 import { storeUser } from './fixtures';
 
 describe('domain/scope', () => {
@@ -32,7 +32,7 @@ describe('domain/scope', () => {
   for (const [name, filter, expected] of cases) {
     it(`filter: ${name}`, () => {
       assert.ok(FilterSchema.safeParse(filter).success, 'fixture filter must be valid');
-      assert.equal(matchesFilter(filter, user), expected);
+      assert.equal(matchesUser(filter, user), expected);
     });
   }
 
