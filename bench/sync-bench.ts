@@ -50,7 +50,7 @@ const OptionsSchema = z
     pagesPerRun: z.coerce.number().int().min(1).max(1000),
     seedDuoAbove: z.coerce.number().int().min(0),
     activitiesPerSecond: z.coerce.number().positive().optional(),
-    pace: z.coerce.number().positive().max(1).optional(),
+    pace: z.coerce.number().min(0).max(1),
     timeoutMinutes: z.coerce.number().positive(),
     label: z.string().regex(/^[a-z0-9-]{1,40}$/, 'must be a short slug'),
     out: z.string().min(1),
@@ -63,13 +63,13 @@ function parseOptions(argv: string[]): Options {
     .name('sync-bench')
     .description('Full-sync benchmark: file store -> rate-limited Duo sandbox, via Temporal')
     .option('--sizes <list>', 'comma-separated directory sizes', '1000,10000,100000')
-    .option('--rate <req/s>', 'sandbox rate limit, requests per second', '2000')
+    .option('--rate <req/s>', 'sandbox rate limit, requests per second (this 2-core box serves ~600 calls/s in all)', '200')
     .option('--burst <n>', 'token-bucket size (default: the rate)')
     .option('--latency-ms <ms>', 'latency added by the sandbox to every request', '2')
     .option('--page-size <n>', 'store users per page activity (1-100)', '100')
     .option('--pages-per-run <n>', 'fullSyncWorkflow pages before continue-as-new', '50')
     .option('--seed-duo-above <n>', 'for N above this, skip the initial sync and seed Duo directly', '10000')
-    .option('--pace <fraction>', "set the connection's duo.requestsPerSecond to this fraction of --rate (e.g. 0.95); default unpaced")
+    .option('--pace <fraction>', "set the connection's duo.requestsPerSecond to this fraction of --rate; 0 = unpaced", '0.95')
     .option('--activities-per-second <n>', "worker's maxTaskQueueActivitiesPerSecond (default: unlimited)")
     .option('--timeout-minutes <m>', 'give up on (terminate) one scenario after this long', '30')
     .option('--label <slug>', 'report section in the output file (one per configuration)', 'main')
@@ -421,7 +421,7 @@ async function benchSize(n: number, options: Options, client: Client, address: s
       apiHost: sandbox.apiHost,
       integrationKey: sandbox.account.integrationKey,
       secretKey: { env: SECRET_VAR },
-      ...(options.pace === undefined ? {} : { requestsPerSecond: options.pace * options.rate }),
+      ...(options.pace === 0 ? {} : { requestsPerSecond: options.pace * options.rate }),
     },
     store: { kind: 'file', path: storePath },
     userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'delete' },
@@ -558,7 +558,7 @@ function renderReport(results: SizeResult[], checks: Check[], options: Options, 
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.memory} RAM (\`free -h\` total), ${m.cpu}`,
     `- date: ${startedAt.toISOString()}; whole matrix ${fmt(totalS / 60)} min`,
     `- command: \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\``,
-    `- settings: sizes ${options.sizes.join(', ')}; rate ${options.rate} req/s (burst ${options.burst ?? options.rate}); latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}; ` +
+    `- settings: sizes ${options.sizes.join(', ')}; rate ${options.rate} req/s (burst ${options.burst ?? options.rate}); client pacing ${options.pace === 0 ? 'off' : `${options.pace * options.rate} req/s`}; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}; ` +
       `initial sync via Temporal for N <= ${options.seedDuoAbove}, Duo seeded directly above; worker maxTaskQueueActivitiesPerSecond ${options.activitiesPerSecond ?? 'unset'}`,
     '',
     '| N | scenario | outcome | wall s | Duo calls | 429s | reads | writes | calls/user | bound s (non-429 calls ÷ rate) | wall/bound | runs | max events/run | total events | worker peak RSS MB | worker live MB |',
