@@ -6,49 +6,22 @@
  * deletion guard, then apply. Only cursors and counters live here; the run continues-as-new every
  * K pages carrying them, so history stays bounded however large the directory is.
  */
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  condition,
-  continueAsNew,
-  getExternalWorkflowHandle,
-  log,
-  setCurrentDetails,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, continueAsNew, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { ConnectionConfigSchema, outboundRules, type ConnectionConfig } from '../domain/connection';
-import { evaluateDeletionGuard, evaluateSourceHealth, combineHashes, EMPTY_HASH } from '../domain/guards';
-import { emptySummary, mergeSummary, recordFailure, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { evaluateSourceHealth, combineHashes } from '../domain/guards';
+import { mergeSummary, recordFailure, type RunSummary } from '../domain/summary';
 import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
-import {
-  approveDeletionsSignal,
-  fullSyncProgressSignal,
-  progressQuery,
-  type FullSyncPhase,
-  type FullSyncProgress,
-  type RunOutcome,
-} from './definitions';
+import type { FullSyncProgress, RunOutcome } from './definitions';
 import { failureMessage, invalidInput } from './failures';
+import { describeCounts, freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
 import { configFromEntity, recordingOutcome } from './run-support';
 
-const CarriedSchema = z.object({
-  phase: z.enum(['upsert', 'deprovisionPlan', 'awaitingApproval', 'deprovisionApply', 'done']),
+const CarriedSchema = GuardedRunStateSchema.extend({
   ruleIndex: z.number().int().min(0),
   cursor: z.string().nullable(),
-  pagesDone: z.number().int().min(0),
-  usersSeen: z.number().int().min(0),
-  readComplete: z.boolean(),
-  summary: RunSummarySchema,
   duoOffset: z.number().int().min(0),
-  ownedCount: z.number().int().min(0),
-  plannedDeletions: z.number().int().min(0),
-  deletionSetHash: z.string(),
-  deletionBudget: z.number().int().min(0),
-  notes: z.array(z.string()).max(20),
   /** The current rule's groups in Duo from its groups pass (ids only); `ids: null` when that pass failed. Absent for rules without groups. */
   groupMap: z.object({ ruleId: z.string(), ids: z.record(z.string(), z.string()).nullable() }).optional(),
 });
@@ -82,8 +55,6 @@ export interface FullSyncResult {
   notes: string[];
 }
 
-const PROGRESS_EVERY_PAGES = 5;
-
 export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyncResult> {
   return recordingOutcome(() => fullSync(rawInput));
 }
@@ -93,45 +64,9 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
   if (!parsed.success) throw invalidInput('fullSyncWorkflow', parsed.error);
   const input = parsed.data;
   const info = workflowInfo();
-  const s: Carried = input.carried ?? {
-    phase: 'upsert',
-    ruleIndex: 0,
-    cursor: null,
-    pagesDone: 0,
-    usersSeen: 0,
-    readComplete: true,
-    summary: emptySummary(),
-    duoOffset: 0,
-    ownedCount: 0,
-    plannedDeletions: 0,
-    deletionSetHash: EMPTY_HASH,
-    deletionBudget: 0,
-    notes: [],
-  };
-  let approval: { deletionSetHash?: string; decision: 'approve' | 'skip' } | null = null;
-
-  const progress = (): FullSyncProgress => ({
-    workflowId: info.workflowId,
-    phase: s.phase,
-    pagesDone: s.pagesDone,
-    usersSeen: s.usersSeen,
-    summary: s.summary,
-    ...(s.phase === 'awaitingApproval'
-      ? {
-          awaitingApproval: {
-            plannedDeletions: s.plannedDeletions,
-            ownedCount: s.ownedCount,
-            deletionSetHash: s.deletionSetHash,
-            reason: s.notes[s.notes.length - 1] ?? '',
-          },
-        }
-      : {}),
-    ...(s.notes.length ? { note: s.notes[s.notes.length - 1] } : {}),
-  });
-  setHandler(progressQuery, progress);
-  setHandler(approveDeletionsSignal, (decision) => {
-    if (s.phase === 'awaitingApproval') approval = decision;
-  });
+  const s: Carried = input.carried ?? { ...freshGuardedRunState(), ruleIndex: 0, cursor: null, duoOffset: 0 };
+  const run = guardedRun(s, (p) => describe(p, input.dryRun));
+  const { report, note, enterPhase } = run;
 
   upsertSearchAttributes([
     { key: DuoSyncConnection, value: input.connectionId },
@@ -145,23 +80,6 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
     throw ApplicationFailure.nonRetryable(`rule ${input.ruleId} is not an outbound rule of connection ${input.connectionId}`, 'UnknownRule');
   }
 
-  const report = async (force = false): Promise<void> => {
-    setCurrentDetails(describe(progress(), input.dryRun));
-    const parent = info.parent;
-    if (parent && (force || s.pagesDone % PROGRESS_EVERY_PAGES === 0)) {
-      try {
-        await getExternalWorkflowHandle(parent.workflowId).signal(fullSyncProgressSignal, progress());
-      } catch (err) {
-        // Progress is a courtesy: a parent that is gone (terminated, being reset) must not fail the sync.
-        log.warn('could not report progress to the connection workflow', { parent: parent.workflowId, error: failureMessage(err) });
-      }
-    }
-  };
-  const enterPhase = async (phase: FullSyncPhase, note?: string): Promise<void> => {
-    s.phase = phase;
-    if (note) s.notes = [...s.notes, note].slice(-20);
-    await report(true);
-  };
   let pagesThisRun = 0;
   const maybeContinueAsNew = async (): Promise<void> => {
     pagesThisRun += 1;
@@ -192,7 +110,7 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
         const message = `syncing the groups of rule ${rule.id} failed after retries (${failureMessage(err)}); memberships were left as they are`;
         s.groupMap = { ruleId: rule.id, ids: null };
         s.summary = recordFailure(s.summary, { username: `rule:${rule.id}`, operation: 'syncGroups', message });
-        s.notes = [...s.notes, message].slice(-20);
+        note(message);
       }
       await report();
     }
@@ -216,7 +134,7 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
       if (!(err instanceof ActivityFailure)) throw err;
       // A store that cannot be read must never look like "everyone left": remember it, skip the rest of this rule.
       s.readComplete = false;
-      s.notes = [...s.notes, `rule ${rule.id}: reading the store failed after retries (${failureMessage(err)}); deprovisioning is skipped for this run`].slice(-20);
+      note(`rule ${rule.id}: reading the store failed after retries (${failureMessage(err)}); deprovisioning is skipped for this run`);
       s.cursor = null;
     }
     s.pagesDone += 1;
@@ -249,41 +167,11 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
   }
 
   async function decideAfterPlan(): Promise<void> {
-    if (s.plannedDeletions === 0) {
-      await enterPhase('done');
-      return;
-    }
-    s.deletionBudget = s.plannedDeletions;
-    const guard = evaluateDeletionGuard({
-      ownedCount: s.ownedCount,
-      plannedDeletions: s.plannedDeletions,
-      maxFraction: config.deletionGuard.maxFraction,
-      maxCount: config.deletionGuard.maxCount,
-    });
-    if (guard.allowed) {
-      await enterPhase('deprovisionApply');
-    } else if (input.dryRun) {
-      await enterPhase('done', `dry run: the deletion guard would stop this run: ${guard.reason}`);
-    } else {
-      await enterPhase('awaitingApproval', `deletion guard: ${guard.reason}; send approveDeletions with runId ${info.workflowId} and deletionSetHash ${s.deletionSetHash} to apply`);
-    }
+    if (s.plannedDeletions === 0) await enterPhase('done');
+    else await run.decideDeletions(config, input.dryRun);
   }
 
-  if (s.phase === 'awaitingApproval') {
-    upsertSearchAttributes([{ key: DuoSyncOutcome, value: 'awaitingApproval' }]);
-    const decided = await condition(() => approval !== null, `${config.deletionGuard.approvalTimeoutMinutes} minutes`);
-    const decision = approval as { deletionSetHash?: string; decision: 'approve' | 'skip' } | null;
-    upsertSearchAttributes([{ key: DuoSyncOutcome, value: 'running' }]);
-    if (!decided || !decision) {
-      await enterPhase('done', `no approval within ${config.deletionGuard.approvalTimeoutMinutes} minutes: ${s.plannedDeletions} deprovisions skipped`);
-    } else if (decision.decision === 'skip') {
-      await enterPhase('done', `deletions skipped by operator: ${s.plannedDeletions} deprovisions not applied`);
-    } else if (decision.deletionSetHash && decision.deletionSetHash !== s.deletionSetHash) {
-      await enterPhase('done', `approval named deletion set ${decision.deletionSetHash} but this run planned ${s.deletionSetHash}: nothing deprovisioned`);
-    } else {
-      await enterPhase('deprovisionApply', `deletions approved: ${s.plannedDeletions} deprovisions`);
-    }
-  }
+  if (s.phase === 'awaitingApproval') await run.awaitApproval(config);
 
   while (s.phase === 'deprovisionApply') {
     const page = await pageActivities.applyDeprovisionPage.executeWithOptions({ summary: `deprovision: Duo users from ${s.duoOffset}` }, [
@@ -331,7 +219,7 @@ function deprovisionGate(config: ConnectionConfig, ruleId: string | undefined, s
 function describe(p: FullSyncProgress, dryRun: boolean): string {
   const c = p.summary;
   const head = `${dryRun ? 'DRY RUN ' : ''}phase ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users in scope`;
-  const counts = `created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
+  const counts = describeCounts(c);
   const g = c.groups;
   const groups = g ? `\ngroups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships +${g.membershipsAdded} -${g.membershipsRemoved}` : '';
   return `${head}\n${counts}${groups}${p.note ? `\n${p.note}` : ''}`;

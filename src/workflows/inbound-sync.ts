@@ -5,42 +5,22 @@
  * health of the Duo read and on the deletion guard, then apply. Only cursors and counters live
  * here; it continues-as-new every K pages carrying them. Groups are not synced inbound.
  */
-import {
-  ActivityFailure,
-  ApplicationFailure,
-  condition,
-  continueAsNew,
-  getExternalWorkflowHandle,
-  log,
-  setCurrentDetails,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, continueAsNew, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
 import { ConnectionConfigSchema, inboundRules, type ConnectionConfig } from '../domain/connection';
-import { combineHashes, EMPTY_HASH, evaluateDeletionGuard, evaluateSourceHealth } from '../domain/guards';
-import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { combineHashes, evaluateSourceHealth } from '../domain/guards';
+import { mergeSummary, type RunSummary } from '../domain/summary';
 import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
-import { approveDeletionsSignal, fullSyncProgressSignal, progressQuery, type FullSyncPhase, type FullSyncProgress, type RunOutcome } from './definitions';
+import type { FullSyncProgress, RunOutcome } from './definitions';
 import { failureMessage, invalidInput } from './failures';
+import { describeCounts, freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
 import { configFromEntity, recordingOutcome } from './run-support';
 
-const CarriedSchema = z.object({
-  phase: z.enum(['upsert', 'deprovisionPlan', 'awaitingApproval', 'deprovisionApply', 'done']),
+/** `usersSeen` counts the Duo users inbound covers (not provisioned by this connection's outbound rules). */
+const CarriedSchema = GuardedRunStateSchema.extend({
   duoOffset: z.number().int().min(0),
   storeCursor: z.string().nullable(),
-  pagesDone: z.number().int().min(0),
-  /** Duo users inbound covers (not provisioned by this connection's outbound rules). */
-  usersSeen: z.number().int().min(0),
-  readComplete: z.boolean(),
-  summary: RunSummarySchema,
-  ownedCount: z.number().int().min(0),
-  plannedDeletions: z.number().int().min(0),
-  deletionSetHash: z.string(),
-  deletionBudget: z.number().int().min(0),
-  notes: z.array(z.string()).max(20),
 });
 type Carried = z.infer<typeof CarriedSchema>;
 
@@ -73,8 +53,6 @@ export interface InboundSyncResult {
   notes: string[];
 }
 
-const PROGRESS_EVERY_PAGES = 5;
-
 export async function inboundSyncWorkflow(rawInput: InboundSyncInput): Promise<InboundSyncResult> {
   return recordingOutcome(() => inboundSync(rawInput));
 }
@@ -84,38 +62,10 @@ async function inboundSync(rawInput: InboundSyncInput): Promise<InboundSyncResul
   if (!parsed.success) throw invalidInput('inboundSyncWorkflow', parsed.error);
   const input = parsed.data;
   const info = workflowInfo();
-  const s: Carried = input.carried ?? {
-    phase: 'upsert',
-    duoOffset: 0,
-    storeCursor: null,
-    pagesDone: 0,
-    usersSeen: 0,
-    readComplete: true,
-    summary: emptySummary(),
-    ownedCount: 0,
-    plannedDeletions: 0,
-    deletionSetHash: EMPTY_HASH,
-    deletionBudget: 0,
-    notes: [],
-  };
-  let approval: { deletionSetHash?: string; decision: 'approve' | 'skip' } | null = null;
-
+  const s: Carried = input.carried ?? { ...freshGuardedRunState(), duoOffset: 0, storeCursor: null };
   // The same progress shape as a full sync, so `status`, approvals and the CLI work unchanged.
-  const progress = (): FullSyncProgress => ({
-    workflowId: info.workflowId,
-    phase: s.phase,
-    pagesDone: s.pagesDone,
-    usersSeen: s.usersSeen,
-    summary: s.summary,
-    ...(s.phase === 'awaitingApproval'
-      ? { awaitingApproval: { plannedDeletions: s.plannedDeletions, ownedCount: s.ownedCount, deletionSetHash: s.deletionSetHash, reason: s.notes[s.notes.length - 1] ?? '' } }
-      : {}),
-    ...(s.notes.length ? { note: s.notes[s.notes.length - 1] } : {}),
-  });
-  setHandler(progressQuery, progress);
-  setHandler(approveDeletionsSignal, (decision) => {
-    if (s.phase === 'awaitingApproval') approval = decision;
-  });
+  const run = guardedRun(s, (p) => describe(p, rule?.id, input.dryRun));
+  const { report, note, enterPhase } = run;
 
   upsertSearchAttributes([
     { key: DuoSyncConnection, value: input.connectionId },
@@ -131,26 +81,6 @@ async function inboundSync(rawInput: InboundSyncInput): Promise<InboundSyncResul
   }
   const ruleInput = { connectionId: input.connectionId, config, ruleId: rule.id };
 
-  const report = async (force = false): Promise<void> => {
-    setCurrentDetails(describe(progress(), rule.id, input.dryRun));
-    const parent = info.parent;
-    if (parent && (force || s.pagesDone % PROGRESS_EVERY_PAGES === 0)) {
-      try {
-        await getExternalWorkflowHandle(parent.workflowId).signal(fullSyncProgressSignal, progress());
-      } catch (err) {
-        // Progress is a courtesy: a parent that is gone must not fail the sync.
-        log.warn('could not report progress to the connection workflow', { parent: parent.workflowId, error: failureMessage(err) });
-      }
-    }
-  };
-  const note = (text: string): void => {
-    s.notes = [...s.notes, text].slice(-20);
-  };
-  const enterPhase = async (phase: FullSyncPhase, text?: string): Promise<void> => {
-    s.phase = phase;
-    if (text) note(text);
-    await report(true);
-  };
   let pagesThisRun = 0;
   const maybeContinueAsNew = async (): Promise<void> => {
     pagesThisRun += 1;
@@ -215,24 +145,10 @@ async function inboundSync(rawInput: InboundSyncInput): Promise<InboundSyncResul
       await enterPhase('done', `source-health gate: ${health.reason.replace('the store', 'Duo')}; deprovisioning skipped`);
       return;
     }
-    s.deletionBudget = s.plannedDeletions;
-    const guard = evaluateDeletionGuard({ ownedCount: s.ownedCount, plannedDeletions: s.plannedDeletions, maxFraction: config.deletionGuard.maxFraction, maxCount: config.deletionGuard.maxCount });
-    if (guard.allowed) await enterPhase('deprovisionApply');
-    else if (input.dryRun) await enterPhase('done', `dry run: the deletion guard would stop this run: ${guard.reason}`);
-    else await enterPhase('awaitingApproval', `deletion guard: ${guard.reason}; send approveDeletions with runId ${info.workflowId} and deletionSetHash ${s.deletionSetHash} to apply`);
+    await run.decideDeletions(config, input.dryRun);
   }
 
-  if (s.phase === 'awaitingApproval') {
-    upsertSearchAttributes([{ key: DuoSyncOutcome, value: 'awaitingApproval' }]);
-    const decided = await condition(() => approval !== null, `${config.deletionGuard.approvalTimeoutMinutes} minutes`);
-    const decision = approval as { deletionSetHash?: string; decision: 'approve' | 'skip' } | null;
-    upsertSearchAttributes([{ key: DuoSyncOutcome, value: 'running' }]);
-    if (!decided || !decision) await enterPhase('done', `no approval within ${config.deletionGuard.approvalTimeoutMinutes} minutes: ${s.plannedDeletions} deprovisions skipped`);
-    else if (decision.decision === 'skip') await enterPhase('done', `deletions skipped by operator: ${s.plannedDeletions} deprovisions not applied`);
-    else if (decision.deletionSetHash && decision.deletionSetHash !== s.deletionSetHash) {
-      await enterPhase('done', `approval named deletion set ${decision.deletionSetHash} but this run planned ${s.deletionSetHash}: nothing deprovisioned`);
-    } else await enterPhase('deprovisionApply', `deletions approved: ${s.plannedDeletions} deprovisions`);
-  }
+  if (s.phase === 'awaitingApproval') await run.awaitApproval(config);
 
   while (s.phase === 'deprovisionApply') {
     const page = await pageActivities.applyInboundDeprovisionPage({ ...ruleInput, cursor: s.storeCursor, pageSize: input.storePageSize, dryRun: input.dryRun, budget: s.deletionBudget });
@@ -267,9 +183,8 @@ function deprovisionGate(config: ConnectionConfig, s: Carried): string | null {
   return null;
 }
 
-function describe(p: FullSyncProgress, ruleId: string, dryRun: boolean): string {
+function describe(p: FullSyncProgress, ruleId: string | undefined, dryRun: boolean): string {
   const c = p.summary;
-  const head = `${dryRun ? 'DRY RUN ' : ''}inbound rule ${ruleId}: phase ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} Duo users`;
-  const counts = `created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
-  return `${head}\n${counts}${p.note ? `\n${p.note}` : ''}`;
+  const head = `${dryRun ? 'DRY RUN ' : ''}inbound${ruleId ? ` rule ${ruleId}` : ''}: phase ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} Duo users`;
+  return `${head}\n${describeCounts(c)}${p.note ? `\n${p.note}` : ''}`;
 }
