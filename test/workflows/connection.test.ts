@@ -14,45 +14,22 @@ import {
 import type { ConnectionStatus } from '../../src/workflows/definitions';
 import { parseMarker } from '../../src/domain/ownership';
 import { saveHistory } from '../support/histories';
-import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal } from '../support/temporal';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { testTemporal } from '../support/temporal';
+import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 
 describe('connectionWorkflow (entity) with real worker, sandbox and file store', function () {
   this.timeout(180_000);
+  let harness: EntityHarness;
   let fx: SyncFixture;
   let dsc: DuoSyncClient;
-  let stopWorker: () => Promise<void>;
 
   async function setUp(options: FixtureOptions = {}): Promise<void> {
-    fx = await makeSyncFixture(options);
-    const { worker, taskQueue } = await createTestWorker();
-    const running = worker.run();
-    stopWorker = async () => {
-      worker.shutdown();
-      await running;
-    };
-    dsc = { client: testTemporal().client, taskQueue, close: async () => undefined };
+    harness = await startEntityHarness(options);
+    ({ fx, dsc } = harness);
   }
 
-  afterEach(async () => {
-    try {
-      await testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).terminate('test done');
-    } catch {
-      // already closed
-    }
-    await stopWorker();
-    await fx.cleanup();
-  });
+  afterEach(() => harness.stop());
 
   async function lastRunDone(previous = 0): Promise<ConnectionStatus> {
     return waitFor('a finished full sync', async () => {

@@ -10,6 +10,7 @@ import type { FullSyncInput, FullSyncResult } from '../../src/workflows/full-syn
 import { saveHistory } from '../support/histories';
 import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 import { createTestWorker, testTemporal, uniqueId, withWorker } from '../support/temporal';
+import { waitFor } from '../support/entity';
 
 type FileGroup = { id: string; name: string; description?: string };
 
@@ -52,16 +53,6 @@ async function runFullSync(fx: SyncFixture, extra: Partial<FullSyncInput> = {}, 
   );
   if (historyName) await saveHistory(historyName, workflowId);
   return result;
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 describe('groups and memberships outbound (real dev server, Duo sandbox, file store)', function () {

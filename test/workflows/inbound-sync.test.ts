@@ -17,7 +17,8 @@ import { saveHistory } from '../support/histories';
 import { startScimServer, type ScimTestServer } from '../support/scim-server';
 import { buildLdif, LDAP_ADMIN_DN, LDAP_ADMIN_PASSWORD, LDAP_GROUPS_DN, LDAP_USERS_DN, startOpenLdap, type OpenLdapServer } from '../support/openldap';
 import { makeSyncFixture, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal, uniqueId, withWorker } from '../support/temporal';
+import { testTemporal, uniqueId, withWorker } from '../support/temporal';
+import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 
 const RULE = 'duo-users';
 const INBOUND_RULE = { id: RULE, direction: 'inbound' as const, scope: { kind: 'all' as const } };
@@ -82,15 +83,8 @@ async function runInbound(fx: SyncFixture, extra: Partial<InboundSyncInput> = {}
   });
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+/** Inbound runs chain an outbound and an inbound sync: they get longer than the default wait. */
+const WAIT_MS = 90_000;
 
 describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', function () {
   this.timeout(180_000);
@@ -212,7 +206,7 @@ describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', funct
       const waiting = await waitFor('awaitingApproval', async () => {
         const p = await handle.query<FullSyncProgress>('progress');
         return p.phase === 'awaitingApproval' ? p : undefined;
-      });
+      }, WAIT_MS);
       assert.equal(waiting.awaitingApproval?.plannedDeletions, 3);
       assert.equal(storeUsers(fx).length, 10, 'nothing deleted while waiting');
       await handle.signal('approveDeletions', { decision: 'approve', deletionSetHash: waiting.awaitingApproval?.deletionSetHash });
@@ -287,36 +281,22 @@ describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', funct
 
 describe('inboundSyncWorkflow through connectionWorkflow', function () {
   this.timeout(180_000);
+  let harness: EntityHarness;
   let fx: SyncFixture;
   let dsc: DuoSyncClient;
-  let stopWorker: () => Promise<void>;
 
   async function setUp(options: FixtureOptions): Promise<void> {
-    fx = await makeSyncFixture(options);
-    const { worker, taskQueue } = await createTestWorker();
-    const running = worker.run();
-    stopWorker = async () => {
-      worker.shutdown();
-      await running;
-    };
-    dsc = { client: testTemporal().client, taskQueue, close: async () => undefined };
+    harness = await startEntityHarness(options);
+    ({ fx, dsc } = harness);
   }
 
-  afterEach(async () => {
-    try {
-      await testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).terminate('test done');
-    } catch {
-      // already closed
-    }
-    await stopWorker();
-    await fx.cleanup();
-  });
+  afterEach(() => harness.stop());
 
   const runsDone = (kind: string, atLeast: number) =>
     waitFor(`${atLeast} finished ${kind} runs`, async () => {
       const status = await connectionStatus(dsc, fx.connectionId);
       return status.lastRuns.filter((r) => r.kind === kind && r.outcome !== 'running').length >= atLeast ? status : undefined;
-    });
+    }, WAIT_MS);
 
   it('the scheduled sync of all rules runs outbound, then inbound, never both at once; syncNow with the inbound rule runs just that', async () => {
     await setUp({
@@ -367,7 +347,7 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     const waiting = await waitFor('awaitingApproval in status', async () => {
       const s = await connectionStatus(dsc, fx.connectionId);
       return s.currentRun?.workflowId === workflowId && s.currentRun.phase === 'awaitingApproval' ? s.currentRun : undefined;
-    });
+    }, WAIT_MS);
     assert.equal(waiting.awaitingApproval?.plannedDeletions, 3);
     assert.equal(storeUsers(fx).length, 10);
     await approveDeletions(dsc, fx.connectionId, { runId: workflowId, deletionSetHash: waiting.awaitingApproval?.deletionSetHash ?? '' });

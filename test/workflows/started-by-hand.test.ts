@@ -5,20 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { configureConnection, connectionStatus, connectionWorkflowId, pauseConnection, type DuoSyncClient } from '../../src/client';
+import { configureConnection, connectionStatus, pauseConnection, type DuoSyncClient } from '../../src/client';
 import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../../src/shared/search-attributes';
-import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal, uniqueId } from '../support/temporal';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+import { makeUsers, type SyncFixture } from '../support/sync-fixture';
+import { testTemporal, uniqueId } from '../support/temporal';
+import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 
 async function failureOf(handle: WorkflowHandle): Promise<string> {
   const err = await handle.result().then(
@@ -40,29 +31,16 @@ async function searchAttributes(handle: WorkflowHandle): Promise<Record<string, 
 
 describe('workflows started by hand with minimal JSON (as from the Web UI)', function () {
   this.timeout(180_000);
+  let harness: EntityHarness;
   let fx: SyncFixture;
   let dsc: DuoSyncClient;
-  let stopWorker: () => Promise<void>;
 
   beforeEach(async () => {
-    fx = await makeSyncFixture({ users: makeUsers(5) });
-    const { worker, taskQueue } = await createTestWorker();
-    const running = worker.run();
-    stopWorker = async () => {
-      worker.shutdown();
-      await running;
-    };
-    dsc = { client: testTemporal().client, taskQueue, close: async () => undefined };
+    harness = await startEntityHarness({ users: makeUsers(5) });
+    ({ fx, dsc } = harness);
   });
 
-  afterEach(async () => {
-    await testTemporal()
-      .client.workflow.getHandle(connectionWorkflowId(fx.connectionId))
-      .terminate('test done')
-      .catch(() => undefined);
-    await stopWorker();
-    await fx.cleanup();
-  });
+  afterEach(() => harness.stop());
 
   const start = (workflow: string, input: Record<string, unknown>) =>
     testTemporal().client.workflow.start(workflow, { taskQueue: dsc.taskQueue, workflowId: uniqueId(`by-hand/${workflow}`), args: [input] });
