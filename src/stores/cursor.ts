@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { StoreError } from './errors';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type PageRequest } from './types';
+import { DEFAULT_PAGE_SIZE, MAX_LOOKUP_BATCH, MAX_PAGE_SIZE, type PageRequest } from './types';
 
 const CursorSchema = z.object({
   k: z.string(),
@@ -37,6 +37,13 @@ export function decodeCursor(kind: string, query: string, cursor: string | null 
     throw new StoreError('invalid_request', `page cursor belongs to a different ${parsed.k === kind ? 'query' : 'store'}; start again from the first page`);
   }
   return parsed.p;
+}
+
+/** Refuses a batch lookup larger than every adapter accepts. */
+export function assertLookupBatch(usernames: readonly string[]): void {
+  if (usernames.length > MAX_LOOKUP_BATCH) {
+    throw new StoreError('invalid_request', `lookup of ${usernames.length} usernames exceeds the batch limit of ${MAX_LOOKUP_BATCH}`);
+  }
 }
 
 export function pageSizeOf(page: PageRequest | undefined): number {

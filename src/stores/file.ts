@@ -12,12 +12,11 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import type { FileStoreConfig } from './config';
-import { decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
+import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
 import { StoreError, causeText } from './errors';
 import { ALL_USERS, matchesFilter, parseScope, type Scope } from './filter';
 import { JsonScanError, readSpans, scanJsonDirectory, type JsonSpan } from './json-index';
 import {
-  MAX_LOOKUP_BATCH,
   NewUserSchema,
   UserPatchSchema,
   type IdentityStore,
@@ -155,9 +154,7 @@ export class FileStore implements IdentityStore {
 
   async lookupUsers(usernames: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
     const scope = parseScope(requested);
-    if (usernames.length > MAX_LOOKUP_BATCH) {
-      throw new StoreError('invalid_request', `lookup of ${usernames.length} usernames exceeds the batch limit of ${MAX_LOOKUP_BATCH}`);
-    }
+    assertLookupBatch(usernames);
     return this.read(async (snap, readUsers) => {
       const match = this.scopeMatcher(snap, scope);
       const positions = [...new Set(usernames.map((name) => indexOf(snap.keys, lower(name))).filter((p) => p >= 0))];

@@ -17,11 +17,10 @@ import { Attribute, Change, Client, DN, FilterParser, ResultCodeError, type Entr
 import { z } from 'zod';
 import { describeSecretRef, type SecretRef } from '../config/secrets';
 import { LDAP_PRESETS, type LdapAttributeMap, type LdapDisabledConvention, type LdapStoreConfig } from './config';
-import { decodeCursor, encodeCursor, pageSizeOf, queryFingerprint, type CursorPosition } from './cursor';
+import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint, type CursorPosition } from './cursor';
 import { StoreError, causeText, isNetworkError } from './errors';
 import { ALL_USERS, escapeLdapFilterValue, parseScope, FilterTranslationError, forEachComparison, isLdapAttributeName, toLdapFilter, type Scope } from './filter';
 import {
-  MAX_LOOKUP_BATCH,
   NewUserSchema,
   UserPatchSchema,
   type IdentityStore,
@@ -168,9 +167,7 @@ export class LdapStore implements IdentityStore {
 
   async lookupUsers(usernames: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
     const scope = parseScope(requested);
-    if (usernames.length > MAX_LOOKUP_BATCH) {
-      throw new StoreError('invalid_request', `lookup of ${usernames.length} usernames exceeds the batch limit of ${MAX_LOOKUP_BATCH}`);
-    }
+    assertLookupBatch(usernames);
     if (usernames.length === 0) return [];
     let scoped: Set<string> | null = null;
     let scopePart = '';

@@ -10,12 +10,11 @@ import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig, type Ax
 import { z } from 'zod';
 import { describeSecretRef } from '../config/secrets';
 import type { ScimStoreConfig } from './config';
-import { decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
+import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
 import { StoreError, causeText, isNetworkError } from './errors';
 import { ALL_USERS, parseScope, quoteScimValue, toScimFilter, FilterTranslationError, type Filter, type Scope } from './filter';
 import type { SecretResolver } from './ldap';
 import {
-  MAX_LOOKUP_BATCH,
   NewUserSchema,
   UserPatchSchema,
   type IdentityStore,
@@ -146,9 +145,7 @@ export class ScimStore implements IdentityStore {
 
   async lookupUsers(usernames: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
     const scope = parseScope(requested);
-    if (usernames.length > MAX_LOOKUP_BATCH) {
-      throw new StoreError('invalid_request', `lookup of ${usernames.length} usernames exceeds the batch limit of ${MAX_LOOKUP_BATCH}`);
-    }
+    assertLookupBatch(usernames);
     const scopePart = await this.scopeFilter(scope);
     const out: StoreUser[] = [];
     if (usernames.length === 0) return out;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { StoreError, type IdentityStore, type Page, type PageRequest, type Scope, type StoreGroup, type StoreUser } from '../../src/stores';
+import { MAX_LOOKUP_BATCH, StoreError, type IdentityStore, type Page, type PageRequest, type Scope, type StoreGroup, type StoreUser } from '../../src/stores';
 import { BACKSLASH_HOSTILE, contractDataset, largeDataset, LDAP_HOSTILE, SCIM_HOSTILE, type Dataset } from './fixtures';
 
 export interface HarnessInstance {
@@ -186,12 +186,13 @@ export function storeContract(harness: StoreHarness): void {
       assert.ok(await store.getUser('alice'), 'neighbours untouched');
     });
 
-    it('refuses a cursor from another query and bad page sizes', async () => {
+    it('refuses a cursor from another query, bad page sizes and oversized lookups', async () => {
       const first = await store.listUsers({ kind: 'all' }, { pageSize: 3 });
       assert.ok(first.nextCursor);
       await rejectsWith(store.listUsers({ kind: 'groups', groups: ['sales'] }, { cursor: first.nextCursor }), 'invalid_request');
       await rejectsWith(store.listUsers({ kind: 'all' }, { cursor: 'not-a-cursor' }), 'invalid_request');
       await rejectsWith(store.listUsers({ kind: 'all' }, { pageSize: 0 }), 'invalid_request');
+      await rejectsWith(store.lookupUsers(Array.from({ length: MAX_LOOKUP_BATCH + 1 }, (_, i) => `u${i}`)), 'invalid_request');
     });
 
     it('says at configuration time when it cannot write', async () => {
