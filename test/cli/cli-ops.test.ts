@@ -7,23 +7,22 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import { ExitCode } from '../../src/cli/main';
-import { connectionWorkflowId, signalUserChanged } from '../../src/client';
+import { signalUserChanged } from '../../src/client';
 import type { RunSummary } from '../../src/domain/summary';
 import type { ConnectionStatus, ConnectionTestResult } from '../../src/workflows/definitions';
 import type { FullSyncResult } from '../../src/workflows/full-sync';
-import { cliDriver } from '../support/cli';
-import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal } from '../support/temporal';
+import { cliDriver, cliEnv } from '../support/cli';
+import { startEntityHarness, type EntityHarness } from '../support/entity';
+import { makeUsers, type SyncFixture } from '../support/sync-fixture';
+import { testTemporal } from '../support/temporal';
 
 describe('duo-sync CLI operations (in-process, real worker)', function () {
   this.timeout(90_000);
   const USERS = 20;
+  let harness: EntityHarness;
   let fx: SyncFixture;
-  let worker: Worker;
-  let running: Promise<void>;
   let env: NodeJS.ProcessEnv;
   let dir: string;
   /** The store's users as the tests change them. */
@@ -42,12 +41,9 @@ describe('duo-sync CLI operations (in-process, real worker)', function () {
   const idle = (s: ConnectionStatus): boolean => !s.currentRun && !s.syncQueued && s.pendingChanges === 0 && s.reconcilesInFlight === 0;
 
   before(async () => {
-    fx = await makeSyncFixture({ users: makeUsers(USERS) });
-    const created = await createTestWorker();
-    worker = created.worker;
-    running = worker.run();
-    const { server } = testTemporal();
-    env = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, TEMPORAL_TASK_QUEUE: created.taskQueue };
+    harness = await startEntityHarness({ users: makeUsers(USERS) });
+    fx = harness.fx;
+    env = cliEnv(harness.dsc.taskQueue);
     dir = mkdtempSync(join(tmpdir(), 'duo-sync-cli-ops-'));
     const file = join(dir, 'connection.json');
     writeFileSync(file, JSON.stringify(fx.config));
@@ -58,14 +54,7 @@ describe('duo-sync CLI operations (in-process, real worker)', function () {
   });
 
   after(async () => {
-    try {
-      await testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).terminate('test done');
-    } catch {
-      // already closed
-    }
-    worker.shutdown();
-    await running;
-    await fx.cleanup();
+    await harness.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -118,7 +107,7 @@ describe('duo-sync CLI operations (in-process, real worker)', function () {
     // A service's change signal while paused is kept, not applied.
     staff = staff.map((u) => (u.username === 'user1' ? { ...u, familyName: 'Paused' } : u));
     fx.writeUsers(staff);
-    await signalUserChanged({ client: testTemporal().client, taskQueue: env['TEMPORAL_TASK_QUEUE'] ?? '', close: async () => undefined }, fx.connectionId, { username: 'user1' });
+    await signalUserChanged(harness.dsc, fx.connectionId, { username: 'user1' });
     await waitForStatus('the change to be queued', (s) => s.pendingChanges === 1);
     assert.notEqual(fx.duoUser('user1')?.lastname, 'Paused');
 

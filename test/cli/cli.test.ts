@@ -12,22 +12,20 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import type { Worker } from '@temporalio/worker';
 import { stringify } from 'yaml';
 import { runCli, ExitCode } from '../../src/cli/main';
-import { connectionWorkflowId } from '../../src/client';
 import type { ConnectionStatus } from '../../src/workflows/definitions';
 import type { FullSyncResult } from '../../src/workflows/full-sync';
-import { cliDriver, collector } from '../support/cli';
-import { makeSyncFixture, makeUsers, type FileUser, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal } from '../support/temporal';
+import { cliDriver, cliEnv, collector } from '../support/cli';
+import { startEntityHarness, type EntityHarness } from '../support/entity';
+import { makeUsers, type FileUser, type SyncFixture } from '../support/sync-fixture';
+import { testTemporal } from '../support/temporal';
 
 describe('duo-sync CLI (in-process, real worker)', function () {
   this.timeout(60_000);
   const USERS = 6;
+  let harness: EntityHarness;
   let fx: SyncFixture;
-  let worker: Worker;
-  let running: Promise<void>;
   let env: NodeJS.ProcessEnv;
   let dir: string;
 
@@ -44,24 +42,14 @@ describe('duo-sync CLI (in-process, real worker)', function () {
   }
 
   before(async () => {
-    fx = await makeSyncFixture({ users: makeUsers(USERS) });
-    const created = await createTestWorker();
-    worker = created.worker;
-    running = worker.run();
-    const { server } = testTemporal();
-    env = { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, TEMPORAL_TASK_QUEUE: created.taskQueue };
+    harness = await startEntityHarness({ users: makeUsers(USERS) });
+    fx = harness.fx;
+    env = cliEnv(harness.dsc.taskQueue);
     dir = mkdtempSync(join(tmpdir(), 'duo-sync-cli-'));
   });
 
   after(async () => {
-    try {
-      await testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).terminate('test done');
-    } catch {
-      // already closed
-    }
-    worker.shutdown();
-    await running;
-    await fx.cleanup();
+    await harness.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { runCli, ExitCode } from '../../src/cli/main';
+import { testTemporal } from './temporal';
 
 export interface CliRun {
   code: number;
@@ -37,4 +38,10 @@ export function cliDriver(env: () => NodeJS.ProcessEnv): CliDriver {
       return JSON.parse(r.out) as T;
     },
   };
+}
+
+/** The environment the CLI reads to reach the test server and a test worker's task queue. */
+export function cliEnv(taskQueue: string): NodeJS.ProcessEnv {
+  const { server } = testTemporal();
+  return { TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace, TEMPORAL_TASK_QUEUE: taskQueue };
 }
