@@ -8,8 +8,9 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { findRule, type ConnectionConfig, type Rule } from '../domain/connection';
 import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
-import { formatInboundMarker, inboundOutcome, isInboundOwned, isOutboundOwned, mapDuoUser, ownerAttributeOf, planInbound, planInboundDeprovision, type InboundOp } from '../domain/inbound';
+import { formatInboundMarker, isInboundOwned, isOutboundOwned, mapDuoUser, ownerAttributeOf, planInbound, planInboundDeprovision, type InboundOp } from '../domain/inbound';
 import { usernameKey } from '../domain/mapping';
+import { planOutcome } from '../domain/plan';
 import type { Owner } from '../domain/ownership';
 import { emptySummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
@@ -95,7 +96,7 @@ function isPageLevelStoreError(err: unknown): boolean {
  * user with the store's message.
  */
 async function applyInboundOps(ctx: InboundContext, ops: readonly InboundOp[], summary: RunSummary, dryRun: boolean): Promise<RunSummary> {
-  const outcome = inboundOutcome(ops);
+  const outcome = planOutcome(ops);
   if (dryRun) return recordOutcome(summary, outcome);
   for (const op of ops) {
     try {

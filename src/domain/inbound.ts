@@ -22,7 +22,6 @@ import type { Rule, UserActions } from './connection';
 import { clean, phoneKey, type StoreUser } from './mapping';
 import { isOwnedBy, type Owner } from './ownership';
 import type { DuoUserView } from './plan';
-import type { SummaryCounter } from './summary';
 
 // ---- ownership in the store ---------------------------------------------------------------------
 
@@ -234,13 +233,4 @@ export function planInboundDeprovision(input: Omit<PlanInboundInput, 'desired'> 
     case undefined:
       return [skip(current.username, 'userActions.removeAction is not set, so nothing is deprovisioned')];
   }
-}
-
-export function inboundOutcome(ops: readonly InboundOp[]): SummaryCounter {
-  const kinds = new Set(ops.map((o) => o.op));
-  if (kinds.has('create')) return 'created';
-  if (kinds.has('delete')) return 'deleted';
-  if (kinds.has('disable')) return 'disabled';
-  if (kinds.has('skip')) return 'skipped';
-  return ops.length > 0 ? 'updated' : 'unchanged';
 }

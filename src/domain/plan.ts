@@ -106,7 +106,8 @@ export function isWriteOp(op: PlanOp): boolean {
 /** Which summary counter a user's plan lands in. */
 export type PlanOutcome = 'created' | 'updated' | 'disabled' | 'deleted' | 'unchanged' | 'skipped';
 
-export function planOutcome(ops: readonly PlanOp[]): PlanOutcome {
+/** For outbound (Duo) and inbound (store) plans alike: the op kinds that decide the counter are shared. */
+export function planOutcome<Op extends { op: string }>(ops: readonly Op[]): PlanOutcome {
   const kinds = new Set(ops.map((o) => o.op));
   if (kinds.has('create')) return 'created';
   if (kinds.has('delete')) return 'deleted';

@@ -3,7 +3,6 @@ import type { UserActions } from '../../src/domain/connection';
 import {
   defaultOwnerAttribute,
   formatInboundMarker,
-  inboundOutcome,
   InboundOpSchema,
   isInboundOwned,
   isOutboundOwned,
@@ -16,7 +15,7 @@ import {
 } from '../../src/domain/inbound';
 import type { StoreUser } from '../../src/domain/mapping';
 import { withMarker } from '../../src/domain/ownership';
-import type { DuoUserView } from '../../src/domain/plan';
+import { planOutcome, type DuoUserView } from '../../src/domain/plan';
 import { actions, baseConfig, parseConfig, storeUser } from './fixtures';
 import { validateConnectionConfig } from '../../src/domain/connection';
 
@@ -124,7 +123,7 @@ describe('domain/inbound', () => {
           user: { username: 'grace', email: 'grace@example.com', displayName: 'Grace Hopper', givenName: 'Grace', familyName: 'Hopper', phones: ['+15551230001'], attributes: { [ATTR]: MARKER } },
         },
       ]);
-      assert.equal(inboundOutcome(ops), 'created');
+      assert.equal(planOutcome(ops), 'created');
       assert.deepEqual(plan(mapDuoUser(duoUser()), null, { create: false }).map((o) => o.op), ['skip']);
       assert.deepEqual(plan(mapDuoUser(duoUser({ status: 'disabled' })), null).map((o) => o.op), ['skip']);
     });
@@ -132,20 +131,20 @@ describe('domain/inbound', () => {
     it('an unchanged owned user plans nothing', () => {
       const ops = plan(mapDuoUser(duoUser()), ownedStoreUser());
       assert.deepEqual(ops, []);
-      assert.equal(inboundOutcome(ops), 'unchanged');
+      assert.equal(planOutcome(ops), 'unchanged');
     });
 
     it('updates changed fields and clears emptied ones (null), phones as a set', () => {
       const ops = plan(mapDuoUser(duoUser({ email: 'GRACE@example.com', lastname: '', realname: 'G. Hopper', phones: [] })), ownedStoreUser());
       assert.deepEqual(ops, [{ op: 'update', username: 'grace', patch: { displayName: 'G. Hopper', familyName: null, phones: null } }]);
-      assert.equal(inboundOutcome(ops), 'updated');
+      assert.equal(planOutcome(ops), 'updated');
       assert.deepEqual(plan(mapDuoUser(duoUser({ lastname: '' })), ownedStoreUser(), { update: false }), []);
     });
 
     it('disables with update+disable, re-enables a Duo-activated user, leaves status alone without disable', () => {
       const disabled = plan(mapDuoUser(duoUser({ status: 'disabled', realname: 'Grace B. Hopper' })), ownedStoreUser());
       assert.deepEqual(disabled.map((o) => o.op), ['update', 'disable']);
-      assert.equal(inboundOutcome(disabled), 'disabled');
+      assert.equal(planOutcome(disabled), 'disabled');
       assert.deepEqual(plan(mapDuoUser(duoUser({ status: 'disabled' })), ownedStoreUser(), { disable: false, removeAction: 'delete' }), []);
       assert.deepEqual(plan(mapDuoUser(duoUser()), ownedStoreUser({ enabled: false })), [{ op: 'update', username: 'grace', patch: { enabled: true } }]);
       assert.deepEqual(plan(mapDuoUser(duoUser({ status: 'bypass' })), ownedStoreUser({ enabled: false })), [], 'bypass says nothing about the account');
@@ -165,7 +164,7 @@ describe('domain/inbound', () => {
       assert.deepEqual(plan(null, ownedStoreUser(), { removeAction: 'disable' }), [{ op: 'disable', username: 'grace' }]);
       assert.deepEqual(plan(null, ownedStoreUser({ enabled: false }), { removeAction: 'disable' }), [], 'already disabled');
       assert.deepEqual(plan(null, ownedStoreUser(), { deprovision: false }).map((o) => o.op), ['skip']);
-      assert.equal(inboundOutcome([{ op: 'delete', username: 'grace' }]), 'deleted');
+      assert.equal(planOutcome([{ op: 'delete', username: 'grace' }]), 'deleted');
     });
   });
 
