@@ -12,6 +12,15 @@ import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
 import { recordFailure, recordGroupCounts, recordOutcome, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
 import { sleepWithBeats } from './heartbeat';
 
+/** Deleting or detaching something already gone succeeds (DESIGN §4): a retry after a crash is a no-op. */
+export async function ignoreNotFound(call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (err) {
+    if (!isDuoError(err, 'notFound')) throw err;
+  }
+}
+
 export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
   const text = (v: string | null | undefined): string | null => (v ? v : null);
   return {
@@ -93,11 +102,7 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
       await duo.modifyUser(op.userId, { status: 'disabled' });
       return;
     case 'delete':
-      try {
-        await duo.deleteUser(op.userId);
-      } catch (err) {
-        if (!isDuoError(err, 'notFound')) throw err;
-      }
+      await ignoreNotFound(() => duo.deleteUser(op.userId));
       return;
     case 'attachPhone': {
       const userId = op.userId ?? created.userId;
@@ -119,19 +124,13 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
       return;
     }
     case 'detachPhone':
-      try {
-        await duo.disassociatePhone(op.userId, op.phoneId);
-      } catch (err) {
-        if (!isDuoError(err, 'notFound')) throw err;
-      }
+      await ignoreNotFound(() => duo.disassociatePhone(op.userId, op.phoneId));
       return;
     case 'deletePhoneIfUnused':
-      try {
+      await ignoreNotFound(async () => {
         const phone = await duo.getPhone(op.phoneId);
         if ((phone.users ?? []).length === 0) await duo.deletePhone(op.phoneId);
-      } catch (err) {
-        if (!isDuoError(err, 'notFound')) throw err;
-      }
+      });
       return;
     case 'ensureAdmin': {
       const admin = await duo.findAdminByEmail(op.email);
@@ -145,11 +144,7 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
       return;
     }
     case 'removeFromGroup':
-      try {
-        await duo.removeUserFromGroup(op.userId, op.groupId);
-      } catch (err) {
-        if (!isDuoError(err, 'notFound')) throw err;
-      }
+      await ignoreNotFound(() => duo.removeUserFromGroup(op.userId, op.groupId));
       return;
     case 'skip':
       return;

@@ -22,7 +22,7 @@ import { usernameKey } from '../domain/mapping';
 import { isOwnedBy, parseGroupMarker, stripGroupMarker, type Owner } from '../domain/ownership';
 import { emptySummary, mergeSummary, recordFailure, recordGroupCounts, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore } from '../stores';
-import { applyUserPlan, isPageLevelError, withTransientRetry } from './duo-ops';
+import { applyUserPlan, ignoreNotFound, isPageLevelError, withTransientRetry } from './duo-ops';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 import { guarded, outboundRule } from './guarded';
@@ -155,11 +155,7 @@ async function applyGroupOp(duo: DuoClient, op: GroupOp, owner: Owner, groupIds:
       await duo.modifyGroup(op.groupId, { ...(op.name !== undefined ? { name: op.name } : {}), ...(op.desc !== undefined ? { desc: op.desc } : {}) });
       return;
     case 'delete':
-      try {
-        await duo.deleteGroup(op.groupId);
-      } catch (err) {
-        if (!isDuoError(err, 'notFound')) throw err;
-      }
+      await ignoreNotFound(() => duo.deleteGroup(op.groupId));
       return;
   }
 }
