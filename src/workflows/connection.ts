@@ -23,6 +23,7 @@ import {
 import { z } from 'zod';
 import { ConnectionConfigSchema, inboundRules, outboundRules, RuleSchema, SlugSchema } from '../domain/connection';
 import { DuoSyncConnection, DuoSyncKind } from '../shared/search-attributes';
+import { runSearchAttributes } from './run-support';
 import { shortActivities, waitActivities } from './activity-options';
 import { CarriedConnectionStateSchema, ConnectionState, groupChangeKey, type TrackedRun } from './connection-state';
 import {
@@ -172,10 +173,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
         parentClosePolicy: ParentClosePolicy.ABANDON,
         staticSummary: deleteRuleSummary(input.connectionId, ruleId, state.config.userActions.deprovisionOnRuleDeletion),
         args: [{ connectionId: input.connectionId, config: state.config, rule }],
-        typedSearchAttributes: [
-          { key: DuoSyncConnection, value: input.connectionId },
-          { key: DuoSyncKind, value: 'deleteRule' },
-        ],
+        typedSearchAttributes: runSearchAttributes(input.connectionId, 'deleteRule'),
       });
       track({ kind: 'deleteRule', workflowId, startedAt: nowIso(), dryRun: false });
       state.event(nowIso(), `rule ${ruleId} deleted; ${workflowId} ${state.config.userActions.deprovisionOnRuleDeletion ? 'deprovisions' : 'releases'} its users`);
@@ -363,10 +361,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
           ...(state.lastGoodInScopeCount !== undefined ? { lastGoodInScopeCount: state.lastGoodInScopeCount } : {}),
         },
       ],
-      typedSearchAttributes: [
-        { key: DuoSyncConnection, value: input.connectionId },
-        { key: DuoSyncKind, value: 'fullSync' },
-      ],
+      typedSearchAttributes: runSearchAttributes(input.connectionId, 'fullSync'),
     });
     track({ kind: 'fullSync', workflowId, startedAt: nowIso(), dryRun: request.dryRun, ...(request.ruleId ? { ruleId: request.ruleId } : {}) });
     state.event(nowIso(), `full sync ${workflowId} started${request.dryRun ? ' (dry run)' : ''}`);
@@ -403,10 +398,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       parentClosePolicy: ParentClosePolicy.ABANDON,
       args: [{ connectionId: input.connectionId, config: state.config, dryRun: request.dryRun, ...(request.ruleId ? { ruleId: request.ruleId } : {}) }],
       staticSummary: inboundSyncSummary(input.connectionId, request),
-      typedSearchAttributes: [
-        { key: DuoSyncConnection, value: input.connectionId },
-        { key: DuoSyncKind, value: 'inboundSync' },
-      ],
+      typedSearchAttributes: runSearchAttributes(input.connectionId, 'inboundSync'),
     });
     track({ kind: 'inboundSync', workflowId, startedAt: nowIso(), dryRun: request.dryRun });
     state.event(nowIso(), `inbound sync ${workflowId} started${request.dryRun ? ' (dry run)' : ''}`);
@@ -425,10 +417,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
         workflowId,
         staticSummary: reconcileSummary(input.connectionId, change.username),
         args: [{ connectionId: input.connectionId, config, username: change.username, ...(change.ruleId ? { ruleId: change.ruleId } : {}) }],
-        typedSearchAttributes: [
-          { key: DuoSyncConnection, value: input.connectionId },
-          { key: DuoSyncKind, value: 'reconcileUser' },
-        ],
+        typedSearchAttributes: runSearchAttributes(input.connectionId, 'reconcileUser'),
       });
       const result = await handle.result();
       if (result.summary.failed > 0) state.recordRun({ kind: 'reconcileUser', workflowId, startedAt, finishedAt: nowIso(), outcome: 'partial', summary: result.summary });
@@ -455,10 +444,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
         workflowId,
         args: [{ connectionId: input.connectionId, config, group: change.group, ...(change.ruleId ? { ruleId: change.ruleId } : {}) }],
         staticSummary: reconcileGroupSummary(input.connectionId, change.group),
-        typedSearchAttributes: [
-          { key: DuoSyncConnection, value: input.connectionId },
-          { key: DuoSyncKind, value: 'reconcileGroup' },
-        ],
+        typedSearchAttributes: runSearchAttributes(input.connectionId, 'reconcileGroup'),
       });
       const result = await handle.result();
       state.recordRun({ kind: 'reconcileGroup', workflowId, startedAt, finishedAt: nowIso(), outcome: result.outcome, summary: result.summary, note: `group ${change.group}` });

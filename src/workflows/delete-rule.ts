@@ -11,11 +11,11 @@ import { ApplicationFailure, continueAsNew, patched, setCurrentDetails, upsertSe
 import { z } from 'zod';
 import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
 import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
-import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
+import { DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import type { RunOutcome } from './definitions';
 import { invalidInput } from './failures';
-import { configFromEntity, recordingOutcome } from './run-support';
+import { configFromEntity, recordingOutcome, runSearchAttributes } from './run-support';
 
 export const DeleteRuleInputSchema = z
   .object({
@@ -53,10 +53,7 @@ async function deleteRule(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> 
   const parsed = DeleteRuleInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('deleteRuleWorkflow', parsed.error);
   const input = parsed.data;
-  upsertSearchAttributes([
-    { key: DuoSyncConnection, value: input.connectionId },
-    { key: DuoSyncKind, value: 'deleteRule' },
-  ]);
+  upsertSearchAttributes(runSearchAttributes(input.connectionId, 'deleteRule'));
   const ruleId = input.rule?.id ?? (input.ruleId as string);
   const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'deleteRule', dryRun: false }));
   if (!input.rule && config.rules.some((r) => r.id === ruleId)) {

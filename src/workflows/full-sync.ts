@@ -11,12 +11,12 @@ import { z } from 'zod';
 import { ConnectionConfigSchema, outboundRules, type ConnectionConfig } from '../domain/connection';
 import { evaluateSourceHealth, combineHashes } from '../domain/guards';
 import { mergeSummary, recordFailure, type RunSummary } from '../domain/summary';
-import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
+import { DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import type { FullSyncProgress, RunOutcome } from './definitions';
 import { failureMessage, invalidInput } from './failures';
 import { describeCounts, freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
-import { configFromEntity, recordingOutcome } from './run-support';
+import { configFromEntity, markRunStarted, recordingOutcome } from './run-support';
 
 const CarriedSchema = GuardedRunStateSchema.extend({
   ruleIndex: z.number().int().min(0),
@@ -68,11 +68,7 @@ async function fullSync(rawInput: FullSyncInput): Promise<FullSyncResult> {
   const run = guardedRun(s, (p) => describe(p, input.dryRun));
   const { report, note, enterPhase } = run;
 
-  upsertSearchAttributes([
-    { key: DuoSyncConnection, value: input.connectionId },
-    { key: DuoSyncKind, value: 'fullSync' },
-    { key: DuoSyncOutcome, value: 'running' },
-  ]);
+  markRunStarted(input.connectionId, 'fullSync');
 
   const config: ConnectionConfig = input.config ?? (await configFromEntity(input.connectionId, { kind: 'fullSync', dryRun: input.dryRun }));
   const rules = outboundRules(config).filter((r) => !input.ruleId || r.id === input.ruleId);

@@ -10,12 +10,12 @@ import { z } from 'zod';
 import { ConnectionConfigSchema, inboundRules, type ConnectionConfig } from '../domain/connection';
 import { combineHashes, evaluateSourceHealth } from '../domain/guards';
 import { mergeSummary, type RunSummary } from '../domain/summary';
-import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
+import { DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import type { FullSyncProgress, RunOutcome } from './definitions';
 import { failureMessage, invalidInput } from './failures';
 import { describeCounts, freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
-import { configFromEntity, recordingOutcome } from './run-support';
+import { configFromEntity, markRunStarted, recordingOutcome } from './run-support';
 
 /** `usersSeen` counts the Duo users inbound covers (not provisioned by this connection's outbound rules). */
 const CarriedSchema = GuardedRunStateSchema.extend({
@@ -67,11 +67,7 @@ async function inboundSync(rawInput: InboundSyncInput): Promise<InboundSyncResul
   const run = guardedRun(s, (p) => describe(p, rule?.id, input.dryRun));
   const { report, note, enterPhase } = run;
 
-  upsertSearchAttributes([
-    { key: DuoSyncConnection, value: input.connectionId },
-    { key: DuoSyncKind, value: 'inboundSync' },
-    { key: DuoSyncOutcome, value: 'running' },
-  ]);
+  markRunStarted(input.connectionId, 'inboundSync');
 
   const config: ConnectionConfig = input.config ?? (await configFromEntity(input.connectionId, { kind: 'inboundSync', dryRun: input.dryRun }));
   const rule = inboundRules(config).find((r) => !input.ruleId || r.id === input.ruleId);

@@ -9,11 +9,11 @@ import { continueAsNew, setCurrentDetails, upsertSearchAttributes, workflowInfo 
 import { z } from 'zod';
 import { ConnectionConfigSchema } from '../domain/connection';
 import { mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
-import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
+import { DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import { GroupRefSchema, type RunOutcome } from './definitions';
 import { invalidInput } from './failures';
-import { configFromEntity, recordingOutcome } from './run-support';
+import { configFromEntity, markRunStarted, recordingOutcome } from './run-support';
 
 const CarriedSchema = z.object({
   targets: z.array(z.object({ ruleId: z.string(), externalId: z.string(), groupId: z.string() })),
@@ -57,11 +57,7 @@ async function reconcileGroup(rawInput: ReconcileGroupInput): Promise<ReconcileG
   const parsed = ReconcileGroupInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('reconcileGroupWorkflow', parsed.error);
   const input = parsed.data;
-  upsertSearchAttributes([
-    { key: DuoSyncConnection, value: input.connectionId },
-    { key: DuoSyncKind, value: 'reconcileGroup' },
-    { key: DuoSyncOutcome, value: 'running' },
-  ]);
+  markRunStarted(input.connectionId, 'reconcileGroup');
   const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'reconcileGroup', dryRun: input.dryRun }));
   let c: Carried;
   if (input.carried) {

@@ -7,11 +7,11 @@ import { setCurrentDetails, upsertSearchAttributes } from '@temporalio/workflow'
 import { z } from 'zod';
 import { ConnectionConfigSchema } from '../domain/connection';
 import type { RunSummary } from '../domain/summary';
-import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
+import { DuoSyncOutcome } from '../shared/search-attributes';
 import { shortActivities } from './activity-options';
 import { UsernameSchema } from './definitions';
 import { invalidInput } from './failures';
-import { configFromEntity, recordingOutcome } from './run-support';
+import { configFromEntity, markRunStarted, recordingOutcome } from './run-support';
 
 export const ReconcileUserInputSchema = z
   .object({
@@ -37,11 +37,7 @@ async function reconcileUser(rawInput: ReconcileUserInput): Promise<ReconcileUse
   const parsed = ReconcileUserInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('reconcileUserWorkflow', parsed.error);
   const input = parsed.data;
-  upsertSearchAttributes([
-    { key: DuoSyncConnection, value: input.connectionId },
-    { key: DuoSyncKind, value: 'reconcileUser' },
-    { key: DuoSyncOutcome, value: 'running' },
-  ]);
+  markRunStarted(input.connectionId, 'reconcileUser');
   setCurrentDetails(`reconciling ${input.username}${input.dryRun ? ' (dry run)' : ''}`);
   const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'reconcileUser', dryRun: input.dryRun }));
   const summary = await shortActivities.reconcileUser({

@@ -1,15 +1,28 @@
 /**
- * Shared by the run workflows (full and inbound sync, user and group reconcile, delete rule, health check): reading the
- * connection's saved configuration for runs started by hand from the Web UI with only
+ * Shared by the run workflows (full and inbound sync, user and group reconcile, delete rule, health check):
+ * the search attributes that make a run findable, reading the connection's saved configuration for runs started by hand from the Web UI with only
  * `{"connectionId":…}`, and marking the DuoSyncOutcome of a run that throws, which would otherwise
  * keep whatever it had ("running") and hide from `DuoSyncOutcome="failed"`.
  */
 import { ActivityFailure, ApplicationFailure, ContinueAsNew, isCancellation, upsertSearchAttributes } from '@temporalio/workflow';
 import type { ConnectionConfig } from '../domain/connection';
-import { DuoSyncOutcome } from '../shared/search-attributes';
+import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../shared/search-attributes';
 import { shortActivities } from './activity-options';
 import type { RunKind } from './definitions';
 import { failureMessage } from './failures';
+
+/** The connection and kind of a run, as set on child starts and upserted by the run itself. */
+export function runSearchAttributes(connectionId: string, kind: RunKind) {
+  return [
+    { key: DuoSyncConnection, value: connectionId },
+    { key: DuoSyncKind, value: kind },
+  ];
+}
+
+/** First thing a run does: say which connection and kind it is, and that it is running. */
+export function markRunStarted(connectionId: string, kind: RunKind): void {
+  upsertSearchAttributes([...runSearchAttributes(connectionId, kind), { key: DuoSyncOutcome, value: 'running' }]);
+}
 
 /**
  * The saved configuration of `connection/<connectionId>`, refused while the entity would not
