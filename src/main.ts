@@ -11,6 +11,7 @@ import { startDevServer } from './temporal/dev-server';
 import { createDuoSyncWorker } from './worker';
 import { configureConnection, connectDuoSyncClient, runHealthCheck, syncNow } from './client';
 import { DEMO_CONNECTION_ID, startDemoEnvironment } from './demo';
+import { describeCounts, describeGroupCounts } from './domain/summary';
 import type { FullSyncResult } from './workflows/full-sync';
 import { ConfigError, loadProcessConfig, PortSchema, readEnv } from './config/env';
 import { dataConverterFromConfig } from './codec/config';
@@ -73,9 +74,8 @@ async function main(): Promise<void> {
 
 function printSummary(result: FullSyncResult): void {
   const c = result.summary;
-  console.log(`duo-sync: full sync ${result.outcome}: created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`);
-  const g = c.groups;
-  if (g) console.log(`duo-sync:   groups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships added ${g.membershipsAdded}, removed ${g.membershipsRemoved}`);
+  console.log(`duo-sync: full sync ${result.outcome}: ${describeCounts(c)}`);
+  if (c.groups) console.log(`duo-sync:   ${describeGroupCounts(c.groups)}`);
   for (const f of c.failures.slice(0, 5)) console.log(`duo-sync:   failed ${f.operation} ${f.username}: ${f.message}`);
   for (const note of result.notes) console.log(`duo-sync:   note: ${note}`);
 }

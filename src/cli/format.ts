@@ -3,7 +3,7 @@
  * connection-test results and events. JSON mode prints the raw values instead, so these only
  * need to be readable, not parseable.
  */
-import type { RunSummary } from '../domain/summary';
+import { describeGroupCounts, type RunSummary } from '../domain/summary';
 import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, RunRecord } from '../workflows/definitions';
 import type { FullSyncResult } from '../workflows/full-sync';
 import type { InboundSyncResult } from '../workflows/inbound-sync';
@@ -14,8 +14,7 @@ const MAX_FAILURES_SHOWN = 20;
 
 export function summaryLines(summary: RunSummary): string[] {
   const out = table([[...COUNTERS], COUNTERS.map((c) => String(summary[c]))]);
-  const g = summary.groups;
-  if (g) out.push(`groups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships added ${g.membershipsAdded}, removed ${g.membershipsRemoved}`);
+  if (summary.groups) out.push(describeGroupCounts(summary.groups));
   if (summary.failures.length > 0) {
     out.push('', 'failures:');
     out.push(

@@ -96,6 +96,16 @@ export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
 }
 
 /** Group and membership changes counted (users are counted by `recordOutcome`). */
+/** `created 1, updated 0, …, failed 0`: the counters as one line, for logs, the CLI and the Web UI. */
+export function describeCounts(c: RunSummary): string {
+  return `created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
+}
+
+/** The group counters as one line (`groups: created 2, …; memberships added 37, removed 0`). */
+export function describeGroupCounts(g: GroupCounts): string {
+  return `groups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships added ${g.membershipsAdded}, removed ${g.membershipsRemoved}`;
+}
+
 export function recordGroupCounts(summary: RunSummary, counts: Partial<GroupCounts>): RunSummary {
   return { ...summary, groups: addGroupCounts(summary.groups, counts) };
 }

@@ -10,12 +10,12 @@ import { ActivityFailure, ApplicationFailure, continueAsNew, upsertSearchAttribu
 import { z } from 'zod';
 import { ConnectionConfigSchema, outboundRules, type ConnectionConfig } from '../domain/connection';
 import { evaluateSourceHealth, combineHashes } from '../domain/guards';
-import { mergeSummary, recordFailure, type RunSummary } from '../domain/summary';
+import { describeCounts, describeGroupCounts, mergeSummary, recordFailure, type RunSummary } from '../domain/summary';
 import { DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import type { FullSyncProgress, RunOutcome } from './definitions';
 import { failureMessage, invalidInput } from './failures';
-import { describeCounts, freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
+import { freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
 import { configFromEntity, markRunStarted, recordingOutcome } from './run-support';
 
 const CarriedSchema = GuardedRunStateSchema.extend({
@@ -215,8 +215,6 @@ function deprovisionGate(config: ConnectionConfig, ruleId: string | undefined, s
 function describe(p: FullSyncProgress, dryRun: boolean): string {
   const c = p.summary;
   const head = `${dryRun ? 'DRY RUN ' : ''}phase ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users in scope`;
-  const counts = describeCounts(c);
-  const g = c.groups;
-  const groups = g ? `\ngroups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships +${g.membershipsAdded} -${g.membershipsRemoved}` : '';
-  return `${head}\n${counts}${groups}${p.note ? `\n${p.note}` : ''}`;
+  const groups = c.groups ? `\n${describeGroupCounts(c.groups)}` : '';
+  return `${head}\n${describeCounts(c)}${groups}${p.note ? `\n${p.note}` : ''}`;
 }

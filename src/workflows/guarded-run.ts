@@ -9,7 +9,7 @@ import type { ConnectionConfig } from '../domain/connection';
 import { evaluateDeletionGuard } from '../domain/guards';
 import { z } from 'zod';
 import { EMPTY_HASH } from '../domain/guards';
-import { emptySummary, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { emptySummary, RunSummarySchema } from '../domain/summary';
 import { DuoSyncOutcome } from '../shared/search-attributes';
 import { approveDeletionsSignal, fullSyncProgressSignal, progressQuery, type FullSyncPhase, type FullSyncProgress } from './definitions';
 import { failureMessage } from './failures';
@@ -132,9 +132,4 @@ export function guardedRun(s: GuardedRunState, describe: (p: FullSyncProgress) =
   };
 
   return { report, note, enterPhase, decideDeletions, awaitApproval };
-}
-
-/** The counters line both syncs show in their current details. */
-export function describeCounts(c: RunSummary): string {
-  return `created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
 }

@@ -9,12 +9,12 @@ import { ActivityFailure, ApplicationFailure, continueAsNew, upsertSearchAttribu
 import { z } from 'zod';
 import { ConnectionConfigSchema, inboundRules, type ConnectionConfig } from '../domain/connection';
 import { combineHashes, evaluateSourceHealth } from '../domain/guards';
-import { mergeSummary, type RunSummary } from '../domain/summary';
+import { describeCounts, mergeSummary, type RunSummary } from '../domain/summary';
 import { DuoSyncOutcome } from '../shared/search-attributes';
 import { pageActivities } from './activity-options';
 import type { FullSyncProgress, RunOutcome } from './definitions';
 import { failureMessage, invalidInput } from './failures';
-import { describeCounts, freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
+import { freshGuardedRunState, guardedRun, GuardedRunStateSchema } from './guarded-run';
 import { configFromEntity, markRunStarted, recordingOutcome } from './run-support';
 
 /** `usersSeen` counts the Duo users inbound covers (not provisioned by this connection's outbound rules). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { emptySummary, MAX_FAILURES, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../../src/domain/summary';
+import { describeCounts, describeGroupCounts, emptyGroupCounts, emptySummary, MAX_FAILURES, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../../src/domain/summary';
 
 function withFailures(n: number, prefix: string): RunSummary {
   let s = emptySummary();
@@ -8,6 +8,12 @@ function withFailures(n: number, prefix: string): RunSummary {
 }
 
 describe('domain/summary', () => {
+  it('describes the counters in one line each, for logs, the CLI and the Web UI', () => {
+    const summary = { ...recordOutcome(recordOutcome(emptySummary(), 'created', 3), 'skipped'), groups: { ...emptyGroupCounts(), created: 2, membershipsAdded: 37 } };
+    assert.equal(describeCounts(summary), 'created 3, updated 0, disabled 0, deleted 0, unchanged 0, skipped 1, failed 0');
+    assert.equal(describeGroupCounts(summary.groups), 'groups: created 2, updated 0, deleted 0, unchanged 0; memberships added 37, removed 0');
+  });
+
   it('starts at zero and validates', () => {
     const s = emptySummary();
     assert.deepEqual(s, { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0, failed: 0, failures: [], failuresTruncated: 0 });
