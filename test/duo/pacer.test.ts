@@ -41,7 +41,9 @@ describe('Duo client paced under the account limit', function () {
 
   it('paced a little under the limit, the same burst gets no 429 at all', async () => {
     await new Promise((r) => setTimeout(r, 500)); // let the sandbox bucket refill
-    const results = await hammer(new DuoClient({ ...sandbox.clientOptions(), pacer: new RequestPacer(35, 5) }));
+    // A client burst of 1 leaves the sandbox's burst of 5 as slack for requests that the event loop or
+    // the network delivers bunched together; with equal bursts one bunched pair already meets a 429.
+    const results = await hammer(new DuoClient({ ...sandbox.clientOptions(), pacer: new RequestPacer(35, 1) }));
     assert.equal(sandbox.stats().rateLimited, 0);
     assert.ok(results.every((r) => r.status === 'fulfilled'));
   });
