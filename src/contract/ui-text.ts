@@ -4,7 +4,7 @@
  * workflow-safe, shared by the workflows (child starts, setCurrentDetails) and src/client.ts.
  * Summaries and details pass through the payload codec; still, never put secrets in them.
  */
-import type { ConnectionStatus } from './definitions';
+import type { ConnectionStatus } from './index';
 
 export function connectionSummary(connectionId: string): string {
   return `duo-sync connection ${connectionId}`;
