@@ -13,7 +13,7 @@ import { DeleteRuleInputSchema, type DeleteRuleInput, type DeleteRuleResult, typ
 import { describeCounts, mergeSummary } from '../domain/summary';
 import { pageActivities } from './activity-options';
 import { invalidInput } from './failures';
-import { ClaimSchema, driveGuardedRun, freshGuardedRunState, GuardedRunStateSchema } from './guarded-run';
+import { ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
 const CarriedSchema = GuardedRunStateSchema.extend({ offset: z.number().int().min(0), cursor: z.string().nullable(), claim: ClaimSchema });
@@ -23,6 +23,7 @@ export async function deleteRuleWorkflow(rawInput: DeleteRuleInput): Promise<Del
   const parsed = DeleteRuleInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('deleteRuleWorkflow', parsed.error);
   const input = parsed.data;
+  registerRunHandlers();
   return asRun({ connectionId: input.connectionId, kind: 'deleteRule', dryRun: false }, () => deleteRule(input), (r) => r);
 }
 

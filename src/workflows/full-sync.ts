@@ -13,7 +13,7 @@ import { evaluateSourceHealth } from '../domain/guards';
 import { describeCounts, describeGroupCounts, mergeSummary, recordFailure } from '../domain/summary';
 import { pageActivities } from './activity-options';
 import { failureMessage, invalidInput } from './failures';
-import { ClaimSchema, driveGuardedRun, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
+import { ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
 const CarriedSchema = GuardedRunStateSchema.extend({
@@ -33,6 +33,7 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
   const parsed = FullSyncInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('fullSyncWorkflow', parsed.error);
   const input = parsed.data;
+  registerRunHandlers();
   return asRun({ connectionId: input.connectionId, kind: 'fullSync', dryRun: input.dryRun }, () => fullSync(input), (r) => ({ outcome: r.outcome, summary: r.summary, notes: r.notes, ...(r.inScopeCount === null ? {} : { inScopeByRule: r.inScopeByRule }) }));
 }
 

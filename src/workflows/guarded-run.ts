@@ -87,6 +87,17 @@ export interface GuardedRunEnd {
   deletions: GuardedRunState['deletions'];
 }
 
+/**
+ * Registers the run's `progress` query and approval signal before its first await, so the Web UI and
+ * clients never see "no handler" while the run claims its configuration; the driver replaces both.
+ */
+export function registerRunHandlers(): void {
+  const workflowId = workflowInfo().workflowId;
+  const zero = { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0, failed: 0 };
+  setHandler(progressQuery, () => ({ workflowId, phase: 'upsert', pagesDone: 0, usersSeen: 0, counts: zero }));
+  setHandler(approveDeletionsSignal, () => log.warn('dropped approveDeletions: this run has not planned any deletions yet'));
+}
+
 export async function driveGuardedRun(spec: GuardedRunSpec): Promise<GuardedRunEnd> {
   const s = spec.state;
   const workflowId = workflowInfo().workflowId;

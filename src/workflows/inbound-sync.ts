@@ -12,7 +12,7 @@ import { evaluateSourceHealth } from '../domain/guards';
 import { describeCounts, mergeSummary } from '../domain/summary';
 import { pageActivities } from './activity-options';
 import { failureMessage, invalidInput } from './failures';
-import { ClaimSchema, driveGuardedRun, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
+import { ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
 /** `usersSeen` counts the Duo users inbound covers (not provisioned by this connection's outbound rules). */
@@ -23,6 +23,7 @@ export async function inboundSyncWorkflow(rawInput: InboundSyncInput): Promise<I
   const parsed = InboundSyncInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('inboundSyncWorkflow', parsed.error);
   const input = parsed.data;
+  registerRunHandlers();
   return asRun({ connectionId: input.connectionId, kind: 'inboundSync', dryRun: input.dryRun }, () => inboundSync(input), (r) => r);
 }
 
