@@ -28,7 +28,7 @@ import { startDuoSandbox, type DuoSandbox, type SandboxStats } from '../src/sand
 import { createStore } from '../src/stores';
 import type { DirectoryFile } from '../src/stores/file';
 import { startDevServer } from '../src/temporal/dev-server';
-import type { fullSyncWorkflow, FullSyncResult } from '../src/workflows/full-sync';
+import { configureUpdate, connectionWorkflowId, type FullSyncResult, type FullSyncWorkflowFn } from '../src/contract';
 
 const ROOT = resolve(__dirname, '..');
 const SECRET_VAR = 'DUO_SYNC_BENCH_SKEY';
@@ -314,16 +314,35 @@ interface RunContext {
   options: Options;
 }
 
+const configured = new Set<string>();
+
+/**
+ * Runs claim their configuration from the connection's entity, as in production: start it once per
+ * connection with its schedule pushed out of the way (only the bench's runs happen) and configure it.
+ */
+async function ensureEntity(ctx: RunContext): Promise<void> {
+  const { client, config } = ctx;
+  if (configured.has(config.connectionId)) return;
+  const handle = await client.workflow.start('connectionWorkflow', {
+    taskQueue: ctx.taskQueue,
+    workflowId: connectionWorkflowId(config.connectionId),
+    args: [{ connectionId: config.connectionId, carried: { nextFullSyncAt: Date.UTC(2100, 0, 1) } }],
+  });
+  await handle.executeUpdate(configureUpdate, { args: [config] });
+  configured.add(config.connectionId);
+}
+
 async function runFullSync(ctx: RunContext, n: number, scenario: ScenarioName): Promise<ScenarioResult> {
   const { client, sandbox, worker, config, options } = ctx;
+  await ensureEntity(ctx);
   const workflowId = `bench/${config.connectionId}/${scenario}`;
   sandbox.resetStats();
   worker.resetWindow();
   const started = performance.now();
-  const handle = await client.workflow.start<typeof fullSyncWorkflow>('fullSyncWorkflow', {
+  const handle = await client.workflow.start<FullSyncWorkflowFn>('fullSyncWorkflow', {
     taskQueue: ctx.taskQueue,
     workflowId,
-    args: [{ connectionId: config.connectionId, config, pagesPerRun: options.pagesPerRun, pageSize: options.pageSize }],
+    args: [{ connectionId: config.connectionId, pagesPerRun: options.pagesPerRun, pageSize: options.pageSize }],
   });
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'timeout'>((r) => {

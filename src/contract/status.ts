@@ -63,8 +63,8 @@ export interface ConnectionStatus {
   rules: { id: string; direction: Rule['direction'] }[];
   /** The sync (full or inbound) in flight, with its latest progress. */
   currentRun?: RunProgress;
-  /** Every run the entity is waiting to hear from (syncs and rule deletions). */
-  runsInFlight: { kind: RunKind; workflowId: string; startedAt: string }[];
+  /** Every run the entity is waiting to hear from (syncs and rule deletions), with its latest progress. */
+  runsInFlight: { kind: RunKind; workflowId: string; startedAt: string; progress: RunProgress }[];
   syncQueued: boolean;
   nextFullSyncAt?: string;
   lastRuns: RunRecord[];

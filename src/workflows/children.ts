@@ -36,6 +36,8 @@ export async function startRunChild(entity: ConnectionEntity, run: TrackedRun, n
     }
   } catch (err) {
     entity.runNotStarted(now(), run.workflowId, failureMessage(err));
+  } finally {
+    entity.runLaunched(run.workflowId);
   }
 }
 

@@ -123,9 +123,12 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
   onUpdate(syncNowUpdate, (raw) => entity.checkSyncNow(raw), async (request) => {
     const running = entity.syncRunning();
     entity.requestSync(now(), { dryRun: request.dryRun, ...(request.ruleId ? { ruleId: request.ruleId } : {}) }, request.reason);
-    if (running) return { workflowId: running.workflowId, queued: true };
-    await condition(() => entity.syncRunning() !== undefined || entity.blockedReason() !== null);
-    const started = entity.syncRunning();
+    if (running) {
+      await condition(() => entity.launchedSync() !== undefined || entity.syncRunning() === undefined);
+      return { workflowId: running.workflowId, queued: true };
+    }
+    await condition(() => entity.launchedSync() !== undefined || entity.blockedReason() !== null);
+    const started = entity.launchedSync();
     if (!started) throw ApplicationFailure.nonRetryable(`sync not started: ${entity.blockedReason()}`, 'NotProvisioning');
     return { workflowId: started.workflowId, queued: false };
   });

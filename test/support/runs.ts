@@ -5,7 +5,7 @@
  * schedule is pushed far out, so only the runs a test starts happen; runs started by hand claim
  * their configuration from the entity, as they do in production.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import {
   configureUpdate,
   connectionWorkflowId,
@@ -60,19 +60,23 @@ export async function fixtureTaskQueue(fx: SyncFixture, options: TestWorkerOptio
 export async function configureEntity(fx: SyncFixture, options: TestWorkerOptions = {}): Promise<ConnectionTestResult | undefined> {
   const taskQueue = await fixtureTaskQueue(fx, options);
   const entry = entities.get(fx) as FixtureEntity;
-  const { client } = testTemporal();
+  const wanted = JSON.stringify(fx.config);
+  if (entry.configured === wanted) return undefined;
+  const result = await configureEntityOn(fx, taskQueue);
+  entry.configured = wanted;
+  return result;
+}
+
+/** Starts the entity on `taskQueue` (served by a worker the caller runs) and configures it with `fx.config`. */
+export async function configureEntityOn(fx: SyncFixture, taskQueue: string, client: Client = testTemporal().client): Promise<ConnectionTestResult | undefined> {
   const workflowId = connectionWorkflowId(fx.connectionId);
   try {
     await client.workflow.start('connectionWorkflow', { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, carried: { nextFullSyncAt: NEVER } }] });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
-  const wanted = JSON.stringify(fx.config);
-  if (entry.configured === wanted) return undefined;
   await client.workflow.getHandle(workflowId).executeUpdate(configureUpdate, { args: [fx.config] });
-  entry.configured = wanted;
-  const status = await entityStatus(fx);
-  return status.connectionTest;
+  return (await client.workflow.getHandle(workflowId).query(statusQuery)).connectionTest;
 }
 
 export async function entityStatus(fx: SyncFixture): Promise<ConnectionStatus> {

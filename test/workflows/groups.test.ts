@@ -8,7 +8,7 @@ import type { GroupRecord } from '../../src/sandbox/store';
 import type { FullSyncInput, FullSyncResult } from '../../src/contract';
 import { configureEntity, deleteRuleThroughEntity, runByHand } from '../support/runs';
 import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal, uniqueId, withWorker } from '../support/temporal';
+import { createTestWorker, testTemporal, uniqueId } from '../support/temporal';
 import { waitFor } from '../support/entity';
 
 type FileGroup = { id: string; name: string; description?: string };

@@ -16,7 +16,7 @@ import { deleteRuleThroughEntity, entityStatus, runByHand, startByHand } from '.
 import { startScimServer, type ScimTestServer } from '../support/scim-server';
 import { buildLdif, LDAP_ADMIN_DN, LDAP_ADMIN_PASSWORD, LDAP_GROUPS_DN, LDAP_USERS_DN, startOpenLdap, type OpenLdapServer } from '../support/openldap';
 import { makeSyncFixture, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
-import { testTemporal, uniqueId, withWorker } from '../support/temporal';
+import { testTemporal, uniqueId } from '../support/temporal';
 import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 
 const RULE = 'duo-users';

@@ -76,7 +76,8 @@ export const CarriedEntitySchema = z.object({
   tracked: z.array(TrackedRunSchema).default([]),
   /** Rules removed by deleteRule whose deletion run has not finished: the run needs their definition. */
   deletedRules: z.array(RuleSchema).default([]),
-  progress: RunProgressSchema.optional(),
+  /** The latest progress of each tracked run that reported any. */
+  progress: z.array(RunProgressSchema).default([]),
 });
 export type CarriedEntity = z.input<typeof CarriedEntitySchema>;
 
@@ -117,6 +118,8 @@ export class ConnectionEntity {
   private readonly reconciling = new Set<string>();
   private readonly reconcilingGroups = new Set<string>();
   private nextRunCheckAt: number | null = null;
+  /** Runs `nextAction` returned whose child start has not completed yet: their ids are not visible to clients yet. */
+  private readonly launching = new Set<string>();
   /** Bumped by every change, so the workflow knows to ask `nextAction` again. */
   version = 0;
 
@@ -243,8 +246,8 @@ export class ConnectionEntity {
   /** The decision is for the sync the entity shows as waiting, and names its exact deletion set. */
   checkApproveDeletions(raw: unknown): DeletionDecision {
     const decision = parsePayload(DeletionDecisionSchema, 'approveDeletions request', raw);
-    const current = this.state.progress;
-    const waiting = current && current.workflowId === decision.runId && current.phase === 'awaitingApproval' ? current.awaitingApproval : undefined;
+    const current = this.state.progress.find((p) => p.workflowId === decision.runId);
+    const waiting = current?.phase === 'awaitingApproval' ? current.awaitingApproval : undefined;
     if (!waiting) throw refuse('NotAwaitingApproval', `run ${decision.runId} is not awaiting deletion approval`);
     if (decision.deletionSetHash !== waiting.deletionSetHash) {
       throw refuse('DeletionSetMismatch', `deletionSetHash ${decision.deletionSetHash} does not match the planned set ${waiting.deletionSetHash}: read status again`);
@@ -336,9 +339,8 @@ export class ConnectionEntity {
   /** Progress from a run the entity waits for; anything else is dropped (a forged or stale report). */
   runProgress(now: number, raw: unknown): void {
     this.onSignal(now, RunProgressSchema, 'runProgress', raw, (progress) => {
-      const run = this.state.tracked.find((t) => t.workflowId === progress.workflowId);
-      if (run && run.kind !== 'deleteRule') {
-        this.state.progress = progress;
+      if (this.state.tracked.some((t) => t.workflowId === progress.workflowId)) {
+        this.state.progress = [...this.state.progress.filter((p) => p.workflowId !== progress.workflowId), progress];
         this.touch();
       }
     });
@@ -365,6 +367,18 @@ export class ConnectionEntity {
     this.touch();
   }
 
+  /** The child of a `startRun` action exists now (or failed to start): its id may be handed out. */
+  runLaunched(workflowId: string): void {
+    this.launching.delete(workflowId);
+    this.touch();
+  }
+
+  /** The sync in flight whose workflow exists, for answers that hand its id to a client. */
+  launchedSync(): TrackedRun | undefined {
+    const running = this.syncRunning();
+    return running && !this.launching.has(running.workflowId) ? running : undefined;
+  }
+
   /** A child that could not even be started ends here with the reason. */
   runNotStarted(now: number, workflowId: string, reason: string): void {
     const run = this.state.tracked.find((t) => t.workflowId === workflowId);
@@ -376,7 +390,7 @@ export class ConnectionEntity {
     if (run.kind === 'deleteRule' && run.ruleId && !this.state.tracked.some((t) => t.ruleId === run.ruleId && t.kind === 'deleteRule')) {
       this.state.deletedRules = this.state.deletedRules.filter((r) => r.id !== run.ruleId);
     }
-    if (this.state.progress?.workflowId === run.workflowId) this.state.progress = undefined;
+    this.state.progress = this.state.progress.filter((p) => p.workflowId !== run.workflowId);
     this.recordRun({ kind: run.kind, workflowId: run.workflowId, startedAt: run.startedAt, finishedAt: new Date(now).toISOString(), dryRun: run.dryRun, ...(run.byHand ? { byHand: true } : {}), ...result });
     this.event(now, `${run.workflowId} finished: ${result.outcome}${result.note ? ` (${result.note})` : ''}`);
   }
@@ -455,6 +469,7 @@ export class ConnectionEntity {
 
   private track(run: TrackedRun): void {
     this.state.tracked = [...this.state.tracked, run];
+    this.nextRunCheckAt ??= Date.parse(run.startedAt) + RUN_CHECK_INTERVAL_MINUTES * this.options.minuteMs;
     this.recordRun({ kind: run.kind, workflowId: run.workflowId, startedAt: run.startedAt, outcome: 'running', dryRun: run.dryRun, ...(run.byHand ? { byHand: true } : {}) });
   }
 
@@ -473,18 +488,17 @@ export class ConnectionEntity {
   nextAction(now: number): EntityAction {
     const config = this.state.config;
     const blocked = this.blockedReason();
-    if (this.state.tracked.length > 0 && this.nextRunCheckAt === null) this.nextRunCheckAt = now + RUN_CHECK_INTERVAL_MINUTES * this.options.minuteMs;
+    if (this.state.tracked.length === 0) this.nextRunCheckAt = null;
+    else if (this.nextRunCheckAt === null) this.nextRunCheckAt = now + RUN_CHECK_INTERVAL_MINUTES * this.options.minuteMs;
     if (this.nextRunCheckAt !== null && now >= this.nextRunCheckAt) {
-      if (this.state.tracked.length === 0) this.nextRunCheckAt = null;
-      else {
-        this.nextRunCheckAt = now + RUN_CHECK_INTERVAL_MINUTES * this.options.minuteMs;
-        return { kind: 'checkRuns', workflowIds: this.state.tracked.map((t) => t.workflowId) };
-      }
+      this.nextRunCheckAt = now + RUN_CHECK_INTERVAL_MINUTES * this.options.minuteMs;
+      return { kind: 'checkRuns', workflowIds: this.state.tracked.map((t) => t.workflowId) };
     }
     if (!blocked && config) {
       const started = this.nextSync(now, config);
       if (started) {
         this.track(started);
+        this.launching.add(started.workflowId);
         this.event(now, `${started.kind === 'inboundSync' ? 'inbound sync' : 'full sync'} ${started.workflowId} started${started.dryRun ? ' (dry run)' : ''}`);
         return { kind: 'startRun', run: started };
       }
@@ -524,7 +538,7 @@ export class ConnectionEntity {
 
   /** Continue-as-new waits until no reconcile runs; queued changes travel in the carried state. */
   readyToContinueAsNew(): boolean {
-    return this.reconciling.size === 0 && this.reconcilingGroups.size === 0;
+    return this.reconciling.size === 0 && this.reconcilingGroups.size === 0 && this.launching.size === 0;
   }
 
   carry(): CarriedEntity {
@@ -534,11 +548,9 @@ export class ConnectionEntity {
   status(): ConnectionStatus {
     const s = this.state;
     const running = this.syncRunning();
-    const progress: RunProgress | undefined = running
-      ? s.progress?.workflowId === running.workflowId
-        ? s.progress
-        : { workflowId: running.workflowId, phase: 'upsert', pagesDone: 0, usersSeen: 0, counts: { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0, failed: 0 } }
-      : undefined;
+    const progressOf = (workflowId: string): RunProgress =>
+      s.progress.find((p) => p.workflowId === workflowId) ?? { workflowId, phase: 'upsert', pagesDone: 0, usersSeen: 0, counts: { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0, failed: 0 } };
+    const progress = running ? progressOf(running.workflowId) : undefined;
     return {
       connectionId: this.connectionId,
       configured: Boolean(s.config),
@@ -548,7 +560,7 @@ export class ConnectionEntity {
       ...(s.connectionTest ? { connectionTest: s.connectionTest } : {}),
       rules: (s.config?.rules ?? []).map((r) => ({ id: r.id, direction: r.direction })),
       ...(progress ? { currentRun: progress } : {}),
-      runsInFlight: s.tracked.map((t) => ({ kind: t.kind, workflowId: t.workflowId, startedAt: t.startedAt })),
+      runsInFlight: s.tracked.map((t) => ({ kind: t.kind, workflowId: t.workflowId, startedAt: t.startedAt, progress: progressOf(t.workflowId) })),
       syncQueued: s.syncRequest !== null || s.inboundRequest !== null,
       ...(s.nextFullSyncAt !== null ? { nextFullSyncAt: new Date(s.nextFullSyncAt).toISOString() } : {}),
       lastRuns: s.lastRuns,
