@@ -57,21 +57,29 @@ export async function fixtureTaskQueue(fx: SyncFixture, options: TestWorkerOptio
 }
 
 /** Starts the fixture's entity (if needed) and sends `configure` with `fx.config` when it changed; returns the connection test. */
-export async function configureEntity(fx: SyncFixture, options: TestWorkerOptions = {}): Promise<ConnectionTestResult | undefined> {
+export async function configureEntity(fx: SyncFixture, options: TestWorkerOptions = {}, entity: EntityTuning = {}): Promise<ConnectionTestResult | undefined> {
   const taskQueue = await fixtureTaskQueue(fx, options);
   const entry = entities.get(fx) as FixtureEntity;
   const wanted = JSON.stringify(fx.config);
   if (entry.configured === wanted) return undefined;
-  const result = await configureEntityOn(fx, taskQueue);
+  const result = await configureEntityOn(fx, taskQueue, testTemporal().client, entity);
   entry.configured = wanted;
   return result;
 }
 
 /** Starts the entity on `taskQueue` (served by a worker the caller runs) and configures it with `fx.config`. */
-export async function configureEntityOn(fx: SyncFixture, taskQueue: string, client: Client = testTemporal().client): Promise<ConnectionTestResult | undefined> {
+/** Entity tuning for tests: a shorter "minute" makes schedules and approval timeouts testable on a real server. */
+export interface EntityTuning {
+  minuteMs?: number;
+  /** When the first scheduled full sync is due (default: never, so only the runs a test starts happen). */
+  firstSyncAt?: number;
+}
+
+export async function configureEntityOn(fx: SyncFixture, taskQueue: string, client: Client = testTemporal().client, tuning: EntityTuning = {}): Promise<ConnectionTestResult | undefined> {
   const workflowId = connectionWorkflowId(fx.connectionId);
   try {
-    await client.workflow.start('connectionWorkflow', { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, carried: { nextFullSyncAt: NEVER } }] });
+    const args = { connectionId: fx.connectionId, carried: { nextFullSyncAt: tuning.firstSyncAt ?? NEVER }, ...(tuning.minuteMs ? { minuteMs: tuning.minuteMs } : {}) };
+    await client.workflow.start('connectionWorkflow', { taskQueue, workflowId, args: [args] });
   } catch (err) {
     if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
   }
@@ -99,6 +107,7 @@ const PREFIX: { [K in keyof Runs]: Runs[K][2] } = {
 };
 
 export interface RunOptions {
+  entity?: EntityTuning;
   /** Saves the run's history (every run of its continue-as-new chain) under test/fixtures/histories. */
   historyName?: string;
   workflowId?: string;
@@ -107,7 +116,7 @@ export interface RunOptions {
 
 /** Starts a run by hand (as from the Web UI) against the fixture's configured entity and waits for its result. */
 export async function runByHand<K extends keyof Runs>(fx: SyncFixture, workflow: K, input: Runs[K][0], options: RunOptions = {}): Promise<Runs[K][1]> {
-  await configureEntity(fx, options.worker);
+  await configureEntity(fx, options.worker, options.entity);
   const taskQueue = await fixtureTaskQueue(fx);
   const workflowId = options.workflowId ?? uniqueId(`${PREFIX[workflow]}/${fx.connectionId}`);
   const handle = await testTemporal().client.workflow.start(workflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, ...input }] });
@@ -134,7 +143,7 @@ export async function deleteRuleThroughEntity(fx: SyncFixture, ruleId: string, o
 
 /** Starts a run by hand against the fixture's configured entity and returns its handle (for tests that interact with it). */
 export async function startByHand<K extends keyof Runs>(fx: SyncFixture, workflow: K, input: Runs[K][0], options: RunOptions = {}) {
-  await configureEntity(fx, options.worker);
+  await configureEntity(fx, options.worker, options.entity);
   const taskQueue = await fixtureTaskQueue(fx);
   const workflowId = options.workflowId ?? uniqueId(`${PREFIX[workflow]}/${fx.connectionId}`);
   return testTemporal().client.workflow.start(workflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, ...input }] });
