@@ -112,6 +112,7 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     assert.equal(status.lastRuns.filter((r) => r.kind === 'fullSync').length >= 3, true, 'run history survived');
     assert.equal(status.connectionTest?.ok, true, 'connection test survived');
     for (const u of latest) assert.equal(fx.duoUser(u.username)?.email, u.email);
+    await saveHistory('connection-continue-as-new', workflowId);
   });
 
   it('syncUser reconciles one user at once and returns its summary', async () => {
