@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { readFile, writeFile, rename } from 'node:fs/promises';
-import { FULL_PERMISSIONS, isFormBody, verifySignature, type SandboxAccount, type SandboxPermissions } from './auth';
+import { FULL_PERMISSIONS, isFormBody, signedHostCandidates, verifySignature, type SandboxAccount, type SandboxPermissions } from './auth';
 import { FaultInjector, TokenBucket, RateLimitSchema, type FaultRule, type RateLimitOptions } from './faults';
 import { cryptoRandom, integrationKey, randomSeed, secretKey, seededRandom } from './random';
 import { ApiFailure, DEFAULT_LIMITS, DuoStore, invalidParam, notFound, type Ordered, type Params, type SandboxState, type StoreLimits } from './store';
@@ -36,7 +36,11 @@ export interface DuoSandboxOptions {
   faults?: FaultRule[];
   /** Allowed difference between the signed Date and the sandbox clock; default 300 s. */
   maxClockSkewSeconds?: number;
-  /** Extra host names accepted in signatures besides the Host header (with and without port). */
+  /**
+   * Other names clients may sign for this sandbox besides its own `host:port` (with and without a
+   * port), e.g. `localhost:8443` or the public name behind a port mapping. The Host header of a
+   * request is never trusted for this.
+   */
   hostnames?: string[];
   limits?: Partial<StoreLimits>;
   /** Clock in ms (tests). */
@@ -289,7 +293,8 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
   let bucket = options.rateLimit ? new TokenBucket(RateLimitSchema.parse(options.rateLimit), clock) : undefined;
   let latencyMs = options.latencyMs ?? 0;
   const maxSkew = options.maxClockSkewSeconds ?? 300;
-  const hostnames = options.hostnames ?? [];
+  // Set once the port is known (no request can arrive before that).
+  let signedHosts: string[] = [];
   let stats = emptyStats();
   const hanging = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
@@ -360,7 +365,7 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
       if (!match.route) throw notFound();
       const account = (() => {
         try {
-          return verifySignature({ method, path, query, headers: req.headers, body }, accounts, clock(), maxSkew, hostnames);
+          return verifySignature({ method, path, query, headers: req.headers, body }, accounts, clock(), maxSkew, signedHosts);
         } catch (err) {
           stats.authFailures += 1;
           throw err;
@@ -415,6 +420,7 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
   const port = (server.address() as AddressInfo).port;
   const publicHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   const apiHost = `${publicHost}:${port}`;
+  signedHosts = signedHostCandidates(apiHost, options.hostnames ?? []);
 
   const sandbox: DuoSandbox = {
     apiHost,
