@@ -6,7 +6,7 @@
 import { Agent as HttpsAgent } from 'node:https';
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { DuoError, type DuoErrorDetails, type DuoErrorKind, type DuoPermission } from './errors';
+import { DuoError, DuoTransportError, type DuoErrorDetails, type DuoErrorKind, type DuoPermission } from './errors';
 import { duoSyncVersion, resolveDuoEndpoint, type DuoEndpoint } from './endpoint';
 import type { RequestPacer } from './pacer';
 import {
@@ -483,7 +483,7 @@ export class DuoClient {
     try {
       res = await this.http.request({ method, url, headers, data: body });
     } catch (err) {
-      throw transportError(err, op, method, path);
+      throw transportError(err, op, method, this.endpoint.signedHost, path);
     }
     return interpret(res, op, method, path, schema);
   }
@@ -537,13 +537,16 @@ function requiredPermission(method: Method, path: string): DuoPermission {
 
 const ASSOCIATION_PATH = /^\/admin\/v1\/users\/[^/]+\/(groups|phones)$/;
 
-function transportError(err: unknown, op: string, method: Method, path: string): DuoError {
-  const code = err instanceof AxiosError ? err.code : undefined;
+function transportError(err: unknown, op: string, method: Method, host: string, path: string): DuoError {
+  const axiosErr = err instanceof AxiosError ? err : undefined;
+  const code = axiosErr?.code ?? (err instanceof Error && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined);
+  const message = err instanceof Error ? err.message : String(err);
+  // Only these facts survive: the library's error holds the request config and socket, i.e. the signed headers.
+  const cause = new DuoTransportError({ message, code, method, host, path, status: axiosErr?.response?.status });
   if (code === AxiosError.ECONNABORTED || code === AxiosError.ETIMEDOUT || code === 'ETIMEDOUT') {
-    return new DuoError({ kind: 'timeout', operation: op, method, path, cause: err });
+    return new DuoError({ kind: 'timeout', operation: op, method, path, cause });
   }
-  const cause = err instanceof Error ? err : new Error(String(err));
-  const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(String((err as { code?: unknown }).code ?? '')) || /certificate/i.test(cause.message);
+  const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code ?? '') || /certificate/i.test(message);
   return new DuoError({ kind: 'unavailable', operation: op, method, path, cause, ...(tls ? { retryable: false } : {}) });
 }
 
