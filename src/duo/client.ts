@@ -539,7 +539,8 @@ const ASSOCIATION_PATH = /^\/admin\/v1\/users\/[^/]+\/(groups|phones)$/;
 
 function transportError(err: unknown, op: string, method: Method, host: string, path: string): DuoError {
   const axiosErr = err instanceof AxiosError ? err : undefined;
-  const code = axiosErr?.code ?? (err instanceof Error && typeof (err as { code?: unknown }).code === 'string' ? (err as { code: string }).code : undefined);
+  const rawCode: unknown = axiosErr?.code ?? (err instanceof Error ? (err as { code?: unknown }).code : undefined);
+  const code = typeof rawCode === 'string' ? rawCode : undefined;
   const message = err instanceof Error ? err.message : String(err);
   // Only these facts survive: the library's error holds the request config and socket, i.e. the signed headers.
   const cause = new DuoTransportError({ message, code, method, host, path, status: axiosErr?.response?.status });
