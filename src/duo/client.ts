@@ -420,7 +420,7 @@ export class DuoClient {
       if (err.kind === 'invalidRequest' && batch.length > 1) {
         // Too large a batch, or one bad item refused for all (an all-or-nothing answer): split until the
         // bad items stand alone, and remember a size Duo refused as too large.
-        if (err.messageDetail?.startsWith(spec.listParam)) {
+        if (namesList(err.messageDetail, spec.listParam)) {
           this.bulkSettings[spec.batchSize] = Math.min(this.bulkSettings[spec.batchSize], Math.ceil(batch.length / 2));
         }
         const half = Math.ceil(batch.length / 2);
@@ -798,6 +798,11 @@ function bulkOperationLabel(op: DuoBulkOperation): string {
     case 'removeUserFromGroup':
       return `remove user ${op.userId} from group ${op.groupId}`;
   }
+}
+
+/** A 400 about the list parameter as a whole (`users`, `users: at most 100 …`), not about one item (`users[3]: …`). */
+function namesList(detail: string | undefined, listParam: string): boolean {
+  return detail !== undefined && (detail === listParam || detail.startsWith(`${listParam}:`) || detail.startsWith(`${listParam} `));
 }
 
 function describeItem(item: unknown): string {
