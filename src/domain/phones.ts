@@ -75,7 +75,7 @@ export function readPhone(raw: string, region?: string): PhoneReading {
     if (code === 'TOO_LONG') return { ok: false, reason: 'is too long to be a phone number' };
     return { ok: false, reason: 'is not a phone number' };
   }
-  const where = parsed.country ?? `country code +${parsed.countryCallingCode}`;
+  const where = parsed.country ?? `+${parsed.countryCallingCode}`;
   if (!parsed.isPossible()) return { ok: false, reason: lengthReason(validatePhoneNumberLength(text, options), `a ${where} number`) };
   if (!parsed.isValid() && !international && !prefixRecognised(text, parsed)) {
     return { ok: false, reason: `cannot be read as a ${where} number (too few digits, or a trunk prefix where none belongs)` };
