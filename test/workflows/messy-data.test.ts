@@ -6,16 +6,13 @@
  * every run.
  */
 import assert from 'node:assert/strict';
-import { fullSyncWorkflow } from '../../src/workflows';
-import type { FullSyncResult } from '../../src/workflows/full-sync';
+import type { FullSyncResult } from '../../src/contract';
+import { runByHand } from '../support/runs';
 import { makeSyncFixture, type FileUser, type SyncFixture } from '../support/sync-fixture';
-import { testTemporal, uniqueId, withWorker } from '../support/temporal';
 
-async function runFullSync(fx: SyncFixture): Promise<FullSyncResult> {
-  const { client } = testTemporal();
-  return withWorker({}, (taskQueue) =>
-    client.workflow.execute(fullSyncWorkflow, { taskQueue, workflowId: uniqueId(`full-sync/${fx.connectionId}`), args: [{ connectionId: fx.connectionId, config: fx.config }] }),
-  );
+/** A full sync started by hand against the fixture's entity, configured with the fixture's config. */
+function runFullSync(fx: SyncFixture): Promise<FullSyncResult> {
+  return runByHand(fx, 'fullSyncWorkflow', {});
 }
 
 const person = (username: string, extra: Partial<FileUser> = {}): FileUser => ({ username, email: `${username.trim()}@example.org`, phones: [], enabled: true, groups: ['staff'], ...extra });
