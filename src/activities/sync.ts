@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { DuoClient, isDuoError, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
-import { mapStoreUser, usernameKey } from '../domain/mapping';
+import { mapStoreUser, normalizeUsername, usernameKey } from '../domain/mapping';
 import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, parseMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planUser, isWriteOp, type PlanOp } from '../domain/plan';
@@ -146,8 +146,9 @@ async function reconcileOne(
   groupIds?: GroupIdMap,
 ): Promise<RunSummary> {
   if (cameFromDuo(config, user)) return recordOutcome(summary, 'skipped');
-  const mapped = mapStoreUser(user, rule.attributeMappings);
+  const mapped = mapStoreUser(user, rule.attributeMappings, rule);
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
+  summary = mapped.problems.reduce(recordFailure, summary);
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
   // Admin status is not on the user object: one lookup per admin user keeps re-syncs free of writes.
   const email = mapped.user.email;
@@ -219,7 +220,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       const store = await resources.store(input.config);
       const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
       const duo = await resources.duo(input.config);
-      const usernames = page.items.map((u) => u.username);
+      const usernames = page.items.map((u) => normalizeUsername(u.username));
       const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : []);
       const resumed = resumePoint(usernames);
       const summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>

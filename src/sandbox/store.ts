@@ -10,6 +10,7 @@
  * Duo shows the status), and their usernames stay taken until the purge.
  */
 import { z } from 'zod';
+import { emailProblem, usernameProblem } from '../domain/duo-rules';
 import { duoId, type Random } from './random';
 
 export class ApiFailure extends Error {
@@ -168,8 +169,6 @@ const PHONE_PLATFORMS: Record<string, string> = {
   'windows mobile': 'Windows Mobile',
   'generic smartphone': 'Generic Smartphone',
 };
-const EMAIL_RE = /^[^\s@]+@[^\s@]+$/;
-
 export class DuoStore {
   readonly users = new Ordered<UserRecord>();
   readonly groups = new Ordered<GroupRecord>();
@@ -215,6 +214,7 @@ export class DuoStore {
   createUser(p: Params): UserRecord {
     const username = p.get('username');
     if (username === undefined || username.trim() === '') throw missingParam('username');
+    if (usernameProblem(username) !== null) throw invalidParam('username');
     const user: UserRecord = {
       user_id: this.newId('DU', (id) => this.users.has(id)),
       username,
@@ -243,7 +243,7 @@ export class DuoStore {
     const copy: UserRecord = { ...user, aliases: [...user.aliases] };
     const newName = p.get('username');
     if (newName !== undefined) {
-      if (newName.trim() === '') throw invalidParam('username');
+      if (usernameProblem(newName) !== null) throw invalidParam('username');
       copy.username = newName;
     }
     this.applyUserParams(copy, p);
@@ -311,7 +311,7 @@ export class DuoStore {
       const v = p.get(field);
       if (v !== undefined) user[field] = v;
     }
-    if (user.email !== '' && !EMAIL_RE.test(user.email)) throw invalidParam('email');
+    if (user.email !== '' && emailProblem(user.email) !== null) throw invalidParam('email');
     const max = this.limits.notesMaxLength;
     if (max !== undefined && user.notes.length > max) throw invalidParam('notes');
     const status = p.get('status');
@@ -524,7 +524,7 @@ export class DuoStore {
     const name = p.get('name');
     if (!email) throw missingParam('email');
     if (!name) throw missingParam('name');
-    if (!EMAIL_RE.test(email)) throw invalidParam('email');
+    if (emailProblem(email) !== null) throw invalidParam('email');
     const lower = email.toLowerCase();
     for (const a of this.admins.values()) if (a.email.toLowerCase() === lower) throw duplicate('email');
     const role = p.get('role') ?? 'Owner';
