@@ -6,10 +6,26 @@
  * (continue-as-new state), validated by the workflow itself.
  */
 import { z } from 'zod';
-import { SlugSchema } from '../domain/connection';
+import { ConnectionConfigSchema, SlugSchema } from '../domain/connection';
 import type { RunSummary } from '../domain/summary';
 import { GroupRefSchema, UsernameSchema } from './messages';
 import type { RunOutcome } from './status';
+
+/** The entity's input: usually just `{connectionId}` (then send `configure`); `carried` is its continue-as-new state. */
+export const ConnectionWorkflowInputSchema = z
+  .object({
+    connectionId: SlugSchema,
+    config: ConnectionConfigSchema.optional(),
+    /** Internal: the entity's state through continue-as-new, validated by the entity itself. */
+    carried: z.unknown().optional(),
+    /** Tuning for tests; defaults suit production. */
+    maxConcurrentReconciles: z.number().int().min(1).max(100).default(10),
+    historyEventBudget: z.number().int().min(100).max(40_000).default(10_000),
+    minuteMs: z.number().int().min(100).max(60_000).default(60_000),
+  })
+  .strict();
+export type ConnectionWorkflowInput = z.input<typeof ConnectionWorkflowInputSchema>;
+
 
 const pagesPerRun = z.number().int().min(1).max(1000).default(50);
 

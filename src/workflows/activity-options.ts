@@ -11,6 +11,7 @@ import type { DuoSyncActivities } from '../activities';
 type PageActivity =
   | 'syncUsersPage'
   | 'syncRuleGroups'
+  | 'applyGroupDeletions'
   | 'planDeprovisionPage'
   | 'planRuleDeletionPage'
   | 'applyDeprovisionBatch'

@@ -5,64 +5,19 @@
  * about runs that never reported, or wait. Runs report back with `runFinished`, so nothing here (and
  * no activity) waits on a long child. See docs/architecture.md.
  */
-import {
-  ApplicationFailure,
-  allHandlersFinished,
-  condition,
-  continueAsNew,
-  getExternalWorkflowHandle,
-  setCurrentDetails,
-  setHandler,
-  upsertSearchAttributes,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
-import { z } from 'zod';
 import {
-  approveDeletionsSignal,
-  approveDeletionsUpdate,
-  claimRunUpdate,
-  configQuery,
-  configureUpdate,
-  connectionWorkflowId,
-  deleteRuleUpdate,
-  DuoSyncConnection,
-  DuoSyncKind,
-  groupChangedSignal,
-  groupDeletedSignal,
-  membershipChangedSignal,
-  pauseSignal,
-  resumeSignal,
-  runFinishedSignal,
-  runProgressSignal,
-  statusQuery,
-  syncNowSignal,
-  syncNowUpdate,
-  syncUserUpdate,
-  testConnectionUpdate,
-  userChangedSignal,
-  userDeletedSignal,
-  upsertRuleUpdate,
+  approveDeletionsSignal, approveDeletionsUpdate, claimRunUpdate, configQuery, configureUpdate, connectionWorkflowId, ConnectionWorkflowInputSchema, deleteRuleUpdate,
+  DuoSyncConnection, DuoSyncKind, groupChangedSignal, groupDeletedSignal, membershipChangedSignal, pauseSignal, resumeSignal, runFinishedSignal, runProgressSignal,
+  statusQuery, syncNowSignal, syncNowUpdate, syncUserUpdate, testConnectionUpdate, userChangedSignal, userDeletedSignal, upsertRuleUpdate, type ConnectionWorkflowInput,
 } from '../contract';
 import { describeConnection } from '../contract/ui-text';
-import { ConnectionConfigSchema, SlugSchema } from '../domain/connection';
-import { CarriedEntitySchema, ConnectionEntity } from '../domain/entity/connection-entity';
+import { ConnectionEntity, type CarriedEntity } from '../domain/entity/connection-entity';
 import { shortActivities } from './activity-options';
 import { invalidInput } from './failures';
+import { setParsedUpdateHandler } from './parsed-update';
 import { reconcileGroupChild, reconcileUserChild, startRunChild } from './children';
-
-export const ConnectionWorkflowInputSchema = z
-  .object({
-    connectionId: SlugSchema,
-    config: ConnectionConfigSchema.optional(),
-    carried: CarriedEntitySchema.optional(),
-    /** Tuning for tests; defaults suit production. */
-    maxConcurrentReconciles: z.number().int().min(1).max(100).default(10),
-    historyEventBudget: z.number().int().min(100).max(40_000).default(10_000),
-    minuteMs: z.number().int().min(100).max(60_000).default(60_000),
-  })
-  .strict();
-export type ConnectionWorkflowInput = z.input<typeof ConnectionWorkflowInputSchema>;
 
 const MAX_UPDATES_PER_RUN = 1_000;
 
@@ -74,7 +29,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
   if (workflowInfo().workflowId !== connectionWorkflowId(id)) {
     throw ApplicationFailure.nonRetryable(`connectionWorkflow for ${id} must run with workflow id ${connectionWorkflowId(id)}`, 'InvalidInput');
   }
-  const entity = new ConnectionEntity({ connectionId: id, minuteMs: input.minuteMs, maxConcurrentReconciles: input.maxConcurrentReconciles }, input.carried ?? (input.config ? { config: input.config } : {}));
+  const entity = new ConnectionEntity({ connectionId: id, minuteMs: input.minuteMs, maxConcurrentReconciles: input.maxConcurrentReconciles }, (input.carried as CarriedEntity | undefined) ?? (input.config ? { config: input.config } : {}));
   const now = (): number => Date.now();
   let updatesThisRun = 0;
   upsertSearchAttributes([
@@ -82,21 +37,8 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     { key: DuoSyncKind, value: 'connection' },
   ]);
 
-  /** The validator parses; the handler reuses that result (the SDK passes both the same argument). On replay, validators do not run, so the handler parses. */
-  function onUpdate<R, Args extends unknown[], P>(def: UpdateDefinition<R, Args>, check: (raw: unknown) => P, apply: (parsed: P) => R | Promise<R>): void {
-    const checked = new WeakMap<object, P>();
-    const key = (raw: unknown): object => (typeof raw === 'object' && raw !== null ? raw : checked);
-    setHandler(
-      def as unknown as UpdateDefinition<R, [unknown]>,
-      (raw: unknown) => {
-        updatesThisRun += 1;
-        const parsedValue = checked.has(key(raw)) ? (checked.get(key(raw)) as P) : check(raw);
-        checked.delete(key(raw));
-        return apply(parsedValue);
-      },
-      { validator: (raw: unknown) => void checked.set(key(raw), check(raw)) },
-    );
-  }
+  const onUpdate = <R, Args extends unknown[], P>(def: UpdateDefinition<R, Args>, parse: (raw: unknown) => P, apply: (parsed: P) => R | Promise<R>): void =>
+    setParsedUpdateHandler(def, parse, apply, () => (updatesThisRun += 1));
 
   const runConnectionTest = async () => {
     const config = entity.config;

@@ -10,10 +10,10 @@ import { z } from 'zod';
 import { FullSyncInputSchema, type FullSyncInput, type FullSyncResult, type RunProgress } from '../contract';
 import { outboundRules, type ConnectionConfig } from '../domain/connection';
 import { evaluateSourceHealth } from '../domain/guards';
-import { describeCounts, describeGroupCounts, mergeSummary, recordFailure } from '../domain/summary';
+import { describeCounts, describeGroupCounts, emptySummary, mergeSummary, recordFailure } from '../domain/summary';
 import { pageActivities } from './activity-options';
 import { failureMessage, invalidInput } from './failures';
-import { ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
+import { CandidateSchema, ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
 const CarriedSchema = GuardedRunStateSchema.extend({
@@ -24,6 +24,9 @@ const CarriedSchema = GuardedRunStateSchema.extend({
   inScopeByRule: z.record(z.string(), z.number().int().min(0)),
   /** The current rule's groups in Duo from its groups pass (ids only); `ids: null` when that pass failed. */
   groupMap: z.object({ ruleId: z.string(), ids: z.record(z.string(), z.string()).nullable() }).optional(),
+  /** Owned groups the groups passes want gone, and how many groups the rules own: they join the deletion plan. */
+  groupDeletions: z.array(CandidateSchema),
+  ownedGroups: z.number().int().min(0),
   /** The configuration claimed at the start, kept for the whole run (continue-as-new included). */
   claim: ClaimSchema,
 });
@@ -40,7 +43,7 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
 async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<FullSyncResult & { inScopeByRule: Record<string, number> }> {
   const carried = input.carried === undefined ? undefined : CarriedSchema.parse(input.carried);
   const claim = carried?.claim ?? (await claimFromEntity(input.connectionId, { kind: 'fullSync', dryRun: input.dryRun, ...(input.ruleId ? { ruleId: input.ruleId } : {}) }));
-  const s: Carried = carried ?? { ...freshGuardedRunState(), ruleIndex: 0, cursor: null, duoOffset: 0, inScopeByRule: {}, claim };
+  const s: Carried = carried ?? { ...freshGuardedRunState(), ruleIndex: 0, cursor: null, duoOffset: 0, inScopeByRule: {}, groupDeletions: [], ownedGroups: 0, claim };
   const config = claim.config;
   const rules = outboundRules(config).filter((r) => !input.ruleId || r.id === input.ruleId);
   if (input.ruleId && rules.length === 0) throw ApplicationFailure.nonRetryable(`rule ${input.ruleId} is not an outbound rule of connection ${input.connectionId}`, 'UnknownRule');
@@ -64,6 +67,8 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
           const groups = await pageActivities.syncRuleGroups({ ...base, ruleId: rule.id, dryRun: input.dryRun });
           s.summary = mergeSummary(s.summary, groups.summary);
           s.groupMap = { ruleId: rule.id, ids: groups.groupIds };
+          s.groupDeletions.push(...groups.plannedDeletions);
+          s.ownedGroups += groups.ownedGroups;
         } catch (err) {
           if (!(err instanceof ActivityFailure)) throw err;
           // Without a trustworthy group map the pages leave memberships alone; nothing is deleted.
@@ -92,19 +97,36 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
       return false;
     },
 
-    planGate: () => deprovisionGate(config, input.ruleId, s),
+    // Group deletions are planned even when user deprovisioning is off or gated: they have their own rules (groups.include).
+    planGate: () => (s.groupDeletions.length ? null : deprovisionGate(config, input.ruleId, s)),
     async planPage() {
+      const first = s.duoOffset === 0 && s.ownedCount === 0 && s.planned.length === 0;
+      const groups = first ? { owned: s.ownedGroups, candidates: s.groupDeletions } : { owned: 0, candidates: [] };
+      const gate = first ? deprovisionGate(config, input.ruleId, s) : null;
+      if (gate) {
+        s.notes = [...s.notes, gate].slice(-20);
+        return { ...groups, done: true };
+      }
       const page = await pageActivities.planDeprovisionPage.executeWithOptions({ summary: `plan deprovisions: Duo users from ${s.duoOffset}` }, [
         { ...base, offset: s.duoOffset, limit: input.duoPageSize },
       ]);
       s.duoOffset = page.nextOffset ?? 0;
-      return { owned: page.ownedCount, candidates: page.candidates, done: page.nextOffset === null };
+      return { owned: page.ownedCount + groups.owned, candidates: [...groups.candidates, ...page.candidates], done: page.nextOffset === null };
     },
     async recheck() {
       const now = await pageActivities.countInScope({ ...base, pageSize: input.pageSize });
       return unhealthyRules(config, now, { ...s.inScopeByRule, ...claim.lastGoodInScopeByRule });
     },
-    applyBatch: (candidates) => pageActivities.applyDeprovisionBatch({ ...base, candidates, dryRun: input.dryRun }),
+    async applyBatch(candidates) {
+      const groups = candidates.filter((c) => c.id.startsWith('group:'));
+      const users = candidates.filter((c) => !c.id.startsWith('group:'));
+      let summary = users.length ? await pageActivities.applyDeprovisionBatch({ ...base, candidates: users, dryRun: input.dryRun }) : emptySummary();
+      for (const ruleId of new Set(groups.map((g) => g.id.split(':')[1] as string))) {
+        const groupIds = groups.filter((g) => g.id.startsWith(`group:${ruleId}:`)).map((g) => g.id.slice(`group:${ruleId}:`.length));
+        summary = mergeSummary(summary, await pageActivities.applyGroupDeletions({ ...base, ruleId, dryRun: input.dryRun, groupIds }));
+      }
+      return summary;
+    },
   });
 
   return {

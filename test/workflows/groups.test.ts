@@ -53,7 +53,8 @@ describe('groups and memberships outbound (real dev server, Duo sandbox, file st
   this.timeout(180_000);
   const fixtures: SyncFixture[] = [];
   const fixture = async (options: FixtureOptions & { include?: string[] } = {}) => {
-    const fx = await makeSyncFixture({ ...options, config: { rules: [rule(options.include ?? ['g-eng', 'g-ops'])], ...options.config } });
+    // Group deletions pass the deletion guard like user deletions (test/safety/group-deletions.test.ts); here they may go ahead.
+    const fx = await makeSyncFixture({ ...options, config: { rules: [rule(options.include ?? ['g-eng', 'g-ops'])], deletionGuard: { maxFraction: 1 }, ...options.config } });
     fixtures.push(fx);
     return fx;
   };

@@ -127,7 +127,7 @@ export class ConnectionEntity {
     private readonly options: EntityOptions,
     carried: CarriedEntity = {},
   ) {
-    this.state = CarriedEntitySchema.parse(carried);
+    this.state = parsePayload(CarriedEntitySchema, 'carried connection state', carried);
     for (const change of this.state.pending) this.pending.set(change.username.toLowerCase(), change);
     for (const change of this.state.pendingGroups) this.pendingGroups.set(groupChangeKey(change), change);
     if (this.state.config && this.state.config.connectionId !== options.connectionId) {
