@@ -15,6 +15,7 @@ import { emptySummary, recordFailure, recordOutcome, RunSummarySchema, type RunS
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
 import { indexByUsername, toUserView, withTransientRetry } from './duo-ops';
 import { guarded } from './guarded';
+import { nextOffsetOf } from './paging';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 
@@ -279,7 +280,7 @@ export function createInboundActivities(resources: ConnectionResources) {
         const before = summary;
         summary = await guarded(`syncing ${user.username} into ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
       }
-      return { nextOffset: page.nextOffset ?? null, eligible: eligible.length, summary };
+      return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), eligible: eligible.length, summary };
     },
 
     async planInboundDeprovisionPage(input: InboundRuleInput & { cursor: string | null; pageSize: number }): Promise<InboundDeprovisionPlanResult> {

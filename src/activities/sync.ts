@@ -4,7 +4,7 @@
  * costs one store read and one batched Duo lookup (or one Duo list page); unchanged users cost no
  * writes. Inputs carry the connection config (secret *references* only) and cursors, never data.
  */
-import { ApplicationFailure, Context } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { DuoClient, isDuoError, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
@@ -19,6 +19,7 @@ import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
 import { applyUserPlan, indexByUsername, toUserView, withTransientRetry } from './duo-ops';
 import { guarded, outboundRule } from './guarded';
+import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
@@ -52,18 +53,6 @@ export interface PlanDeprovisionPageResult {
   ownedCount: number;
   /** Exactly which users would go: Duo user id and username (for people to read). */
   candidates: { id: string; label: string }[];
-}
-
-/**
- * The next offset of a Duo listing, refusing one that does not advance: a server that keeps
- * answering the same offset would otherwise keep a run paging (and continuing as new) forever.
- */
-export function nextOffsetOf(offset: number, items: number, next: number | undefined): number | null {
-  if (next === undefined) return null;
-  if (next <= offset || items === 0) {
-    throw ApplicationFailure.nonRetryable(`Duo's user listing did not advance (offset ${offset} answered next_offset ${next} with ${items} users); the run stops rather than loop`, 'PagingDidNotAdvance');
-  }
-  return next;
 }
 
 /** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */

@@ -211,7 +211,9 @@ function buildRoutes(store: DuoStore, bulk: () => BulkSettings): Route[] {
         // Lookups answer a plain list (200, possibly empty) and ignore limit/offset.
         return { response: hits.map((id) => store.userJson(store.getUser(id))), metadata: { total_objects: hits.length } };
       }
-      return page(store.users, p, 300, (u) => store.userJson(u));
+      const listed = page(store.users, p, 300, (u) => store.userJson(u));
+      if (store.quirks.usersNextOffsetStuck && listed.metadata?.['next_offset'] !== undefined) listed.metadata['next_offset'] = parseIndex(p.get('offset'), 'offset', 0);
+      return listed;
     }),
     r('POST', '/admin/v1/users', 'writeResource', ({ p }) => ({ response: store.userJson(store.createUser(p)) })),
     r('GET', '/admin/v1/users/{user_id}', 'readResource', ({ ids }) => ({ response: store.userJson(store.getUser(ids['user_id'] ?? '')) })),

@@ -174,6 +174,11 @@ export class DuoStore {
   readonly groups = new Ordered<GroupRecord>();
   readonly phones = new Ordered<PhoneRecord>();
   readonly admins = new Ordered<AdminRecord>();
+  /**
+   * Misbehaviour switches for tests: `usersNextOffsetStuck` answers user listings with a
+   * `next_offset` equal to the requested offset (a server that never advances).
+   */
+  readonly quirks = { usersNextOffsetStuck: false };
   /** Lower-cased username or alias → user id. */
   private readonly names = new Map<string, string>();
   private readonly groupNames = new Map<string, string>();

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configureConnection, connectionStatus, connectionWorkflowId, type DuoSyncClient } from '../../src/client';
+import { configureConnection, connectionStatus, connectionWorkflowId, syncNow, type DuoSyncClient } from '../../src/client';
 import { ConnectionConfigSchema } from '../../src/domain/connection';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 import { waitFor } from '../support/entity';
@@ -36,7 +36,7 @@ describe('many connections syncing at once on one worker with default slots', fu
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`${CONNECTIONS} connections x ${USERS} users: every first full sync completes`, async () => {
+  it(`${CONNECTIONS} connections x ${USERS} users: every first full sync completes, and so does a second wave requested in the same instant`, async () => {
     const { worker, taskQueue } = await createTestWorker();
     const running = worker.run();
     let peakActivities = 0;
@@ -75,6 +75,18 @@ describe('many connections syncing at once on one worker with default slots', fu
         assert.equal(run?.counts?.created, USERS);
       }
       assert.equal(sandbox.store.users.size, CONNECTIONS * USERS);
+
+      // Then every connection is asked for a sync in the same instant, as the review measured it.
+      const started = await Promise.all(ids.map((id) => syncNow(dsc, id, { reason: 'all at once' })));
+      await waitFor(
+        'every second full sync to finish',
+        async () => {
+          const statuses = await Promise.all(ids.map((id) => connectionStatus(dsc, id)));
+          const done = statuses.filter((s, i) => s.lastRuns.some((r) => r.workflowId === started[i]?.workflowId && r.outcome === 'succeeded'));
+          return done.length === CONNECTIONS ? true : undefined;
+        },
+        480_000,
+      );
       // Slots are held only while work runs: the worker never needed more than its default 100.
       assert.ok(peakActivities <= 100, `peak activities in flight ${peakActivities}`);
     } finally {
