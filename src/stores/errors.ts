@@ -11,18 +11,24 @@ export type StoreErrorKind =
   | 'not_found'
   | 'conflict'
   | 'read_only'
-  | 'invalid_request';
+  | 'invalid_request'
+  /**
+   * The store's answer was short or inconsistent (fewer results than it said it had, a page that
+   * did not advance, an entry that cannot be read in a lookup): the read must count as failed,
+   * never as "these users are gone". Retried, since a directory changing mid-read heals.
+   */
+  | 'incomplete';
 
 export class StoreError extends Error {
   override readonly name = 'StoreError';
   readonly kind: StoreErrorKind;
-  /** Only `unavailable` is worth retrying: the rest fail the same way until someone changes something. */
+  /** Only `unavailable` and `incomplete` are worth retrying: the rest fail the same way until someone changes something. */
   readonly retryable: boolean;
 
   constructor(kind: StoreErrorKind, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.kind = kind;
-    this.retryable = kind === 'unavailable';
+    this.retryable = kind === 'unavailable' || kind === 'incomplete';
   }
 }
 

@@ -52,6 +52,12 @@ export interface ScimServerOptions {
   tokenLifetimeSeconds?: number;
   /** Largest page the server returns, whatever `count` asks for (RFC 7644 §3.4.2.4). */
   maxCount?: number;
+  /**
+   * A broken server's paging, for clients that must notice: `ignoreStartIndex` always serves the
+   * first page; `emptyAfterFirstPage` answers every later page with no resources while
+   * totalResults still counts them.
+   */
+  listFault?: 'ignoreStartIndex' | 'emptyAfterFirstPage';
 }
 
 class Directory {
@@ -319,6 +325,12 @@ export async function startScimServer(options: ScimServerOptions = {}): Promise<
       } else query[k] = v;
     }
     if (options.maxCount !== undefined) query.count = Math.min(typeof query.count === 'number' ? query.count : 20, options.maxCount);
+    const laterPage = typeof query.startIndex === 'number' && query.startIndex > 1;
+    if (options.listFault === 'ignoreStartIndex') delete query.startIndex;
+    if (options.listFault === 'emptyAfterFirstPage' && laterPage) {
+      const json = res.json.bind(res);
+      res.json = (body: unknown) => json(body && typeof body === 'object' && 'Resources' in body ? { ...body, Resources: [] } : body);
+    }
     Object.defineProperty(req, 'query', { value: query, writable: true, configurable: true });
     (req as Request & { scimFilter?: ScimFilter }).scimFilter = filter;
     next();
