@@ -32,6 +32,29 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * The `cause` a store error keeps for a failed HTTP request: method, host, path, status and error
+ * code only. The HTTP client's own error is never kept, because it holds the request config —
+ * headers with bearer tokens or Basic client credentials, and bodies with client secrets.
+ */
+export class HttpRequestFailure extends Error {
+  override readonly name = 'HttpRequestFailure';
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+  readonly status: number | undefined;
+  readonly code: string | undefined;
+
+  constructor(request: { method: string; host: string; path: string; status?: number; code?: string; reason: string }) {
+    super(`${request.method} ${request.host}${request.path} failed${request.status !== undefined ? ` with HTTP ${request.status}` : ''}: ${request.reason}`);
+    this.method = request.method;
+    this.host = request.host;
+    this.path = request.path;
+    this.status = request.status;
+    this.code = request.code;
+  }
+}
+
 export function isStoreError(err: unknown): err is StoreError {
   return err instanceof StoreError;
 }

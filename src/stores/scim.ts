@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { describeSecretRef } from '../config/secrets';
 import type { ScimStoreConfig } from './config';
 import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
-import { StoreError, causeText, isNetworkError } from './errors';
+import { HttpRequestFailure, StoreError, causeText, isNetworkError } from './errors';
 import { ALL_USERS, parseScope, quoteScimValue, toScimFilter, FilterTranslationError, type Filter, type Scope } from './filter';
 import type { SecretResolver } from './ldap';
 import {
@@ -363,7 +363,7 @@ export class ScimStore implements IdentityStore {
         headers: { Authorization: `Bearer ${token}`, ...(req.data !== undefined ? { 'Content-Type': SCIM_JSON } : {}) },
       });
     } catch (err) {
-      throw this.networkError(err, what);
+      throw this.networkError(err, what, req);
     }
     if (res.status >= 200 && res.status < 300) return res;
     if (res.status === 401 && this.config.auth.kind === 'oauth' && !retried) return this.request(req, what, true);
@@ -387,15 +387,16 @@ export class ScimStore implements IdentityStore {
     return new StoreError('invalid_request', `cannot ${what} at ${at}: HTTP ${s}${scimType}${detail}`);
   }
 
-  private networkError(err: unknown, what: string): StoreError {
+  private networkError(err: unknown, what: string, req: AxiosRequestConfig): StoreError {
     if (err instanceof StoreError) return err;
     const code = err instanceof AxiosError ? err.code : undefined;
     const cause = err instanceof AxiosError && err.cause ? causeText(err.cause) : causeText(err);
+    const failure = requestFailure(err, req.method ?? 'GET', new URL(`${this.config.baseUrl.replace(/\/$/, '')}${req.url ?? ''}`));
     if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code + cause)) {
-      return new StoreError('invalid_config', `cannot ${what} at ${this.location}: TLS certificate of ${this.host} not trusted (${cause}); set tls.caFile`, { cause: err });
+      return new StoreError('invalid_config', `cannot ${what} at ${this.location}: TLS certificate of ${this.host} not trusted (${cause}); set tls.caFile`, { cause: failure });
     }
     const reason = isNetworkError(err) || code ? cause : causeText(err);
-    return new StoreError('unavailable', `cannot ${what} at ${this.location}: cannot reach ${this.host} (${reason}); check that the server is up and reachable`, { cause: err });
+    return new StoreError('unavailable', `cannot ${what} at ${this.location}: cannot reach ${this.host} (${reason}); check that the server is up and reachable`, { cause: failure });
   }
 
   private async httpsAgent(): Promise<HttpsAgent | undefined> {
@@ -454,7 +455,9 @@ export class ScimStore implements IdentityStore {
       res = await axios.post(auth.tokenUrl, form.toString(), { headers, timeout: this.config.timeoutMs, validateStatus: () => true, maxRedirects: 0, ...(agent ? { httpsAgent: agent } : {}) });
     } catch (err) {
       const cause = err instanceof AxiosError && err.cause ? causeText(err.cause) : causeText(err);
-      throw new StoreError('unavailable', `cannot get an OAuth token from ${tokenHost} for ${this.location} (${cause}); check that the token endpoint is up`, { cause: err });
+      throw new StoreError('unavailable', `cannot get an OAuth token from ${tokenHost} for ${this.location} (${cause}); check that the token endpoint is up`, {
+        cause: requestFailure(err, 'POST', new URL(auth.tokenUrl)),
+      });
     }
     if (res.status === 400 || res.status === 401) {
       const e = z.object({ error: z.string().optional(), error_description: z.string().optional() }).loose().safeParse(res.data);
@@ -472,6 +475,15 @@ export class ScimStore implements IdentityStore {
     this.token = { value: parsed.data.access_token, refreshAt: Date.now() + lifetimeMs - margin };
     return parsed.data.access_token;
   }
+}
+
+/** A failed request as method, host, path, status and code: the axios error itself holds headers and body. */
+function requestFailure(err: unknown, method: string, url: URL): HttpRequestFailure {
+  const axiosError = err instanceof AxiosError ? err : undefined;
+  const status = axiosError?.response?.status;
+  const code = axiosError?.code ?? (err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined);
+  const reason = axiosError?.cause ? causeText(axiosError.cause) : causeText(err);
+  return new HttpRequestFailure({ method: method.toUpperCase(), host: url.host, path: url.pathname, reason, ...(status !== undefined ? { status } : {}), ...(code ? { code } : {}) });
 }
 
 /** Filters may use the normalised names; they map to SCIM core attribute paths. */
