@@ -12,7 +12,7 @@ import { createDuoSyncWorker } from './worker';
 import { configureConnection, connectDuoSyncClient, runHealthCheck, syncNow } from './client';
 import { DEMO_CONNECTION_ID, demoSecretPolicy, startDemoEnvironment } from './demo';
 import { describeCounts, describeGroupCounts } from './domain/summary';
-import type { FullSyncResult } from './workflows/full-sync';
+import type { FullSyncResult } from './contract';
 import { ConfigError, loadProcessConfig, PortSchema, readEnv } from './config/env';
 import { dataConverterFromConfig } from './codec/config';
 

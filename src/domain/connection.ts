@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { inboundRuleIssues } from './inbound-rules';
-import { AttributeMappingsSchema } from './mapping';
+import { AttributeMappingsSchema, PhoneSourcesSchema } from './mapping';
+import { PhoneRegionSchema } from './phones';
 import { AttributeNameSchema, ScopeSchema } from './scope';
 import { SecretRefSchema } from './secret-ref';
 
@@ -93,8 +94,17 @@ export const RuleSchema = z
       .optional(),
     /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
     ownerAttribute: AttributeNameSchema.optional(),
+    /** Region of phone numbers written without a country code (ISO 3166-1 alpha-2, e.g. "GB"); absent: such numbers fail. */
+    phoneRegion: PhoneRegionSchema.optional(),
+    /** Where a user's Duo phone comes from, in priority order, with its Duo phone type; absent: DEFAULT_PHONE_SOURCES. */
+    phoneSources: PhoneSourcesSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((rule, ctx) => {
+    if (rule.phoneSources && rule.attributeMappings.phone) {
+      ctx.addIssue({ code: 'custom', path: ['phoneSources'], message: 'set either phoneSources or attributeMappings.phone, not both (attributeMappings.phone picks one value, typed mobile)' });
+    }
+  });
 export type Rule = z.infer<typeof RuleSchema>;
 export type RuleInput = z.input<typeof RuleSchema>;
 

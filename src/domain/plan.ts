@@ -12,18 +12,22 @@
  *   only from `disabled`; `bypass` and `locked out` are left alone (an admin's or Duo's decision).
  * - Source-disabled users are never created (creating an account only to disable it helps nobody).
  * - Users `pending deletion` (Duo's Trash) are not touched: modifying does not restore them.
- * - Phones: the store's primary phone is the user's only *numbered* phone in Duo. The mapped phone
- *   is attached (looked up by number, created if missing) before others are detached, so the user
- *   is never left without a phone; phones without a number (tablets) are left alone. Detached
- *   phones, and the phones of deleted users, are deleted when no user is left on them, unless
- *   `cleanupUnusedPhones` is off.
+ * - Phones: the mapped phone (src/domain/mapping.ts: the rule's phone sources) is the user's only
+ *   *numbered* phone in Duo. A phone is its number plus extension. It is attached (looked up by
+ *   number and extension, created with its type if missing) before others are detached, so the
+ *   user is never left without a phone; phones without a number (tablets) are left alone. An
+ *   existing Duo phone keeps its type (phones can be shared; the type is set when duo-sync
+ *   creates it). A desired user without `phone` (its store phone could not be read) leaves the
+ *   Duo phones as they are. Detached phones, and the phones of deleted users, are deleted when no
+ *   user is left on them, unless `cleanupUnusedPhones` is off.
  * - `userType: admin` plans `ensureAdmin` unless the view says the user already is one; admins are
  *   never demoted (removing administrator rights is left to people).
  * - The brief's `noop` is the empty plan.
  */
 import { z } from 'zod';
 import type { UserActions } from './connection';
-import { clean, phoneKey, usernameKey, type DesiredDuoUser } from './mapping';
+import { clean, usernameKey, type DesiredDuoUser, type DesiredPhone } from './mapping';
+import { duoPhoneKey, PhoneTypeSchema } from './phones';
 import { isOwnedBy, parseMarker, stripMarker, withMarker, type Owner } from './ownership';
 
 // ---- Duo user as the plan sees it --------------------------------------------------------------
@@ -40,7 +44,7 @@ export const DuoUserViewSchema = z.object({
   lastname: z.string().nullable(),
   status: DuoUserStatusSchema,
   notes: z.string().nullable(),
-  phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable() })),
+  phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable(), extension: z.string().nullable().optional() })),
   /** Whether an administrator with this user's email exists; unknown (absent) plans `ensureAdmin` for admin users. */
   isAdmin: z.boolean().optional(),
 });
@@ -85,8 +89,8 @@ export const PlanOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('update'), userId: z.string().min(1), username, changes: UserChangesSchema }),
   z.object({ op: z.literal('disable'), userId: z.string().min(1), username }),
   z.object({ op: z.literal('delete'), userId: z.string().min(1), username }),
-  /** Find the phone by number (create it if missing), then associate it with the user. */
-  z.object({ op: z.literal('attachPhone'), userId: targetUserId, username, number: z.string().min(1) }),
+  /** Find the phone by number and extension (create it, with its type, if missing), then associate it with the user. */
+  z.object({ op: z.literal('attachPhone'), userId: targetUserId, username, number: z.string().min(1), extension: z.string().min(1).optional(), type: PhoneTypeSchema }),
   z.object({ op: z.literal('detachPhone'), userId: z.string().min(1), username, phoneId: z.string().min(1), number: z.string() }),
   /** Delete the phone only if no user is associated with it any more (phones can be shared). */
   z.object({ op: z.literal('deletePhoneIfUnused'), username, phoneId: z.string().min(1), number: z.string() }),
@@ -140,8 +144,12 @@ function sameText(field: TextField, desired: string | null, current: string | nu
   return field === 'email' ? a?.toLowerCase() === b?.toLowerCase() : a === b;
 }
 
-function numberedPhones(view: DuoUserView): { phone_id: string; number: string }[] {
-  return view.phones.flatMap((p) => (p.number !== null && p.number.trim() !== '' ? [{ phone_id: p.phone_id, number: p.number }] : []));
+function numberedPhones(view: DuoUserView): { phone_id: string; number: string; key: string }[] {
+  return view.phones.flatMap((p) => (p.number !== null && p.number.trim() !== '' ? [{ phone_id: p.phone_id, number: p.number, key: duoPhoneKey(p.number, p.extension) }] : []));
+}
+
+function attachPhone(userId: string | null, user: string, phone: DesiredPhone): PlanOp {
+  return { op: 'attachPhone', userId, username: user, number: phone.number, ...(phone.extension !== undefined ? { extension: phone.extension } : {}), type: phone.type };
 }
 
 function phoneCleanup(view: DuoUserView, phones: readonly { phone_id: string; number: string }[], cleanup: boolean): PlanOp[] {
@@ -179,7 +187,7 @@ function planCreate(desired: DesiredDuoUser, owner: Owner, a: UserActions): Plan
     if (v !== null) fields[f] = v;
   }
   const ops: PlanOp[] = [{ op: 'create', username: desired.username, fields }];
-  if (desired.phone !== null) ops.push({ op: 'attachPhone', userId: null, username: desired.username, number: desired.phone });
+  if (desired.phone) ops.push(attachPhone(null, desired.username, desired.phone));
   if (desired.userType === 'admin') ops.push(ensureAdmin(desired));
   return ops;
 }
@@ -210,13 +218,14 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, owner: Owner,
   if (Object.keys(changes).length > 0) ops.push({ op: 'update', userId: current.user_id, username: user, changes });
   if (disable) ops.push({ op: 'disable', userId: current.user_id, username: user });
 
-  const phones = numberedPhones(current);
-  if (desired.phone !== null && !phones.some((p) => phoneKey(p.number) === desired.phone)) {
-    ops.push({ op: 'attachPhone', userId: current.user_id, username: user, number: desired.phone });
+  if (desired.phone !== undefined) {
+    const phones = numberedPhones(current);
+    const wanted = desired.phone ? duoPhoneKey(desired.phone.number, desired.phone.extension) : null;
+    if (desired.phone && !phones.some((p) => p.key === wanted)) ops.push(attachPhone(current.user_id, user, desired.phone));
+    const stale = phones.filter((p) => p.key !== wanted);
+    for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
+    ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
   }
-  const stale = phones.filter((p) => phoneKey(p.number) !== desired.phone);
-  for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
-  ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
 
   if (desired.userType === 'admin' && current.isAdmin !== true) ops.push(ensureAdmin(desired));
   return ops;
@@ -291,7 +300,7 @@ export function applyPlanToView(view: DuoUserView | null, ops: readonly PlanOp[]
         v = null;
         break;
       case 'attachPhone':
-        if (v) v = { ...v, phones: [...v.phones, { phone_id: `planned:${op.number}`, number: op.number }] };
+        if (v) v = { ...v, phones: [...v.phones, { phone_id: `planned:${op.number}`, number: op.number, extension: op.extension ?? null }] };
         break;
       case 'detachPhone':
         if (v) v = { ...v, phones: v.phones.filter((p) => p.phone_id !== op.phoneId) };

@@ -31,8 +31,18 @@ export const FileStoreConfigSchema = z
 export const LdapDisabledConventionSchema = z.discriminatedUnion('kind', [
   /** The directory has no notion of disabled accounts: everyone is enabled; disabling is refused. */
   z.object({ kind: z.literal('none') }).strict(),
-  /** Disabled when `attribute` holds `value` (case-insensitive); enabling removes the attribute. */
-  z.object({ kind: z.literal('attribute'), attribute: LdapAttr, value: z.string().min(1) }).strict(),
+  /**
+   * Disabled when `attribute` holds `value`, compared as LDAP's caseIgnoreMatch does (case, leading
+   * and trailing spaces ignored, inner runs of spaces as one). `match` says which values count when
+   * the attribute has several: `any` (default: any value) or `first` (only the first value the
+   * server returns). Example: employeeType ["contractor", "disabled"] is disabled with `any`, enabled
+   * with `first`. Disabling sets the attribute to `value` alone (it may be single-valued); enabling
+   * removes only the values that match.
+   * The attribute is requested explicitly, so operational attributes work (e.g. pwdAccountLockedTime).
+   */
+  z
+    .object({ kind: z.literal('attribute'), attribute: LdapAttr, value: z.string().min(1), match: z.enum(['any', 'first']).default('any') })
+    .strict(),
   /** Active Directory: userAccountControl bit 0x2 (ACCOUNTDISABLE). */
   z.object({ kind: z.literal('userAccountControl') }).strict(),
 ]);
@@ -122,6 +132,8 @@ export const LdapStoreConfigSchema = z
     /** How to find a user's groups: `memberOf` on the user (fast), or `member` on the groups. */
     membership: z.enum(['memberOf', 'member']).default('memberOf'),
     disabled: LdapDisabledConventionSchema.optional(),
+    /** Operational attributes to read as well (a search for `*` returns user attributes only), e.g. for mappings. */
+    operationalAttributes: z.array(LdapAttr).max(50).optional(),
     /** Object classes and RDN attribute for users created by inbound rules. */
     userObjectClasses: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/)).min(1).optional(),
     rdnAttribute: LdapAttr.optional(),

@@ -11,6 +11,7 @@ import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promise
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { usernameKey } from '../domain/duo-rules';
 import type { FileStoreConfig } from './config';
 import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
 import { StoreError, causeText } from './errors';
@@ -101,8 +102,9 @@ type ReadUsers = (positions: readonly number[]) => Promise<FileUser[]>;
 /** One write queue per absolute path, shared by every FileStore in this process. */
 const writeQueues = new Map<string, Promise<unknown>>();
 
+/** Username (and group name) key: the same normalisation as Duo comparisons (surrounding spaces, case). */
 function lower(s: string): string {
-  return s.toLowerCase();
+  return usernameKey(s);
 }
 
 export class FileStore implements IdentityStore {

@@ -589,7 +589,10 @@ export class LdapStore implements IdentityStore {
   private userAttributes(): string[] {
     const list = ['*', this.attrs.externalId];
     if (this.config.membership === 'memberOf') list.push(this.attrs.memberOf);
-    return list;
+    // `*` means user attributes only: a convention on an operational attribute (pwdAccountLockedTime) must ask for it.
+    if (this.disabled.kind === 'attribute') list.push(this.disabled.attribute);
+    list.push(...(this.config.operationalAttributes ?? []));
+    return [...new Set(list)];
   }
 
   private async findUserEntry(username: string): Promise<Entry | undefined> {
@@ -739,7 +742,7 @@ export class LdapStore implements IdentityStore {
       case 'none':
         return true;
       case 'attribute':
-        return !values(r, d.attribute).some((v) => v.toLowerCase() === d.value.toLowerCase());
+        return !(d.match === 'first' ? values(r, d.attribute).slice(0, 1) : values(r, d.attribute)).some((v) => ldapValuesEqual(v, d.value));
       case 'userAccountControl': {
         const uac = Number.parseInt(values(r, 'userAccountControl')[0] ?? '0', 10);
         return (uac & UAC_DISABLED) === 0;
@@ -753,9 +756,12 @@ export class LdapStore implements IdentityStore {
       case 'none':
         return [];
       case 'attribute': {
-        const present = r.attrs.has(d.attribute.toLowerCase());
+        if (enabled === this.isEnabled(r)) return [];
+        // Disabling sets the value alone: the attribute may be single-valued (pwdAccountLockedTime holding a timed lock).
         if (!enabled) return [new Change({ operation: 'replace', modification: new Attribute({ type: d.attribute, values: [d.value] }) })];
-        return present && !this.isEnabled(r) ? [new Change({ operation: 'delete', modification: new Attribute({ type: d.attribute, values: [] }) })] : [];
+        // Enabling removes only the values that say disabled: others (employeeType "contractor") are data of their own.
+        const matching = values(r, d.attribute).filter((v) => ldapValuesEqual(v, d.value));
+        return [new Change({ operation: 'delete', modification: new Attribute({ type: d.attribute, values: matching }) })];
       }
       case 'userAccountControl': {
         const uac = Number.parseInt(values(r, 'userAccountControl')[0] ?? '512', 10);
@@ -814,6 +820,17 @@ function normalise(entry: Entry): LdapRecord {
 /** A listing page: `invalid` only when some entry could not be read. */
 function withInvalid(read: { users: StoreUser[]; invalid: InvalidEntry[] }, nextCursor: string | null): Page<StoreUser> {
   return { items: read.users, nextCursor, ...(read.invalid.length > 0 ? { invalid: read.invalid } : {}) };
+}
+
+/**
+ * Equality as LDAP's caseIgnoreMatch decides it (RFC 4517 §4.2.11 with RFC 4518 string
+ * preparation): compatibility-normalised, case folded, leading and trailing spaces ignored and
+ * inner runs of spaces taken as one. So "Disabled ", " DISABLED" and "disabled" are equal, as the
+ * directory itself says in a filter (employeeType=disabled); "dis abled" is not.
+ */
+export function ldapValuesEqual(a: string, b: string): boolean {
+  const prepare = (v: string): string => v.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+  return prepare(a) === prepare(b);
 }
 
 function values(r: LdapRecord, attr: string): string[] {

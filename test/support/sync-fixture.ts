@@ -37,6 +37,8 @@ export interface SyncFixture {
   writeUsers(users: FileUser[]): void;
   duoUser(username: string): UserRecord | undefined;
   duoUsernames(): string[];
+  /** Runs `fn` first on cleanup (workers and entities the tests started for this fixture). */
+  onCleanup(fn: () => Promise<void>): void;
   cleanup(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ export async function makeSyncFixture(options: FixtureOptions = {}): Promise<Syn
     rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],
     ...options.config,
   });
+  const cleanups: (() => Promise<void>)[] = [];
   return {
     connectionId,
     sandbox,
@@ -77,7 +80,11 @@ export async function makeSyncFixture(options: FixtureOptions = {}): Promise<Syn
     duoUsernames() {
       return [...sandbox.store.users.values()].map((u) => u.username).sort();
     },
+    onCleanup(fn) {
+      cleanups.push(fn);
+    },
     async cleanup() {
+      for (const fn of cleanups.splice(0).reverse()) await fn();
       delete process.env[secretVar];
       await sandbox.stop();
       rmSync(dir, { recursive: true, force: true });

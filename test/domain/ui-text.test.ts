@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import type { ConnectionStatus } from '../../src/workflows/definitions';
-import { describeConnection, fullSyncSummary } from '../../src/workflows/ui-text';
+import type { ConnectionStatus } from '../../src/contract';
+import { describeConnection, fullSyncSummary } from '../../src/contract/ui-text';
 
 const base: ConnectionStatus = {
   connectionId: 'acme',
@@ -13,6 +13,8 @@ const base: ConnectionStatus = {
   pendingChanges: 0,
   reconcilesInFlight: 0,
   recentEvents: [],
+  runsInFlight: [],
+  lastGoodInScopeByRule: {},
 };
 
 describe('ui-text: what the Web UI shows about a connection', () => {
@@ -22,7 +24,7 @@ describe('ui-text: what the Web UI shows about a connection', () => {
       paused: true,
       pauseReason: 'change freeze',
       connectionTest: { ok: true, testedAt: '2026-11-23T10:00:00Z', checks: [] },
-      currentRun: { workflowId: 'full-sync/acme/3', phase: 'awaitingApproval', pagesDone: 4, usersSeen: 350, summary: { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0, failed: 0, failures: [], failuresTruncated: 0 }, awaitingApproval: { plannedDeletions: 90, ownedCount: 400, deletionSetHash: 'h', reason: 'r' } },
+      currentRun: { workflowId: 'full-sync/acme/3', phase: 'awaitingApproval', pagesDone: 4, usersSeen: 350, counts: { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 0, skipped: 0, failed: 0 }, awaitingApproval: { plannedDeletions: 90, ownedCount: 400, deletionSetHash: 'h', reason: 'r' } },
       lastRuns: [
         { kind: 'fullSync', workflowId: 'full-sync/acme/1', startedAt: '2026-11-23T08:00:00Z', finishedAt: '2026-11-23T08:01:00Z', outcome: 'failed' },
         { kind: 'fullSync', workflowId: 'full-sync/acme/2', startedAt: '2026-11-23T09:00:00Z', finishedAt: '2026-11-23T09:02:30Z', outcome: 'succeeded' },

@@ -4,7 +4,7 @@
  * workflow-safe, shared by the workflows (child starts, setCurrentDetails) and src/client.ts.
  * Summaries and details pass through the payload codec; still, never put secrets in them.
  */
-import type { ConnectionStatus } from './definitions';
+import type { ConnectionStatus } from './index';
 
 export function connectionSummary(connectionId: string): string {
   return `duo-sync connection ${connectionId}`;
@@ -64,6 +64,10 @@ export function describeConnection(s: ConnectionStatus): string {
     const r = s.currentRun;
     lines.push(`running ${r.workflowId}: ${r.phase}, ${r.pagesDone} pages, ${r.usersSeen} users in scope`);
     if (r.awaitingApproval) lines.push(`awaiting deletion approval: ${r.awaitingApproval.plannedDeletions} of ${r.awaitingApproval.ownedCount} owned users`);
+  }
+  for (const run of s.runsInFlight) {
+    const a = run.progress.awaitingApproval;
+    if (run.workflowId !== s.currentRun?.workflowId && a) lines.push(`${run.workflowId} awaits deletion approval: ${a.plannedDeletions} of ${a.ownedCount} owned users`);
   }
   const last = [...s.lastRuns].reverse().find((r) => r.outcome !== 'running');
   if (last) lines.push(`last run ${last.workflowId}: ${last.outcome} at ${at(last.finishedAt ?? last.startedAt)}`);
