@@ -212,9 +212,11 @@ export function createSyncActivities(resources: ConnectionResources) {
       const usernames = page.items.map((u) => normalizeUsername(u.username));
       const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : []);
       const resumed = resumePoint(usernames);
-      const summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
+      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
         guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), emptySummary(), input.dryRun, input.groupIds)),
       );
+      // Entries the store could not read are failures of this run, named by their DN or id.
+      for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
     },
 

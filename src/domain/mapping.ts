@@ -216,7 +216,9 @@ function firstNonEmpty(values: readonly string[]): string | undefined {
 /** Reads one source; multi-valued attributes yield their first non-empty value. */
 export function readSource(user: StoreUser, name: string): string | undefined {
   if (name.startsWith('attr:')) {
-    const value = user.attributes[name.slice('attr:'.length)];
+    const attr = name.slice('attr:'.length);
+    // Own attributes only: `attr:toString` must not read Object.prototype.toString.
+    const value = Object.hasOwn(user.attributes, attr) ? user.attributes[attr] : undefined;
     return Array.isArray(value) ? firstNonEmpty(value) : value;
   }
   switch (name as FieldSource) {

@@ -55,7 +55,8 @@ export async function makeSyncFixture(options: FixtureOptions = {}): Promise<Syn
   const writeUsers = (users: FileUser[]) => writeFileSync(storePath, JSON.stringify({ users, groups: [{ id: 'staff', name: 'staff' }] }));
   writeUsers(options.users ?? []);
   const sandbox = await startDuoSandbox({ seed: 7, ...options.sandbox });
-  const secretVar = `DUO_SKEY_TEST_${connectionId.replace(/-/g, '_').toUpperCase()}`;
+  // Under the worker's default secret allow-list (DUO_SYNC_SECRET_ENV_PREFIXES=DUO_SYNC_).
+  const secretVar = `DUO_SYNC_TEST_SKEY_${connectionId.replace(/-/g, '_').toUpperCase()}`;
   process.env[secretVar] = sandbox.account.secretKey;
   const config = ConnectionConfigSchema.parse({
     connectionId,
