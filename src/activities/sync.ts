@@ -134,7 +134,9 @@ async function reconcileOne(
   dryRun: boolean,
   groupIds?: GroupIdMap,
 ): Promise<RunSummary> {
-  if (cameFromDuo(config, user)) return recordOutcome(summary, 'skipped');
+  // The marker is only believed for users this connection does not already manage outbound: a store
+  // user who writes it into their own record must not escape being disabled or deprovisioned.
+  if (cameFromDuo(config, user) && !(current && isOwnedBy(current.notes, config.connectionId))) return recordOutcome(summary, 'skipped');
   const mapped = mapStoreUser(user, rule.attributeMappings, rule);
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
   summary = mapped.problems.reduce(recordFailure, summary);
