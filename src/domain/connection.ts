@@ -1,5 +1,5 @@
 /**
- * The connection and rule configuration: the public, JSON-friendly contract users write (DESIGN §1),
+ * The connection and rule configuration: the public, JSON-friendly contract users write (README, "Configuring a connection"),
  * as zod schemas with defaults and cross-field checks, plus `formatIssues` to turn validation
  * errors into readable lines. Parsing is idempotent (parse(parse(x)) equals parse(x)) because
  * the parsed config is carried through workflow history and continue-as-new and parsed again.

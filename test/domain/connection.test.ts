@@ -20,7 +20,7 @@ function errorsOf(input: unknown): string[] {
 
 describe('domain/connection', () => {
   describe('defaults', () => {
-    it('fills DESIGN defaults: enabled, all actions off, phone cleanup on, 30 min interval, guard 10%/500/1440 min, health 50%', () => {
+    it('fills the documented defaults: enabled, all actions off, phone cleanup on, 30 min interval, guard 10%/500/1440 min, health 50%', () => {
       const config = parseConfig();
       assert.equal(config.enabled, true);
       assert.deepEqual(config.userActions, {
@@ -95,7 +95,7 @@ describe('domain/connection', () => {
     });
   });
 
-  describe('cross-field rules (DESIGN §1)', () => {
+  describe('cross-field rules', () => {
     it('disable requires update', () => {
       assert.deepEqual(errorsOf(baseConfig({ userActions: { disable: true } })), ['userActions.disable: disable needs update: set userActions.update to true, or disable to false']);
       assert.equal(parseConfig({ userActions: { update: true, disable: true } }).userActions.disable, true);
