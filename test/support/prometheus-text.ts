@@ -25,8 +25,14 @@ export function parseSamples(text: string): Sample[] {
 export function metricNames(text: string): Set<string> {
   const names = new Set<string>();
   for (const line of text.split('\n')) {
-    const type = /^# TYPE (\S+)/.exec(line);
-    if (type) names.add(type[1] as string);
+    const type = /^# TYPE (\S+) (\S+)/.exec(line);
+    if (type) {
+      const name = type[1] as string;
+      names.add(name);
+      // A histogram or summary family is exported as these series, whether observed yet or not.
+      if (type[2] === 'histogram') for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${name}${suffix}`);
+      if (type[2] === 'summary') for (const suffix of ['_sum', '_count']) names.add(`${name}${suffix}`);
+    }
     const sample = SAMPLE.exec(line);
     if (sample && !line.startsWith('#')) names.add(sample[1] as string);
   }
