@@ -85,14 +85,14 @@ describe('docker-compose.yml (production shape)', () => {
   it('runs Grafana with the provisioned Prometheus datasource and the duo-sync dashboard', () => {
     const grafana = service('grafana');
     assert.match(grafana.image ?? '', /^grafana\/grafana:\d+/);
-    const mounts = Object.fromEntries((grafana.volumes ?? []).map((v) => [v.split(':')[1], v.split(':')[0] ?? '']));
+    const mounts: Record<string, string> = Object.fromEntries((grafana.volumes ?? []).map((v) => [v.split(':')[1] ?? '', v.split(':')[0] ?? '']));
     const provisioning = mounts['/etc/grafana/provisioning'];
     assert.ok(provisioning, 'provisioning directory mounted');
     const datasources = parse(readFileSync(resolve(root, provisioning, 'datasources/prometheus.yaml'), 'utf8')) as { datasources: { uid: string; url: string }[] };
     assert.equal(datasources.datasources[0]?.url, 'http://prometheus:9090');
     const providers = parse(readFileSync(resolve(root, provisioning, 'dashboards/duo-sync.yaml'), 'utf8')) as { providers: { options: { path: string } }[] };
     const dashboardDir = providers.providers[0]?.options.path ?? '';
-    const dashboardMount = Object.entries(mounts).find(([inside]) => inside?.startsWith(`${dashboardDir}/`));
+    const dashboardMount = Object.entries(mounts).find(([inside]) => inside.startsWith(`${dashboardDir}/`));
     assert.ok(dashboardMount, `a dashboard is mounted under ${dashboardDir}`);
     const dashboard = JSON.parse(readFileSync(resolve(root, dashboardMount[1]), 'utf8')) as { panels: { datasource?: { uid: string } }[] };
     const uids = new Set(dashboard.panels.flatMap((p) => (p.datasource ? [p.datasource.uid] : [])));
