@@ -4,6 +4,9 @@
  * Temporal headers from workflow to activity and child. Off unless OTEL_EXPORTER_OTLP_ENDPOINT is set;
  * then spans go over OTLP/HTTP to `<endpoint>/v1/traces`.
  */
+import { context, propagation } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { Resource } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -35,6 +38,11 @@ export function createTracing(options: TracingOptions): Tracing {
   provider.addSpanProcessor(processor);
   // A tracer of our own provider, not the global one: nothing else in the process is affected.
   const tracer = provider.getTracer('duo-sync');
+  // The activity interceptor reads the trace context from Temporal headers with the global
+  // propagator and makes it current with the global context manager; both are no-ops until set.
+  // W3C trace context is what the workflow side writes. (Setting a global twice keeps the first.)
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   return {
     activityInterceptors: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx, { tracer }), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
     sinks: { exporter: makeWorkflowExporter(processor, resource) },
