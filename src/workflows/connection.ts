@@ -83,7 +83,10 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     await condition(() => !entity.userIsReconciling(change.username));
     return reconcileUserChild(entity, entity.beginUserReconcile(change), change, now);
   });
-  onUpdate(approveDeletionsUpdate, (raw) => entity.checkApproveDeletions(raw), async (decision, by) => {
+  onUpdate(approveDeletionsUpdate, (raw) => entity.checkApproveDeletions(raw), async (checked, by) => {
+    // The run's own progress report can trail a client that read the run directly: give it a moment.
+    await condition(() => entity.approvalReadiness(checked) !== 'pending', '1 minute');
+    const decision = entity.confirmApproveDeletions(checked);
     await getExternalWorkflowHandle(decision.runId).signal(approveDeletionsSignal, decision);
     entity.deletionsDecided(now(), decision, actorOf(by));
     return { forwardedTo: decision.runId };

@@ -338,13 +338,33 @@ export class ConnectionEntity {
   /** The decision is for the sync the entity shows as waiting, and names its exact deletion set. */
   checkApproveDeletions(raw: unknown): DeletionDecision {
     const decision = parsePayload(DeletionDecisionSchema, 'approveDeletions request', raw);
-    const current = this.state.progress.find((p) => p.workflowId === decision.runId);
-    const waiting = current?.phase === 'awaitingApproval' ? current.awaitingApproval : undefined;
-    if (!waiting) throw refuse('NotAwaitingApproval', `run ${decision.runId} is not awaiting deletion approval`);
-    if (decision.deletionSetHash !== waiting.deletionSetHash) {
-      throw refuse('DeletionSetMismatch', `deletionSetHash ${decision.deletionSetHash} does not match the planned set ${waiting.deletionSetHash}: read status again`);
-    }
+    if (this.approvalReadiness(decision) === 'gone') throw refuse('NotAwaitingApproval', `run ${decision.runId} is not awaiting deletion approval`);
+    if (this.approvalReadiness(decision) === 'mismatch') throw this.mismatch(decision);
     return decision;
+  }
+
+  /**
+   * Whether a decision can be forwarded: `ready` (the run shows it waits for exactly this set),
+   * `mismatch` (it waits for another set), `pending` (a run the entity tracks that has not reported
+   * the wait yet: its progress signal can trail a client that read the run itself), or `gone`.
+   */
+  approvalReadiness(decision: DeletionDecision): 'ready' | 'mismatch' | 'pending' | 'gone' {
+    const waiting = this.state.progress.find((p) => p.workflowId === decision.runId && p.phase === 'awaitingApproval')?.awaitingApproval;
+    if (waiting) return waiting.deletionSetHash === decision.deletionSetHash ? 'ready' : 'mismatch';
+    return this.state.tracked.some((t) => t.workflowId === decision.runId) ? 'pending' : 'gone';
+  }
+
+  /** After waiting for a `pending` decision: forward it only if the run now shows exactly this set. */
+  confirmApproveDeletions(decision: DeletionDecision): DeletionDecision {
+    const readiness = this.approvalReadiness(decision);
+    if (readiness === 'mismatch') throw this.mismatch(decision);
+    if (readiness !== 'ready') throw refuse('NotAwaitingApproval', `run ${decision.runId} is not awaiting deletion approval`);
+    return decision;
+  }
+
+  private mismatch(decision: DeletionDecision): ApplicationFailure {
+    const waiting = this.state.progress.find((p) => p.workflowId === decision.runId)?.awaitingApproval;
+    return refuse('DeletionSetMismatch', `deletionSetHash ${decision.deletionSetHash} does not match the planned set ${waiting?.deletionSetHash ?? '(none)'}: read status again`);
   }
 
   /**
