@@ -96,9 +96,12 @@ export type AttributeMappings = z.infer<typeof AttributeMappingsSchema>;
 
 /**
  * DESIGN §1 defaults. `notes` has no default: unmapped, the human part of a Duo user's notes is
- * left as it is (only the ownership marker is managed).
+ * left as it is (only the ownership marker is managed). `userType` has none either: everyone is a
+ * plain user unless a rule maps it explicitly (with an administrator role), because a default would
+ * read whatever the store calls `userType` (SCIM's core attribute says "Admin" for IdP admins) and
+ * make Duo administrators of them.
  */
-export const DEFAULT_MAPPINGS: Readonly<Omit<Required<AttributeMappings>, 'notes'>> = {
+export const DEFAULT_MAPPINGS: Readonly<Omit<Required<AttributeMappings>, 'notes' | 'userType'>> = {
   username: { from: 'username' },
   email: { from: 'email' },
   realname: { firstOf: [{ from: 'displayName' }, { template: '${givenName} ${familyName}' }] },
@@ -106,7 +109,6 @@ export const DEFAULT_MAPPINGS: Readonly<Omit<Required<AttributeMappings>, 'notes
   lastname: { from: 'familyName' },
   status: { from: 'enabled' },
   phone: { from: 'primaryPhone' },
-  userType: { from: 'attr:userType' },
 };
 
 // ---- desired Duo user -------------------------------------------------------------------------
@@ -290,7 +292,7 @@ export function mapStoreUser(user: StoreUser, overrides?: AttributeMappings): Ma
       lastname: evaluateSource(m.lastname, user),
       status: toStatus(evaluateSource(m.status, user), who),
       phone,
-      userType: toUserType(evaluateSource(m.userType, user), who),
+      userType: toUserType(m.userType ? evaluateSource(m.userType, user) : null, who),
     };
     if (m.notes) desired.notes = evaluateSource(m.notes, user);
     // Duo requires an email (and a name) to create an administrator.
