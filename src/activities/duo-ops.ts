@@ -10,7 +10,7 @@
  */
 import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoPhone, type DuoUser } from '../duo';
 import { usernameKey } from '../domain/mapping';
-import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, type Owner } from '../domain/ownership';
+import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, type Owner, type UserOwner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
 import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
 import { recordFailure, recordGroupCounts, recordOutcome, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
@@ -73,11 +73,6 @@ export class IdentityConflictError extends Error {
 export function aliasesOf(user: DuoUser): string[] {
   const all = [user.alias1, user.alias2, user.alias3, user.alias4, ...Object.values(user.aliases)];
   return [...new Set(all.filter((a): a is string => typeof a === 'string' && a !== ''))];
-}
-
-/** Whether `username` is this Duo user's username itself (Duo compares case-insensitively), not one of its aliases. */
-export function hasUsername(user: DuoUser, username: string): boolean {
-  return usernameKey(user.username) === usernameKey(username);
 }
 
 export interface UsernameLookup {
@@ -144,8 +139,16 @@ function createConflict(op: Extract<PlanOp, { op: 'create' }>, owner: Owner, fou
   }
   return new IdentityConflictError(
     'UsernameConflict',
-    `Duo user ${describeDuoUser(existing)} already exists and is not the account this rule created for store user ${storeUser} (${marker ? `it is marked for ${marker.connectionId === owner.connectionId ? `rule ${marker.ruleId}` : `connection ${marker.connectionId}`}${marker.storeId === undefined ? ' without a store id' : ''}` : 'it has no duo-sync marker'}), so it was neither adopted nor changed; rename or delete one of them`,
+    `Duo user ${describeDuoUser(existing)} already exists and is not the account this rule created for store user ${storeUser} (${whoseMarker(marker, owner)}), so it was neither adopted nor changed; rename or delete one of them`,
   );
+}
+
+/** Whose a Duo user is, by its marker, for a conflict message. */
+function whoseMarker(marker: UserOwner | null, owner: Owner): string {
+  if (!marker) return 'it has no duo-sync marker';
+  if (marker.connectionId !== owner.connectionId) return `it belongs to connection ${marker.connectionId}`;
+  if (marker.ruleId !== owner.ruleId) return `it belongs to rule ${marker.ruleId}`;
+  return 'its marker predates store ids, so it cannot be told apart from another store user’s account';
 }
 
 // ---- phones ---------------------------------------------------------------------------------------
@@ -319,5 +322,3 @@ export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owne
   }
   return done(summary);
 }
-
-
