@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts', 'src/shared/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts', 'src/contract/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -32,9 +32,21 @@ export default tseslint.config(
           })),
           patterns: [
             { group: ['**/activities', '**/activities/*'], message: 'Import activities with `import type` only.', allowTypeImports: true },
+            { group: ['../workflows', '../workflows/*', '../../workflows', '../../workflows/*'], message: 'Pure modules and the contract never import workflow code.' },
             { group: ['**/duo/*', '**/duo', '**/stores/*', '**/stores', '**/sandbox/*', '**/config/env', '**/config/secrets', '**/temporal/*'], message: 'Workflow code may not import activity-side modules.', allowTypeImports: true },
           ],
         },
+      ],
+    },
+  },
+  {
+    // The workflow bundle is the worker's business: everything else talks to workflows through src/contract.
+    files: ['src/**/*.ts', 'bench/**/*.ts', 'e2e/**/*.ts'],
+    ignores: ['src/workflows/**/*.ts', 'src/domain/**/*.ts', 'src/contract/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/workflows', '**/workflows/*'], message: 'Import messages, ids and result types from src/contract; only the worker bundles src/workflows.' }] },
       ],
     },
   },

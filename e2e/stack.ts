@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { configureConnection, connectDuoSyncClient, connectionStatus, type DuoSyncClient } from '../src/client';
 import { loadProcessConfig } from '../src/config/env';
-import { DEMO_CONNECTION_ID, startDemoEnvironment, type DemoEnvironment } from '../src/demo';
+import { DEMO_CONNECTION_ID, demoSecretPolicy, startDemoEnvironment, type DemoEnvironment } from '../src/demo';
 import type { DuoSandbox } from '../src/sandbox';
 import { freePort, startDevServer, type DevServer } from '../src/temporal/dev-server';
 import { createDuoSyncWorker } from '../src/worker';
@@ -55,7 +55,7 @@ export async function startStack(): Promise<Stack> {
     const config = loadProcessConfig({ TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: server.namespace });
     const native = await NativeConnection.connect({ address: server.address });
     stops.push(() => native.close());
-    const worker = await createDuoSyncWorker({ connection: native, namespace: server.namespace, taskQueue: config.TEMPORAL_TASK_QUEUE });
+    const worker = await createDuoSyncWorker({ connection: native, namespace: server.namespace, taskQueue: config.TEMPORAL_TASK_QUEUE, dependencies: { secretPolicy: demoSecretPolicy(dataDir, {}) } });
     const running = worker.run();
     stops.push(async () => {
       worker.shutdown();

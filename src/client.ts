@@ -14,7 +14,7 @@ import type { HealthCheckResult } from './activities';
 import { ConnectionConfigSchema, formatIssues, RuleSchema, SlugSchema, type ConnectionConfig, type Rule } from './domain/connection';
 import type { RunSummary } from './domain/summary';
 import {
-  ApproveDeletionsSchema,
+  DeletionDecisionSchema,
   approveDeletionsUpdate,
   configureUpdate,
   deleteRuleUpdate,
@@ -34,7 +34,7 @@ import {
   userChangedSignal,
   userDeletedSignal,
   upsertRuleUpdate,
-  type ApproveDeletionsRequest,
+  type DeletionDecisionInput,
   type ConnectionStatus,
   type ConnectionTestResult,
   type GroupChange,
@@ -42,9 +42,10 @@ import {
   type SyncNowRequest,
   type SyncNowResult,
   type UserChange,
-} from './workflows/definitions';
-import type { connectionWorkflow } from './workflows/connection';
-import { connectionDetails, connectionSummary, healthCheckSummary } from './workflows/ui-text';
+  connectionWorkflowId,
+  type ConnectionWorkflowFn,
+} from './contract';
+import { connectionDetails, connectionSummary, healthCheckSummary } from './contract/ui-text';
 
 export interface DuoSyncClient {
   client: Client;
@@ -88,9 +89,7 @@ export async function connectDuoSyncClient(config: ProcessConfig = loadProcessCo
   return { client, taskQueue: config.TEMPORAL_TASK_QUEUE, close: () => connection.close() };
 }
 
-export function connectionWorkflowId(connectionId: string): string {
-  return `connection/${connectionId}`;
-}
+export { connectionWorkflowId } from './contract';
 
 function check<T>(schema: z.ZodType<T>, what: string, value: unknown): T {
   const parsed = schema.safeParse(value);
@@ -106,7 +105,7 @@ function startOptions(dsc: DuoSyncClient, connectionId: string) {
   return {
     taskQueue: dsc.taskQueue,
     workflowId: connectionWorkflowId(connectionId),
-    args: [{ connectionId }] as Parameters<typeof connectionWorkflow>,
+    args: [{ connectionId }] as Parameters<ConnectionWorkflowFn>,
     // Shown on the entity's page in the Web UI; the static details list the messages ops can send.
     staticSummary: connectionSummary(connectionId),
     staticDetails: connectionDetails(connectionId),
@@ -116,7 +115,7 @@ function startOptions(dsc: DuoSyncClient, connectionId: string) {
 /** Creates the connection's entity if needed and applies the configuration (runs a connection test). */
 export async function configureConnection(dsc: DuoSyncClient, config: ConnectionConfig): Promise<{ applied: true; rules: number }> {
   const valid = check(ConnectionConfigSchema, 'connection configuration', config);
-  const startWorkflowOperation = new WithStartWorkflowOperation<typeof connectionWorkflow>('connectionWorkflow', {
+  const startWorkflowOperation = new WithStartWorkflowOperation<ConnectionWorkflowFn>('connectionWorkflow', {
     ...startOptions(dsc, valid.connectionId),
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
   });
@@ -156,7 +155,7 @@ export async function signalMembershipChanged(dsc: DuoSyncClient, connectionId: 
 }
 
 function handle(dsc: DuoSyncClient, connectionId: string) {
-  return dsc.client.workflow.getHandle<typeof connectionWorkflow>(connectionWorkflowId(check(ConnectionIdSchema, 'connectionId', connectionId)));
+  return dsc.client.workflow.getHandle<ConnectionWorkflowFn>(connectionWorkflowId(check(ConnectionIdSchema, 'connectionId', connectionId)));
 }
 
 export async function syncNow(dsc: DuoSyncClient, connectionId: string, request: SyncNowRequest = {}): Promise<SyncNowResult> {
@@ -179,8 +178,8 @@ export async function deleteRule(dsc: DuoSyncClient, connectionId: string, ruleI
   return update('deleteRule', () => handle(dsc, connectionId).executeUpdate(deleteRuleUpdate, { args: [{ ruleId }] }));
 }
 
-export async function approveDeletions(dsc: DuoSyncClient, connectionId: string, request: ApproveDeletionsRequest): Promise<{ forwardedTo: string }> {
-  return update('approveDeletions', () => handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(ApproveDeletionsSchema, 'approveDeletions request', request)] }));
+export async function approveDeletions(dsc: DuoSyncClient, connectionId: string, request: DeletionDecisionInput): Promise<{ forwardedTo: string }> {
+  return update('approveDeletions', () => handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(DeletionDecisionSchema, 'approveDeletions request', request)] }));
 }
 
 export async function pauseConnection(dsc: DuoSyncClient, connectionId: string, reason?: string): Promise<void> {

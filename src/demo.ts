@@ -5,8 +5,9 @@
  * sits in a 0600 file that the connection references (the key itself never enters workflow history).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { loadSecretPolicy, widenSecretPolicy, type SecretPolicy } from './config/secrets';
 import { ConnectionConfigSchema, type ConnectionConfig } from './domain/connection';
 import { duoSecretRefFromEnv } from './duo';
 import { startDuoSandbox, type DuoSandbox } from './sandbox';
@@ -58,6 +59,14 @@ function demoConfig(duo: ConnectionConfig['duo'], storePath: string): Connection
     // The sample's store groups become Duo groups with their members, so the demo shows groups too.
     rules: [{ id: 'everyone', direction: 'outbound', scope: { kind: 'all' }, groups: { include: ['staff', 'engineering'] } }],
   });
+}
+
+/**
+ * The worker's secret allow-list widened by the demo's own secrets: the sandbox key file in the
+ * data directory, or the operator's DUO_SKEY / DUO_SKEY_FILE for real Duo.
+ */
+export function demoSecretPolicy(dataDir: string, env: NodeJS.ProcessEnv = process.env): SecretPolicy {
+  return widenSecretPolicy(loadSecretPolicy(env), { envPrefixes: ['DUO_SKEY'], dirs: [dataDir, ...(env.DUO_SKEY_FILE ? [dirname(resolve(env.DUO_SKEY_FILE))] : [])] });
 }
 
 export async function startDemoEnvironment(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<DemoEnvironment> {

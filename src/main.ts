@@ -10,9 +10,9 @@ import { z } from 'zod';
 import { startDevServer } from './temporal/dev-server';
 import { createDuoSyncWorker } from './worker';
 import { configureConnection, connectDuoSyncClient, runHealthCheck, syncNow } from './client';
-import { DEMO_CONNECTION_ID, startDemoEnvironment } from './demo';
+import { DEMO_CONNECTION_ID, demoSecretPolicy, startDemoEnvironment } from './demo';
 import { describeCounts, describeGroupCounts } from './domain/summary';
-import type { FullSyncResult } from './workflows/full-sync';
+import type { FullSyncResult } from './contract';
 import { ConfigError, loadProcessConfig, PortSchema, readEnv } from './config/env';
 import { dataConverterFromConfig } from './codec/config';
 
@@ -42,6 +42,7 @@ async function main(): Promise<void> {
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       dataConverter: dataConverterFromConfig(config),
+      dependencies: { secretPolicy: demoSecretPolicy(dataDir) },
     });
     const running = worker.run();
     const client = await connectDuoSyncClient(config);

@@ -37,7 +37,7 @@ export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
     // A status Duo adds in future is treated like `locked out`: an admin's or Duo's state, left alone.
     status: DuoUserStatusSchema.catch('locked out').parse(user.status),
     notes: text(user.notes),
-    phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null, name: text(p.name) })),
+    phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null, extension: p.extension, name: text(p.name) })),
     ...(isAdmin === undefined ? {} : { isAdmin }),
   };
 }
@@ -236,15 +236,15 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
     case 'attachPhone': {
       const userId = op.userId ?? created.userId;
       if (!userId) throw new Error(`cannot attach phone to ${op.username}: the user was not created`);
-      const existing = await duo.findPhonesByNumber(op.number);
+      const existing = await duo.findPhonesByNumber(op.number, op.extension);
       let phone = existing[0];
       if (!phone) {
         try {
-          phone = await duo.createPhone({ number: op.number, type: 'mobile', name: phoneMarker(owner.connectionId) });
+          phone = await duo.createPhone({ number: op.number, type: op.type, name: phoneMarker(owner.connectionId), ...(op.extension ? { extension: op.extension } : {}) });
         } catch (err) {
           // Users reconciled side by side may share a number: the other one created it first.
           if (!isDuoError(err, 'conflict')) throw err;
-          phone = (await duo.findPhonesByNumber(op.number))[0];
+          phone = (await duo.findPhonesByNumber(op.number, op.extension))[0];
           if (!phone) throw err;
         }
       }

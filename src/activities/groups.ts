@@ -20,7 +20,7 @@ import {
 } from '../domain/groups';
 import { mapStoreUser, usernameKey } from '../domain/mapping';
 import { isOwnedBy, parseGroupMarker, parseUserMarker, stripGroupMarker, type Owner } from '../domain/ownership';
-import { emptySummary, mergeSummary, recordFailure, recordGroupCounts, type RunSummary } from '../domain/summary';
+import { emptySummary, mergeSummary, recordFailure, recordGroupCounts, recordOutcome, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore } from '../stores';
 import { applyUserPlan, ignoreNotFound, isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
 import { beat } from './heartbeat';
@@ -41,6 +41,20 @@ export interface SyncRuleGroupsResult {
    */
   groupIds: GroupIdMap | null;
   summary: RunSummary;
+  /** Owned groups the rule no longer wants: not deleted here, they join the run's deletion plan (and its guard). */
+  plannedDeletions: { id: string; label: string }[];
+  /** Groups this rule owns in Duo: the guard's denominator for group deletions. */
+  ownedGroups: number;
+}
+
+/** A group in a run's deletion plan: `group:<ruleId>:<group_id>`. */
+export function groupCandidateId(ruleId: string, groupId: string): string {
+  return `group:${ruleId}:${groupId}`;
+}
+
+export function parseGroupCandidateId(id: string): { ruleId: string; groupId: string } | null {
+  const m = /^group:([^:]+):(.+)$/.exec(id);
+  return m ? { ruleId: m[1] as string, groupId: m[2] as string } : null;
 }
 
 export interface ReconcileGroupInput {
@@ -181,10 +195,35 @@ export function createGroupActivities(resources: ConnectionResources) {
       const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
       const { included, missing } = resolveIncluded(storeGroups, include);
       const emptyRead = storeGroups.length === 0 && include.length > 0;
-      const plan = planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: !emptyRead });
+      // Deletions are planned here and applied by the run after its deletion guard; creates and
+      // renames are planned as if nothing were deleted, so a name a doomed group holds waits a run.
+      const deletions = emptyRead ? [] : planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: true }).ops.filter((op) => op.op === 'delete');
+      const plan = planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: false });
       const applied = await guarded(`provisioning groups of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
-      if (!emptyRead || ownedGroups(duoGroups, owner).byExternalId.size === 0) return applied;
-      return { groupIds: null, summary: groupFailure(applied.summary, `rule:${rule.id}`, 'syncGroups', 'EmptyGroupRead', EMPTY_GROUP_READ) };
+      const owned = ownedGroups(duoGroups, owner);
+      const planned = { plannedDeletions: deletions.map((d) => ({ id: groupCandidateId(rule.id, d.groupId), label: `group ${d.name}` })), ownedGroups: owned.byExternalId.size + owned.duplicates.length };
+      if (!emptyRead || owned.byExternalId.size === 0) return { ...applied, ...planned };
+      return { groupIds: null, summary: groupFailure(applied.summary, `rule:${rule.id}`, 'syncGroups', 'EmptyGroupRead', EMPTY_GROUP_READ), ...planned };
+    },
+
+    /**
+     * Deletes approved groups of one rule, each only if the rule's groups, planned again now from a
+     * complete store read, still say it goes; anything else is skipped.
+     */
+    async applyGroupDeletions(input: SyncRuleGroupsInput & { groupIds: string[] }): Promise<RunSummary> {
+      const rule = outboundRule(input.config, input.ruleId);
+      const owner = ownerOf(input.config, rule.id);
+      const include = rule.groups?.include ?? [];
+      const store = await resources.store(input.config);
+      const duo = await resources.duo(input.config);
+      const storeGroups = await guarded(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
+      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const { included, missing } = resolveIncluded(storeGroups, include);
+      const emptyRead = storeGroups.length === 0 && include.length > 0;
+      const approved = new Set(input.groupIds);
+      const still = emptyRead ? [] : planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: true }).ops.filter((op) => op.op === 'delete' && approved.has(op.groupId));
+      const applied = await guarded(`deleting groups of rule ${rule.id}`, () => applyGroupPlan(duo, { ops: still, problems: [], ids: {}, unchanged: 0 }, owner, input.dryRun));
+      return recordOutcome(applied.summary, 'skipped', input.groupIds.length - still.length);
     },
 
     /** One group (by store externalId or name) in every rule that includes or owns it; returns the groups whose members to sync. */
@@ -258,7 +297,7 @@ export function createGroupActivities(resources: ConnectionResources) {
         });
         // Members are looked up under their Duo usernames (as the rule maps them); members that do not map are the user passes' failures.
         const members = page.items.flatMap((u) => {
-          const mapped = mapStoreUser(u, rule.attributeMappings);
+          const mapped = mapStoreUser(u, rule.attributeMappings, rule);
           return mapped.ok ? [{ storeId: u.externalId, username: mapped.user.username }] : [];
         });
         // Only a Duo user whose username (not an alias) is the member's, and whose marker names that store user, is the member.

@@ -7,7 +7,6 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { findRule, type ConnectionConfig, type Rule } from '../domain/connection';
-import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
 import { formatInboundMarker, isInboundOwned, isOutboundOwned, mapDuoUser, ownerAttributeOf, planInbound, planInboundDeprovision, type InboundOp } from '../domain/inbound';
 import { usernameKey } from '../domain/mapping';
 import { planOutcome } from '../domain/plan';
@@ -16,6 +15,7 @@ import { emptySummary, recordFailure, recordOutcome, RunSummarySchema, type RunS
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
 import { lookUpUsersByUsername, toUserView, withTransientRetry } from './duo-ops';
 import { guarded } from './guarded';
+import { nextOffsetOf } from './paging';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 
@@ -35,14 +35,8 @@ export interface InboundUsersPageResult {
 export interface InboundDeprovisionPlanResult {
   nextCursor: string | null;
   ownedCount: number;
-  candidates: number;
-  candidatesHash: string;
-}
-
-export interface InboundDeprovisionApplyResult {
-  nextCursor: string | null;
-  deprovisioned: number;
-  summary: RunSummary;
+  /** Exactly which store users would go (lower-cased username as id). */
+  candidates: { id: string; label: string }[];
 }
 
 interface InboundContext {
@@ -67,6 +61,20 @@ async function inboundContext(resources: ConnectionResources, input: InboundRule
   const attr = ownerAttributeOf(rule, store.kind);
   if (!attr.ok) throw ApplicationFailure.nonRetryable(attr.message, 'InvalidConfig');
   return { rule, owner: { connectionId: input.config.connectionId, ruleId: rule.id }, ownerAttribute: attr.attribute, store };
+}
+
+interface DeletedInboundRuleInput {
+  connectionId: string;
+  config: ConnectionConfig;
+  /** The deleted rule's definition (it is no longer in `config`). */
+  rule: Rule;
+}
+
+async function deletedRuleContext(resources: ConnectionResources, input: DeletedInboundRuleInput): Promise<InboundContext> {
+  const store = await resources.store(input.config);
+  const attr = ownerAttributeOf(input.rule, store.kind);
+  if (!attr.ok) throw ApplicationFailure.nonRetryable(attr.message, 'InvalidConfig');
+  return { rule: input.rule, owner: { connectionId: input.config.connectionId, ruleId: input.rule.id }, ownerAttribute: attr.attribute, store };
 }
 
 /** Why `store` cannot serve this inbound rule (read-only, cannot disable, no owner attribute), or null. */
@@ -179,11 +187,9 @@ export function createInboundActivities(resources: ConnectionResources) {
      * `deprovision` (deprovisionOnRuleDeletion) is on, otherwise released (marker removed, user kept).
      * Deleted and released users leave the owned set, so after changing any the next page starts over.
      */
-    async deleteInboundRulePage(input: { connectionId: string; config: ConnectionConfig; rule: Rule; deprovision: boolean; cursor: string | null; pageSize: number }): Promise<{ done: boolean; nextCursor: string | null; summary: RunSummary }> {
-      const store = await resources.store(input.config);
-      const attr = ownerAttributeOf(input.rule, store.kind);
-      if (!attr.ok) throw ApplicationFailure.nonRetryable(attr.message, 'InvalidConfig');
-      const ctx: InboundContext = { rule: input.rule, owner: { connectionId: input.config.connectionId, ruleId: input.rule.id }, ownerAttribute: attr.attribute, store };
+    async deleteInboundRulePage(input: DeletedInboundRuleInput & { deprovision: boolean; cursor: string | null; pageSize: number }): Promise<{ done: boolean; nextCursor: string | null; summary: RunSummary }> {
+      const ctx = await deletedRuleContext(resources, input);
+      const store = ctx.store;
       const page = await guarded(`reading owned users from ${store.location}`, () => store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
       const userActions = { ...input.config.userActions, deprovision: input.deprovision };
       let summary = emptySummary();
@@ -212,6 +218,33 @@ export function createInboundActivities(resources: ConnectionResources) {
       }
       // Only a user that left the set restarts the read, so this ends: each restart shrinks the set.
       return { done: !leftTheSet && page.nextCursor === null, nextCursor: leftTheSet ? null : page.nextCursor, summary };
+    },
+
+    /** One page of a deleted inbound rule's plan: every store user it owns is a candidate. */
+    async planInboundRuleDeletionPage(input: DeletedInboundRuleInput & { cursor: string | null; pageSize: number }): Promise<InboundDeprovisionPlanResult> {
+      const ctx = await deletedRuleContext(resources, input);
+      const page = await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
+      const owned = page.items.filter((u) => isInboundOwned(u, ctx.ownerAttribute, ctx.owner.connectionId, ctx.owner.ruleId));
+      return { nextCursor: page.nextCursor, ownedCount: owned.length, candidates: owned.map((u) => ({ id: usernameKey(u.username), label: u.username })) };
+    },
+
+    /** Deprovisions approved store users of a deleted inbound rule, each only if the rule is still deleted and still owns it. */
+    async applyInboundRuleDeletionBatch(input: DeletedInboundRuleInput & { candidates: { id: string; label: string }[]; dryRun: boolean }): Promise<RunSummary> {
+      const ctx = await deletedRuleContext(resources, input);
+      if (findRule(input.config, input.rule.id)) return recordOutcome(emptySummary(), 'skipped', input.candidates.length);
+      const found = input.candidates.length ? await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.lookupUsers(input.candidates.map((c) => c.label))) : [];
+      const userActions = { ...input.config.userActions, deprovision: true };
+      let summary = emptySummary();
+      let applied = 0;
+      for (const user of found) {
+        if (!isInboundOwned(user, ctx.ownerAttribute, ctx.owner.connectionId, ctx.owner.ruleId)) continue;
+        const ops = planInboundDeprovision({ current: user, owner: ctx.owner, ownerAttribute: ctx.ownerAttribute, userActions });
+        const before = summary;
+        summary = await guarded(`deprovisioning ${user.username} in ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
+        applied += 1;
+        beat();
+      }
+      return recordOutcome(summary, 'skipped', input.candidates.length - applied);
     },
 
     async inboundUsersPage(input: InboundRuleInput & { offset: number; limit: number; dryRun: boolean }): Promise<InboundUsersPageResult> {
@@ -248,34 +281,29 @@ export function createInboundActivities(resources: ConnectionResources) {
         const before = summary;
         summary = await guarded(`syncing ${user.username} into ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
       }
-      return { nextOffset: page.nextOffset ?? null, eligible: eligible.length, summary };
+      return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), eligible: eligible.length, summary };
     },
 
     async planInboundDeprovisionPage(input: InboundRuleInput & { cursor: string | null; pageSize: number }): Promise<InboundDeprovisionPlanResult> {
       const ctx = await inboundContext(resources, input);
       const page = await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
       const { owned, candidates } = await deprovisionCandidates(resources, input, ctx, page.items);
-      return {
-        nextCursor: page.nextCursor,
-        ownedCount: owned,
-        candidates: candidates.length,
-        candidatesHash: candidates.length ? deletionSetHash(candidates.map((c) => usernameKey(c.user.username))) : EMPTY_HASH,
-      };
+      return { nextCursor: page.nextCursor, ownedCount: owned, candidates: candidates.map(({ user }) => ({ id: usernameKey(user.username), label: user.username })) };
     },
 
-    async applyInboundDeprovisionPage(input: InboundRuleInput & { cursor: string | null; pageSize: number; dryRun: boolean; budget: number }): Promise<InboundDeprovisionApplyResult> {
+    /** Deprovisions approved store users, each only if it is still owned by this rule and its Duo user is still gone. */
+    async applyInboundDeprovisionBatch(input: InboundRuleInput & { candidates: { id: string; label: string }[]; dryRun: boolean }): Promise<RunSummary> {
       const ctx = await inboundContext(resources, input);
-      const page = await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
-      const { candidates } = await deprovisionCandidates(resources, input, ctx, page.items);
-      let summary = emptySummary();
-      let deprovisioned = 0;
-      for (const { user, ops } of candidates.slice(0, input.budget)) {
+      const usernames = input.candidates.map((c) => c.label);
+      const found = usernames.length ? await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.lookupUsers(usernames)) : [];
+      const { candidates } = await deprovisionCandidates(resources, input, ctx, found);
+      let summary = recordOutcome(emptySummary(), 'skipped', input.candidates.length - candidates.length);
+      for (const { user, ops } of candidates) {
         const before = summary;
         summary = await guarded(`deprovisioning ${user.username} in ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
-        if (summary.failed === before.failed) deprovisioned += 1;
         beat();
       }
-      return { nextCursor: page.nextCursor, deprovisioned, summary };
+      return summary;
     },
   };
 }

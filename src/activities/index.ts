@@ -4,6 +4,7 @@
  * stores. Workflows import only the *type* of what this returns.
  */
 import { Context } from '@temporalio/activity';
+import type { HealthCheckResult } from '../contract';
 import { createInboundActivities } from './inbound';
 import { createConnectionResources, type ConnectionResources, type ResourceOptions } from './resources';
 import { createGroupActivities } from './groups';
@@ -17,11 +18,7 @@ export interface ActivityDependencies extends ResourceOptions {
   resources?: ConnectionResources;
 }
 
-export interface HealthCheckResult {
-  echo: string;
-  workerIdentity: string;
-  activityAttempt: number;
-}
+export type { HealthCheckResult } from '../contract';
 
 export function createActivities(deps: ActivityDependencies = {}) {
   const resources = deps.resources ?? createConnectionResources(deps);

@@ -4,13 +4,16 @@
  * the parts of the config they depend on, so a reconfigured connection gets fresh clients.
  */
 import { ApplicationFailure } from '@temporalio/activity';
-import { resolveSecret as defaultResolveSecret, type SecretRef } from '../config/secrets';
+import { loadSecretPolicy, resolveSecret as defaultResolveSecret, type SecretPolicy, type SecretRef } from '../config/secrets';
 import { DuoClient, RequestPacer, type DuoClientOptions } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
 
 export interface ResourceOptions {
-  resolveSecret?: (ref: SecretRef) => Promise<string>;
+  /** Replaces secret resolution entirely (tests); the default resolves inside `secretPolicy`. */
+  resolveSecret?: (ref: SecretRef, connectionId: string) => Promise<string>;
+  /** What secret references this worker resolves (default: from DUO_SYNC_SECRET_* in its environment). */
+  secretPolicy?: SecretPolicy;
   createStore?: typeof defaultCreateStore;
   /** Users of one page reconciled at once (default 8); each is a few dependent Duo calls. */
   pageConcurrency?: number;
@@ -26,7 +29,8 @@ export interface ConnectionResources {
 }
 
 export function createConnectionResources(options: ResourceOptions = {}): ConnectionResources {
-  const resolveSecret = options.resolveSecret ?? ((ref: SecretRef) => defaultResolveSecret(ref));
+  const policy = options.secretPolicy ?? loadSecretPolicy(process.env);
+  const resolveSecret = options.resolveSecret ?? ((ref: SecretRef, connectionId: string) => defaultResolveSecret(ref, process.env, { policy, connectionId }));
   const createStore = options.createStore ?? defaultCreateStore;
   const duoClients = new Map<string, Promise<DuoClient>>();
   // One bucket per Duo account and rate, shared by every client of that account on this worker.
@@ -58,11 +62,12 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
   return {
     pageConcurrency: options.pageConcurrency ?? 8,
     duo(config) {
-      const key = JSON.stringify([config.duo.apiHost, config.duo.integrationKey, config.duo.secretKey, config.duo.requestsPerSecond]);
+      // Per connection: a client built with one connection's secret is never handed to another.
+      const key = JSON.stringify([config.connectionId, config.duo.apiHost, config.duo.integrationKey, config.duo.secretKey, config.duo.requestsPerSecond]);
       return cached(duoClients, key, async () => {
         let secretKey: string;
         try {
-          secretKey = await resolveSecret(config.duo.secretKey);
+          secretKey = await resolveSecret(config.duo.secretKey, config.connectionId);
         } catch (err) {
           throw ApplicationFailure.nonRetryable(
             `connection ${config.connectionId}: Duo secret key: ${err instanceof Error ? err.message : String(err)}`,
@@ -74,10 +79,10 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
       });
     },
     store(config) {
-      const key = JSON.stringify(config.store);
+      const key = JSON.stringify([config.connectionId, config.store]);
       return cached(stores, key, async () => {
         try {
-          return await createStore(config.store, { resolveSecret });
+          return await createStore(config.store, { resolveSecret: (ref) => resolveSecret(ref, config.connectionId) });
         } catch (err) {
           throw ApplicationFailure.nonRetryable(
             `connection ${config.connectionId}: identity store: ${err instanceof Error ? err.message : String(err)}`,

@@ -6,20 +6,20 @@
  */
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { DuoClient, type DuoUser } from '../duo';
+import { DuoClient, isDuoError, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
-import { deletionSetHash, EMPTY_HASH } from '../domain/guards';
-import { mapStoreUser, usernameKey, type MappingResult } from '../domain/mapping';
+import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
 import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
 import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
-import type { ConnectionTestResult } from '../workflows/definitions';
+import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
 import { aliasConflictMessage, applyUserPlan, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { guarded, outboundRule } from './guarded';
+import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
@@ -51,14 +51,8 @@ export interface DuoPageInput {
 export interface PlanDeprovisionPageResult {
   nextOffset: number | null;
   ownedCount: number;
-  candidates: number;
-  candidatesHash: string;
-}
-
-export interface ApplyDeprovisionPageResult {
-  nextOffset: number | null;
-  deprovisioned: number;
-  summary: RunSummary;
+  /** Exactly which users would go: Duo user id and username (for people to read). */
+  candidates: { id: string; label: string }[];
 }
 
 /** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */
@@ -149,7 +143,7 @@ interface Candidate {
  * that map to the same Duo username are reported to each other (none of them may have it).
  */
 async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rule, users: readonly StoreUser[]): Promise<Candidate[]> {
-  const mappedUsers = users.map((user) => ({ user, mapped: mapStoreUser(user, rule.attributeMappings) }));
+  const mappedUsers = users.map((user) => ({ user, mapped: mapStoreUser(user, rule.attributeMappings, rule) }));
   const byName = new Map<string, StoreUser[]>();
   for (const { user, mapped } of mappedUsers) {
     if (!mapped.ok || cameFromDuo(config, user)) continue;
@@ -181,7 +175,7 @@ function usernameConflict(summary: RunSummary, username: string, message: string
  */
 async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap): Promise<RunSummary> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
-  const summary = emptySummary();
+  let summary = emptySummary();
   if (cameFromDuo(config, user)) return recordOutcome(summary, 'skipped');
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
   const username = mapped.user.username;
@@ -197,6 +191,8 @@ async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule
   const view = current ? toUserView(current) : null;
   const otherStoreId = view ? storeIdConflict(view, owner, user.externalId) : null;
   if (current && otherStoreId !== null) return usernameConflict(summary, username, otherStoreUserMessage(current, otherStoreId, describeStoreUser(user)));
+  // Fields that could not be read (a phone) fail on their own; the user is synced without them.
+  summary = mapped.problems.reduce(recordFailure, summary);
   // Admin status is not on the user object: one lookup per admin user keeps re-syncs free of writes.
   const email = mapped.user.email;
   const adminRole = rule.administrators?.role;
@@ -225,6 +221,16 @@ function membershipsFor(owner: Owner, username: string, user: StoreUser, current
   if (!current && !creating) return undefined;
   if (current && !isOwnedBy(current.notes, owner.connectionId, owner.ruleId)) return undefined;
   return planMemberships({ owner, username, userId: current ? current.user_id : null, storeGroupIds: user.groupIds, groupIds, current: current?.groups ?? [] });
+}
+
+/** The Duo user with this id, or undefined when it is gone (deleted since the plan). */
+async function userIfExists(duo: DuoClient, userId: string): Promise<DuoUser | undefined> {
+  try {
+    return await duo.getUser(userId);
+  } catch (err) {
+    if (isDuoError(err, 'notFound')) return undefined;
+    throw err;
+  }
 }
 
 /** Owned Duo users on one page whose rule no longer covers them (gone or out of scope). */
@@ -266,10 +272,12 @@ export function createSyncActivities(resources: ConnectionResources) {
       const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
       const duo = await resources.duo(input.config);
       const candidates = new Map((await candidatesFor(duo, input.config, rule, page.items)).map((c) => [c.user, c]));
-      const resumed = resumePoint(page.items.map((u) => u.username));
-      const summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
+      const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
+      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
         guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds)),
       );
+      // Entries the store could not read are failures of this run, named by their DN or id.
+      for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
     },
 
@@ -278,55 +286,90 @@ export function createSyncActivities(resources: ConnectionResources) {
       const store = await resources.store(input.config);
       const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const { owned, candidates } = await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
-      return {
-        nextOffset: page.nextOffset ?? null,
-        ownedCount: owned,
-        candidates: candidates.length,
-        candidatesHash: candidates.length ? deletionSetHash(candidates.map((c) => usernameKey(c.user.username))) : EMPTY_HASH,
-      };
+      return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), ownedCount: owned, candidates: candidates.map(({ user }) => ({ id: user.user_id, label: user.username })) };
     },
 
-    async applyDeprovisionPage(input: DuoPageInput & { dryRun: boolean; budget: number }): Promise<ApplyDeprovisionPageResult> {
+    /**
+     * One page of a deleted rule's plan: Duo users its marker names (the candidates) among those the
+     * connection owns (the guard's denominator). With deprovisionOnRuleDeletion off nothing is planned.
+     */
+    async planRuleDeletionPage(input: DuoPageInput & { ruleId: string }): Promise<PlanDeprovisionPageResult> {
+      const duo = await resources.duo(input.config);
+      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
+      const owned = page.items.filter((u) => parseMarker(u.notes)?.connectionId === input.config.connectionId);
+      const candidates = owned.filter((u) => isOwnedBy(u.notes, input.config.connectionId, input.ruleId));
+      return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), ownedCount: owned.length, candidates: candidates.map((u) => ({ id: u.user_id, label: u.username })) };
+    },
+
+    /**
+     * Deprovisions approved candidates, each only if it still qualifies now: still owned by this
+     * connection, and (for `gone`) still absent from its rule's scope in the store, or (for a rule
+     * deletion) still marked by that rule while the rule stays deleted. Anything else is skipped.
+     */
+    async applyDeprovisionBatch(input: { connectionId: string; config: ConnectionConfig; candidates: { id: string; label: string }[]; dryRun: boolean; ruleDeleted?: string }): Promise<RunSummary> {
       const duo = await resources.duo(input.config);
       const store = await resources.store(input.config);
-      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
-      const { candidates } = await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
+      const current: DuoUser[] = [];
       let summary = emptySummary();
-      let deprovisioned = 0;
-      let deletedHere = 0;
-      for (const { user, ops } of candidates.slice(0, input.budget)) {
+      for (const candidate of input.candidates) {
+        const user = await guarded(`reading Duo user ${candidate.label}`, () => withTransientRetry(() => userIfExists(duo, candidate.id)));
+        if (user) current.push(user);
+        else summary = recordOutcome(summary, 'skipped');
+      }
+      let still: { user: DuoUser; ops: PlanOp[] }[];
+      if (input.ruleDeleted) {
+        const ruleId = input.ruleDeleted;
+        const owner: Owner = { connectionId: input.config.connectionId, ruleId };
+        const userActions = { ...input.config.userActions, deprovisionOnRuleDeletion: true };
+        still = findRule(input.config, ruleId)
+          ? []
+          : current.filter((u) => isOwnedBy(u.notes, owner.connectionId, ruleId)).map((user) => ({ user, ops: planDeprovision({ current: toUserView(user), owner, userActions, trigger: 'ruleDeleted' }) }));
+      } else {
+        still = (await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, current))).candidates;
+      }
+      summary = recordOutcome(summary, 'skipped', current.length - still.length);
+      for (const { user, ops } of still) {
         const owner = parseMarker(user.notes) as Owner;
-        const before = summary.failed;
-        const current = summary;
-        summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, current, input.dryRun));
-        if (summary.failed === before) {
-          deprovisioned += 1;
-          if (!input.dryRun && ops.some((op) => op.op === 'delete')) deletedHere += 1;
-        }
+        const before = summary;
+        summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, before, input.dryRun));
         beat();
       }
-      // Offsets shift down by the users deleted on this page, or the next page would skip some.
-      const nextOffset = page.nextOffset === undefined ? null : page.nextOffset - deletedHere;
-      return { nextOffset, deprovisioned, summary };
+      return summary;
     },
 
-    async deleteRulePage(input: DuoPageInput & { ruleId: string; deprovision: boolean }): Promise<{ nextOffset: number | null; summary: RunSummary }> {
+    /** One page of a deleted rule's Duo users released: markers removed, users kept (deprovisionOnRuleDeletion off). */
+    async releaseRulePage(input: DuoPageInput & { ruleId: string }): Promise<{ nextOffset: number | null; summary: RunSummary }> {
       const duo = await resources.duo(input.config);
       const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const owner: Owner = { connectionId: input.config.connectionId, ruleId: input.ruleId };
-      const userActions = { ...input.config.userActions, deprovisionOnRuleDeletion: input.deprovision };
+      const userActions = { ...input.config.userActions, deprovisionOnRuleDeletion: false };
       let summary = emptySummary();
-      let deletedHere = 0;
       for (const user of page.items) {
         const ops = planDeprovision({ current: toUserView(user), owner, userActions, trigger: 'ruleDeleted' });
         if (ops.length === 0) continue;
-        const before = summary.failed;
-        const current = summary;
-        summary = await guarded(`removing ${user.username}`, () => applyUserPlan(duo, ops, owner, current, false));
-        if (summary.failed === before && ops.some((op) => op.op === 'delete')) deletedHere += 1;
+        const before = summary;
+        summary = await guarded(`releasing ${user.username}`, () => applyUserPlan(duo, ops, owner, before, false));
         beat();
       }
-      return { nextOffset: page.nextOffset === undefined ? null : page.nextOffset - deletedHere, summary };
+      return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), summary };
+    },
+
+    /** Users in scope per outbound rule, read again in full (the health check before applying approved deletions). */
+    async countInScope(input: { connectionId: string; config: ConnectionConfig; pageSize: number }): Promise<Record<string, number>> {
+      const store = await resources.store(input.config);
+      const counts: Record<string, number> = {};
+      for (const rule of outboundRules(input.config)) {
+        let cursor: string | null = null;
+        let count = 0;
+        do {
+          const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor, pageSize: input.pageSize }));
+          count += page.items.length;
+          cursor = page.nextCursor;
+          beat();
+        } while (cursor !== null);
+        counts[rule.id] = count;
+      }
+      return counts;
     },
 
     async reconcileUser(input: { connectionId: string; config: ConnectionConfig; username: string; ruleId?: string; dryRun: boolean }): Promise<RunSummary> {

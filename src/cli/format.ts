@@ -4,9 +4,7 @@
  * need to be readable, not parseable.
  */
 import { describeGroupCounts, type RunSummary } from '../domain/summary';
-import type { ConnectionStatus, ConnectionTestResult, FullSyncProgress, RunRecord } from '../workflows/definitions';
-import type { FullSyncResult } from '../workflows/full-sync';
-import type { InboundSyncResult } from '../workflows/inbound-sync';
+import type { ConnectionStatus, ConnectionTestResult, FullSyncResult, InboundSyncResult, RunProgress, RunRecord } from '../contract';
 import { fields, table } from './io';
 
 const COUNTERS = ['created', 'updated', 'disabled', 'deleted', 'unchanged', 'skipped', 'failed'] as const;
@@ -48,7 +46,7 @@ export function testResultLines(connectionId: string, result: ConnectionTestResu
   ];
 }
 
-function progressText(p: FullSyncProgress): string {
+function progressText(p: RunProgress): string {
   const base = `${p.workflowId}: ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users seen`;
   if (!p.awaitingApproval) return base;
   const a = p.awaitingApproval;
@@ -56,9 +54,15 @@ function progressText(p: FullSyncProgress): string {
 }
 
 function runRow(r: RunRecord): string[] {
-  const s = r.summary;
+  const s = r.counts;
   const counts = s ? COUNTERS.map((c) => String(s[c])) : COUNTERS.map(() => '');
   return [r.workflowId, r.kind, `${r.outcome}${r.dryRun ? ' (dry)' : ''}`, r.startedAt, r.finishedAt ?? '', ...counts, r.note ?? ''];
+}
+
+/** `staff 120, contractors 8` per rule, as the source-health gate compares them. */
+function inScopeText(byRule: Record<string, number>): string {
+  const rules = Object.entries(byRule);
+  return rules.length ? rules.map(([rule, n]) => `${rule} ${n}`).join(', ') : 'none yet';
 }
 
 export function statusLines(status: ConnectionStatus, maxRuns = 10): string[] {
@@ -75,7 +79,7 @@ export function statusLines(status: ConnectionStatus, maxRuns = 10): string[] {
     ['sync queued', status.syncQueued ? 'yes' : 'no'],
     ['next full sync', status.nextFullSyncAt ?? 'not scheduled'],
     ['pending changes', `${status.pendingChanges} queued, ${status.reconcilesInFlight} reconciling`],
-    ['last good in-scope count', status.lastGoodInScopeCount === undefined ? 'none yet' : String(status.lastGoodInScopeCount)],
+    ['last good in-scope count', inScopeText(status.lastGoodInScopeByRule)],
   ]);
   const runs = status.lastRuns.slice(-maxRuns).reverse();
   out.push('', `last runs (${runs.length} of ${status.lastRuns.length}, newest first):`);

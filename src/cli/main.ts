@@ -28,8 +28,8 @@ import {
 import { dataConverterFromConfig } from '../codec/config';
 import { ConfigError, loadProcessConfig, type ProcessConfig } from '../config/env';
 import { SlugSchema, type ConnectionConfig } from '../domain/connection';
-import { configQuery, UsernameSchema } from '../workflows/definitions';
-import type { connectionWorkflow } from '../workflows/connection';
+import { configQuery, UsernameSchema } from '../contract';
+import type { ConnectionWorkflowFn } from '../contract';
 import { readConnectionConfigFile, readRuleFile } from './files';
 import { eventLines, fullSyncResultLines, statusLines, summaryLines, testResultLines } from './format';
 import { chooseResetEvent, downloadHistory, readHistoryFile, replayHistory, resetWorkflow, type Reapply, type ResetPoint } from './history';
@@ -176,7 +176,7 @@ class Session {
 // ---- commands -----------------------------------------------------------------------------------
 
 async function currentConfig(dsc: DuoSyncClient, connectionId: string): Promise<ConnectionConfig | null> {
-  return dsc.client.workflow.getHandle<typeof connectionWorkflow>(connectionWorkflowId(connectionId)).query(configQuery);
+  return dsc.client.workflow.getHandle<ConnectionWorkflowFn>(connectionWorkflowId(connectionId)).query(configQuery);
 }
 
 async function connectionExists(dsc: DuoSyncClient, connectionId: string): Promise<boolean> {
@@ -444,18 +444,17 @@ function buildProgram(io: CliIo, env: NodeJS.ProcessEnv, options: Required<CliOp
     .command('approve')
     .argument('<connectionId>')
     .argument('<runId>', 'the full sync workflow id awaiting approval, e.g. full-sync/acme/7')
-    .option('--hash <deletionSetHash>', 'the deletion set shown by status; the approval is refused if the run planned another set')
+    .requiredOption('--hash <deletionSetHash>', 'the deletion set shown by status; the decision is refused if the run planned another set')
     .option('--skip', 'drop the planned deletions instead of applying them')
     .description('approve (or skip) the deletions a guarded full sync is waiting on')
-    .action((id: string, runId: string, opts: { hash?: string; skip?: boolean }) =>
+    .action((id: string, runId: string, opts: { hash: string; skip?: boolean }) =>
       s.run({ action: `${opts.skip ? 'skip' : 'approve'} deletions for run ${runId} of connection ${id}`, connectionId: id }, async () => {
         const request = {
           runId: arg(WorkflowIdSchema, 'runId', runId),
           decision: opts.skip ? ('skip' as const) : ('approve' as const),
-          ...(opts.hash !== undefined ? { deletionSetHash: arg(HashSchema, '--hash', opts.hash) } : {}),
+          deletionSetHash: arg(HashSchema, '--hash', opts.hash),
         };
         const result = await approveDeletions(await s.client(), connId(id), request);
-        if (!opts.hash && !opts.skip && !s.json) s.out.note('duo-sync: approved without --hash: whatever set the run planned is deprovisioned');
         s.out.result(() => [`deletions ${opts.skip ? 'skipped' : 'approved'} for ${result.forwardedTo}`], { connectionId: id, runId, decision: opts.skip ? 'skip' : 'approve', ...result });
       }),
     );

@@ -7,14 +7,13 @@
 import { TemporalFailure } from '@temporalio/common';
 import { SingleBar } from 'cli-progress';
 import { connectionStatus, type DuoSyncClient } from '../client';
-import type { FullSyncProgress } from '../workflows/definitions';
-import type { FullSyncResult, fullSyncWorkflow } from '../workflows/full-sync';
+import type { FullSyncResult, RunProgress } from '../contract';
 import type { CliIo } from './io';
 
 export type WaitOutcome =
   | { kind: 'finished'; result: FullSyncResult }
   | { kind: 'failed'; message: string }
-  | { kind: 'awaitingApproval'; progress: FullSyncProgress };
+  | { kind: 'awaitingApproval'; progress: RunProgress };
 
 export interface WaitOptions {
   dsc: DuoSyncClient;
@@ -47,7 +46,7 @@ class ProgressView {
     private readonly workflowId: string,
   ) {}
 
-  update(progress: FullSyncProgress | undefined, expectedUsers: number | undefined): void {
+  update(progress: RunProgress | undefined, expectedUsers: number | undefined): void {
     if (!this.enabled || !progress) return;
     const payload = { phase: progress.phase, pages: progress.pagesDone };
     if (this.io.stderr.isTTY) {
@@ -77,14 +76,20 @@ class ProgressView {
   }
 }
 
+/** The last good run's users in scope over all rules: the bar's total, when known. */
+function expectedUsers(byRule: Record<string, number>): number | undefined {
+  const counts = Object.values(byRule);
+  return counts.length ? counts.reduce((a, b) => a + b, 0) : undefined;
+}
+
 export async function waitForFullSync(options: WaitOptions): Promise<WaitOutcome> {
   const { dsc, connectionId, workflowId } = options;
   let outcome: WaitOutcome | undefined;
-  const finished = dsc.client.workflow
-    .getHandle<typeof fullSyncWorkflow>(workflowId)
-    .result()
+  const finished = (dsc.client.workflow
+    .getHandle(workflowId)
+    .result() as Promise<FullSyncResult>)
     .then(
-      (result): WaitOutcome => (outcome = { kind: 'finished', result }),
+      (result: FullSyncResult): WaitOutcome => (outcome = { kind: 'finished', result }),
       (err: unknown): WaitOutcome => (outcome = { kind: 'failed', message: failureText(err) }),
     );
   const view = new ProgressView(options.io, options.progress, workflowId);
@@ -93,7 +98,7 @@ export async function waitForFullSync(options: WaitOptions): Promise<WaitOutcome
       try {
         const status = await connectionStatus(dsc, connectionId);
         const run = status.currentRun?.workflowId === workflowId ? status.currentRun : undefined;
-        view.update(run, status.lastGoodInScopeCount);
+        view.update(run, expectedUsers(status.lastGoodInScopeByRule));
         if (run?.phase === 'awaitingApproval' && outcome === undefined) return { kind: 'awaitingApproval', progress: run };
       } catch {
         // Progress is best effort; the run's result decides the outcome.

@@ -6,12 +6,15 @@
  * as the UI sends it). CORS answers only the configured UI origins and allows the headers the UI
  * sends (content-type, x-namespace, authorization); other browser origins get 403. Bodies over
  * `maxBodyBytes` get 413. It listens on loopback unless told otherwise: whoever can call /decode can
- * read every payload, so put authentication in front of it (or pass `authorize`) anywhere else.
+ * read every payload, so give it a `bearerToken` (compared in constant time) or put authentication
+ * in front of it. CORS `*` is allowed with a loud warning at start; the `null` origin is refused.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
+import { ConfigError } from '../config/env';
 
 export interface CodecServerOptions {
   codec: PayloadCodec;
@@ -23,8 +26,25 @@ export interface CodecServerOptions {
   corsOrigins?: readonly string[];
   /** Largest accepted request body; larger requests get 413. Default 8 MiB. */
   maxBodyBytes?: number;
+  /** Callers must send `Authorization: Bearer <token>`; anything else gets 401. */
+  bearerToken?: string;
   /** Optional gate (e.g. check an Authorization header); a false answer gets 401. */
   authorize?: (req: IncomingMessage) => boolean | Promise<boolean>;
+  /** Start-up warnings (CORS `*`, a non-loopback host); default console.warn. */
+  warn?: (message: string) => void;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** Digests are compared, so the comparison takes the same time whatever the token's length or content. */
+function tokenDigest(token: string): Buffer {
+  return createHash('sha256').update(token, 'utf8').digest();
+}
+
+function bearerMatches(header: string | undefined, expected: Buffer): boolean {
+  const given = /^Bearer ([^\s]+)\s*$/i.exec(header ?? '')?.[1];
+  const same = timingSafeEqual(tokenDigest(given ?? ''), expected);
+  return given !== undefined && same;
 }
 
 export interface CodecServer {
@@ -100,6 +120,19 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
   const host = options.host ?? '127.0.0.1';
   const origins = new Set(options.corsOrigins ?? []);
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  const expectedToken = options.bearerToken === undefined ? undefined : tokenDigest(options.bearerToken);
+  if ([...origins].some((o) => o.toLowerCase() === 'null')) {
+    throw new ConfigError('codec server CORS: the "null" origin is refused: browsers send it from sandboxed iframes, file:// pages and some redirects, so any page could claim it; list the UI\'s real origin');
+  }
+  if (origins.has('*')) {
+    warn(
+      `duo-sync codec server: WARNING CORS allows any origin (*): any web page open in a browser that can reach this server may call /decode${expectedToken ? ' (it still needs the bearer token)' : ' and read every payload, and no bearer token is required'}; list the UI's origins instead`,
+    );
+  }
+  if (!LOOPBACK.has(host)) {
+    warn(`duo-sync codec server: WARNING listening on ${host}: anyone who reaches /decode can read every payload${expectedToken ? ' with the bearer token' : '; set a bearer token or put authentication in front of it'}`);
+  }
 
   /** Sets CORS headers; false when a browser origin is present and not allowed. */
   function cors(req: IncomingMessage, res: ServerResponse): boolean {
@@ -136,6 +169,10 @@ export async function startCodecServer(options: CodecServerOptions): Promise<Cod
     if (req.method !== 'POST') {
       res.setHeader('allow', 'POST, OPTIONS');
       throw new HttpError(405, 'method not allowed: use POST');
+    }
+    if (expectedToken && !bearerMatches(req.headers.authorization, expectedToken)) {
+      res.setHeader('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthorized: send Authorization: Bearer <token>');
     }
     if (options.authorize && !(await options.authorize(req))) throw new HttpError(401, 'unauthorized');
     const raw = await readBody(req, limit);

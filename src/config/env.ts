@@ -59,7 +59,7 @@ export const EnvSchema = z
 export type ProcessConfig = z.infer<typeof EnvSchema>;
 
 /** Variables whose values must never appear in messages. */
-const SECRET_VARS = new Set(['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY', 'DUO_SYNC_CODEC_KEYS']);
+const SECRET_VARS = new Set(['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY', 'DUO_SYNC_CODEC_KEYS', 'DUO_SYNC_CODEC_SERVER_TOKEN']);
 
 /** A TCP port from an environment variable. */
 export const PortSchema = z.coerce.number({ error: 'must be a port number (1-65535)' }).int('must be a port number (1-65535)').min(1, 'must be a port number (1-65535)').max(65535, 'must be a port number (1-65535)');

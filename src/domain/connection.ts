@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { inboundRuleIssues } from './inbound-rules';
-import { AttributeMappingsSchema } from './mapping';
+import { AttributeMappingsSchema, PhoneSourcesSchema } from './mapping';
+import { PhoneRegionSchema } from './phones';
 import { AttributeNameSchema, ScopeSchema } from './scope';
 import { SecretRefSchema } from './secret-ref';
 
@@ -110,11 +111,18 @@ export const RuleSchema = z
       .optional(),
     /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
     ownerAttribute: AttributeNameSchema.optional(),
+    /** Region of phone numbers written without a country code (ISO 3166-1 alpha-2, e.g. "GB"); absent: such numbers fail. */
+    phoneRegion: PhoneRegionSchema.optional(),
+    /** Where a user's Duo phone comes from, in priority order, with its Duo phone type; absent: DEFAULT_PHONE_SOURCES. */
+    phoneSources: PhoneSourcesSchema.optional(),
     /** Outbound rules that map `userType`: the role of the administrators they create. */
     administrators: RuleAdministratorsSchema.optional(),
   })
   .strict()
   .superRefine((rule, ctx) => {
+    if (rule.phoneSources && rule.attributeMappings.phone) {
+      ctx.addIssue({ code: 'custom', path: ['phoneSources'], message: 'set either phoneSources or attributeMappings.phone, not both (attributeMappings.phone picks one value, typed mobile)' });
+    }
     for (const issue of administratorIssues(rule)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 export type Rule = z.infer<typeof RuleSchema>;

@@ -6,6 +6,11 @@
  * Pure and deterministic: imported by workflow code as well as activities.
  */
 import { z } from 'zod';
+import { emailProblem, normalizeUsername, usernameProblem } from './duo-rules';
+import { PhoneTypeSchema, readPhone } from './phones';
+import type { Failure } from './summary';
+
+export { normalizeUsername, usernameKey } from './duo-rules';
 
 // ---- store user (what every store adapter emits) ----------------------------------------------
 
@@ -96,22 +101,66 @@ export type AttributeMappings = z.infer<typeof AttributeMappingsSchema>;
 
 /**
  * DESIGN §1 defaults. `notes` has no default: unmapped, the human part of a Duo user's notes is
- * left as it is (only the ownership marker is managed). `userType` has none either: everyone is a
- * plain user unless a rule maps it explicitly (with an administrator role), because a default would
- * read whatever the store calls `userType` (SCIM's core attribute says "Admin" for IdP admins) and
- * make Duo administrators of them.
+ * left as it is (only the ownership marker is managed). `phone` has none either: unmapped, the
+ * phone comes from the rule's `phoneSources` (DEFAULT_PHONE_SOURCES). `userType` has none: everyone
+ * is a plain user unless a rule maps it explicitly (with an administrator role), because a default
+ * would read whatever the store calls `userType` (SCIM's core attribute says "Admin" for IdP admins)
+ * and make Duo administrators of them.
  */
-export const DEFAULT_MAPPINGS: Readonly<Omit<Required<AttributeMappings>, 'notes' | 'userType'>> = {
+export const DEFAULT_MAPPINGS: Readonly<Omit<Required<AttributeMappings>, 'notes' | 'phone' | 'userType'>> = {
   username: { from: 'username' },
   email: { from: 'email' },
   realname: { firstOf: [{ from: 'displayName' }, { template: '${givenName} ${familyName}' }] },
   firstname: { from: 'givenName' },
   lastname: { from: 'familyName' },
   status: { from: 'enabled' },
-  phone: { from: 'primaryPhone' },
 };
 
+// ---- phone sources ----------------------------------------------------------------------------
+
+/**
+ * One place a user's Duo phone may come from: `attr:<name>` (a raw store attribute, matched
+ * case-insensitively; its first non-empty value) or `phones` (the store's phone list, first
+ * non-empty value), and the Duo phone type it gets.
+ */
+export const PhoneSourceSchema = z
+  .object({
+    from: z.string().refine((v) => v === 'phones' || (v.startsWith('attr:') && ATTRIBUTE_NAME_RE.test(v.slice('attr:'.length))), {
+      error: 'must be "phones" (the store\'s phone list) or attr:<name>',
+    }),
+    type: PhoneTypeSchema,
+  })
+  .strict();
+export type PhoneSource = z.infer<typeof PhoneSourceSchema>;
+
+/** Priority order; the first source with a value is the user's phone. */
+export const PhoneSourcesSchema = z.array(PhoneSourceSchema).min(1).max(10);
+
+/**
+ * Default phone sources: a mobile first (Duo Push and SMS need one), then the desk number as a
+ * landline, then whatever phone the store lists (stores without phone attributes: file, SCIM).
+ */
+export const DEFAULT_PHONE_SOURCES: readonly PhoneSource[] = [
+  { from: 'attr:mobile', type: 'mobile' },
+  { from: 'attr:telephoneNumber', type: 'landline' },
+  { from: 'phones', type: 'mobile' },
+];
+
+/** A rule's phone settings (`Rule` carries them; absent: numbers must be international, default sources). */
+export interface MappingOptions {
+  phoneRegion?: string | undefined;
+  phoneSources?: readonly PhoneSource[] | undefined;
+}
+
 // ---- desired Duo user -------------------------------------------------------------------------
+
+/** The user's phone as Duo should have it: E.164 number, optional extension, and the type it is created with. */
+export const DesiredPhoneSchema = z.object({
+  number: z.string().min(1),
+  extension: z.string().min(1).optional(),
+  type: PhoneTypeSchema,
+});
+export type DesiredPhone = z.infer<typeof DesiredPhoneSchema>;
 
 export const DesiredDuoUserSchema = z.object({
   username: z.string().min(1),
@@ -120,7 +169,8 @@ export const DesiredDuoUserSchema = z.object({
   firstname: z.string().nullable(),
   lastname: z.string().nullable(),
   status: z.enum(['active', 'disabled']),
-  phone: z.string().nullable(),
+  /** null: no phone; absent: leave the user's Duo phones as they are (its store phone could not be read). */
+  phone: DesiredPhoneSchema.nullable().optional(),
   userType: z.enum(['user', 'admin']),
   /** Human part of `notes`: absent = not managed (keep Duo's), null = clear it. */
   notes: z.string().nullable().optional(),
@@ -135,17 +185,13 @@ export interface MappingError {
   message: string;
 }
 
-export type MappingResult = { ok: true; user: DesiredDuoUser } | { ok: false; error: MappingError };
+/**
+ * `problems`: failures of one field that do not stop the user (a phone that cannot be read), for
+ * the run summary; the user is provisioned without that value.
+ */
+export type MappingResult = { ok: true; user: DesiredDuoUser; problems: Failure[] } | { ok: false; error: MappingError };
 
 // ---- normalisation ----------------------------------------------------------------------------
-
-/**
- * Comparison key for usernames. Duo treats usernames as case-insensitive (an assumption, see
- * duo-admin-api.md §6), so case-only differences are neither renames nor duplicates.
- */
-export function usernameKey(username: string): string {
-  return username.trim().toLowerCase();
-}
 
 /** Empty or whitespace-only values mean "cleared". */
 export function clean(value: string | null | undefined): string | null {
@@ -155,34 +201,12 @@ export function clean(value: string | null | undefined): string | null {
 }
 
 /**
- * Normalises a phone number to E.164-ish `+<digits>`. Assumptions, mirroring Duo's documented
- * behaviour so our value equals what Duo stores: spaces, dashes, dots and parentheses are ignored;
- * an extension (`x123`, `ext. 123`) is dropped; a leading `00` is the international prefix; a
- * number without `+` is a North-American number and gets `+1` (unless it already is 11 digits
- * starting with 1). Returns null for an empty value; throws a RangeError for anything that is not
- * 7-15 digits after normalisation.
+ * A phone number in E.164 for comparisons (inbound sync compares Duo's numbers with the store's),
+ * or the trimmed text when it is not an international number libphonenumber can read.
  */
-export function normalizePhone(raw: string): string | null {
-  const withoutExt = raw.replace(/\s*(?:ext\.?|x|#)\s*\d+\s*$/i, '').trim();
-  if (withoutExt === '') return null;
-  if (!/^\+?[\d\s().-]+$/.test(withoutExt)) throw new RangeError(`phone number "${raw}" contains characters other than digits, +, spaces, dashes, dots and parentheses`);
-  const plus = withoutExt.startsWith('+');
-  let digits = withoutExt.replace(/\D/g, '');
-  if (!plus) {
-    if (digits.startsWith('00')) digits = digits.slice(2);
-    else if (!(digits.length === 11 && digits.startsWith('1'))) digits = `1${digits}`;
-  }
-  if (digits.length < 7 || digits.length > 15) throw new RangeError(`phone number "${raw}" has ${digits.length} digits after normalising to +${digits}; E.164 numbers have 7-15`);
-  return `+${digits}`;
-}
-
-/** Normalised phone for comparisons, or the raw trimmed text when it cannot be normalised. */
 export function phoneKey(raw: string): string {
-  try {
-    return normalizePhone(raw) ?? '';
-  } catch {
-    return raw.trim();
-  }
+  const reading = readPhone(raw);
+  return reading.ok ? reading.number : raw.trim();
 }
 
 // ---- evaluation -------------------------------------------------------------------------------
@@ -194,7 +218,9 @@ function firstNonEmpty(values: readonly string[]): string | undefined {
 /** Reads one source; multi-valued attributes yield their first non-empty value. */
 export function readSource(user: StoreUser, name: string): string | undefined {
   if (name.startsWith('attr:')) {
-    const value = user.attributes[name.slice('attr:'.length)];
+    const attr = name.slice('attr:'.length);
+    // Own attributes only: `attr:toString` must not read Object.prototype.toString.
+    const value = Object.hasOwn(user.attributes, attr) ? user.attributes[attr] : undefined;
     return Array.isArray(value) ? firstNonEmpty(value) : value;
   }
   switch (name as FieldSource) {
@@ -266,32 +292,89 @@ export function resolveMappings(overrides: AttributeMappings | undefined): Attri
   return { ...DEFAULT_MAPPINGS, ...(overrides ?? {}) };
 }
 
+/** The values of a raw store attribute, its name matched case-insensitively (directories differ in case). */
+function attributeValues(user: StoreUser, name: string): string[] {
+  const exact = user.attributes[name];
+  const value = exact ?? Object.entries(user.attributes).find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+  if (value === undefined) return [];
+  return Array.isArray(value) ? value : [value];
+}
+
+interface PhoneCandidate {
+  value: string;
+  /** Where the value came from, for messages: the attribute name, `phone` or `the mapped phone`. */
+  label: string;
+  type: DesiredPhone['type'];
+}
+
+/** The value that is the user's phone: an `attributeMappings.phone` override, else the first phone source with a value. */
+function phoneCandidate(user: StoreUser, override: SourceExpr | undefined, sources: readonly PhoneSource[]): PhoneCandidate | null {
+  if (override) {
+    const value = evaluateSource(override, user);
+    return value === null ? null : { value, label: 'the mapped phone', type: 'mobile' };
+  }
+  for (const source of sources) {
+    const values = source.from === 'phones' ? user.phones : attributeValues(user, source.from.slice('attr:'.length));
+    const value = values.map(clean).find((v): v is string => v !== null);
+    if (value !== undefined) return { value, label: source.from === 'phones' ? 'phone' : source.from.slice('attr:'.length), type: source.type };
+  }
+  return null;
+}
+
 /**
  * Maps one store user to the Duo user it should be. Failures are per user (the run goes on) and
- * name the user, the Duo field and the offending value.
+ * name the user, the Duo field and the offending value; a phone that cannot be read is a problem
+ * of that phone only (see `MappingResult`). Whether the user is active or disabled is decided
+ * before, and independently of, the quality of its other values: a disabled user is disabled
+ * even when its phone or email is broken (those are then not reported, and not sent).
  */
-export function mapStoreUser(user: StoreUser, overrides?: AttributeMappings): MappingResult {
+export function mapStoreUser(user: StoreUser, overrides?: AttributeMappings, options: MappingOptions = {}): MappingResult {
   const m = resolveMappings(overrides);
   const who = clean(user.username) ?? `with external id ${user.externalId}`;
   try {
-    const username = evaluateSource(m.username, user);
-    if (username === null) throw new FieldError('username', `user ${who}: the username mapping gave an empty value`);
-    if (/[\u0000-\u001f\u007f]/.test(username)) throw new FieldError('username', `user ${who}: username contains control characters`);
-    const rawPhone = evaluateSource(m.phone, user);
-    let phone: string | null;
-    try {
-      phone = rawPhone === null ? null : normalizePhone(rawPhone);
-    } catch (err) {
-      throw new FieldError('phone', `user ${who}: ${(err as Error).message}`);
+    const mappedUsername = evaluateSource(m.username, user);
+    if (mappedUsername === null) throw new FieldError('username', `user ${who}: the username mapping gave an empty value`);
+    const username = normalizeUsername(mappedUsername);
+    const usernameIssue = usernameProblem(username);
+    if (usernameIssue !== null) throw new FieldError('username', `user ${who}: username ${JSON.stringify(username)} ${usernameIssue}; Duo would refuse it: fix it in the directory`);
+    const status = toStatus(evaluateSource(m.status, user), who);
+    const active = status === 'active';
+
+    let email = evaluateSource(m.email, user);
+    const emailIssue = email === null ? null : emailProblem(email);
+    if (emailIssue !== null) {
+      if (active) throw new FieldError('email', `user ${who}: email ${JSON.stringify(email)} ${emailIssue}; Duo would refuse it: fix it in the directory`);
+      email = null;
     }
+
+    const problems: Failure[] = [];
+    let phone: DesiredPhone | null | undefined = null;
+    const candidate = phoneCandidate(user, overrides?.phone, options.phoneSources ?? DEFAULT_PHONE_SOURCES);
+    if (candidate) {
+      const reading = readPhone(candidate.value, options.phoneRegion);
+      if (reading.ok) {
+        phone = { number: reading.number, ...(reading.extension !== undefined ? { extension: reading.extension } : {}), type: candidate.type };
+      } else {
+        phone = undefined;
+        if (active) {
+          problems.push({
+            username,
+            operation: 'phone',
+            code: 'InvalidPhone',
+            message: `user ${who}: ${candidate.label} "${candidate.value}" ${reading.reason}; provisioned without this phone (its Duo phones are left as they are): fix the number in the directory`,
+          });
+        }
+      }
+    }
+
     const desired: DesiredDuoUser = {
       username,
-      email: evaluateSource(m.email, user),
+      email,
       realname: evaluateSource(m.realname, user),
       firstname: evaluateSource(m.firstname, user),
       lastname: evaluateSource(m.lastname, user),
-      status: toStatus(evaluateSource(m.status, user), who),
-      phone,
+      status,
+      ...(phone !== undefined ? { phone } : {}),
       userType: toUserType(m.userType ? evaluateSource(m.userType, user) : null, who),
     };
     if (m.notes) desired.notes = evaluateSource(m.notes, user);
@@ -299,7 +382,7 @@ export function mapStoreUser(user: StoreUser, overrides?: AttributeMappings): Ma
     if (desired.userType === 'admin' && desired.email === null) {
       throw new FieldError('userType', `user ${who}: userType "admin" needs an email address, and the email mapping gave none`);
     }
-    return { ok: true, user: desired };
+    return { ok: true, user: desired, problems };
   } catch (err) {
     if (err instanceof FieldError) return { ok: false, error: { username: who, field: err.field, message: err.message } };
     throw err;

@@ -13,12 +13,15 @@
  * - Source-disabled users are never created (creating an account only to disable it helps nobody).
  * - Users `pending deletion` (Duo's Trash) are not touched: modifying does not restore them.
  * - Phones: duo-sync manages only the phones it created (named `duo-sync:<connectionId>`, see
- *   ownership.ts). The store's primary phone is attached (looked up by number, created with that
- *   name if missing; the activity refuses a phone that is not ours) unless the user already has a
- *   phone with that number, before our other numbered phones are detached, so the user is never left
+ *   ownership.ts). The mapped phone (src/domain/mapping.ts: the rule's phone sources) is attached
+ *   (looked up by number and extension, created with that name and its type if missing; the
+ *   activity refuses a phone that is not ours) unless the user already has a phone with that number
+ *   and extension, before our other numbered phones are detached, so the user is never left
  *   without a phone. Phones people enrolled themselves, and phones without a number (tablets), are
- *   never detached or deleted. Our detached phones, and our phones of deleted users, are deleted
- *   when no user is left on them, unless `cleanupUnusedPhones` is off.
+ *   never detached or deleted. An existing Duo phone keeps its type. A desired user without `phone`
+ *   (its store phone could not be read) leaves the Duo phones as they are. Our detached phones, and
+ *   our phones of deleted users, are deleted when no user is left on them, unless
+ *   `cleanupUnusedPhones` is off.
  * - The marker records the store user's id; an owned user whose marker names another store user
  *   is not this store user's (`storeIdConflict`), and the caller fails it instead of planning.
  * - `userType: admin` plans `ensureAdmin` with the rule's administrator role (none without a role:
@@ -28,7 +31,8 @@
  */
 import { z } from 'zod';
 import { AdminRoleSchema, type AdminRole, type UserActions } from './connection';
-import { clean, phoneKey, usernameKey, type DesiredDuoUser } from './mapping';
+import { clean, usernameKey, type DesiredDuoUser, type DesiredPhone } from './mapping';
+import { duoPhoneKey, PhoneTypeSchema } from './phones';
 import { isOwnedBy, isOwnedPhone, parseMarker, parseUserMarker, stripMarker, withMarker, type Owner } from './ownership';
 
 // ---- Duo user as the plan sees it --------------------------------------------------------------
@@ -46,7 +50,7 @@ export const DuoUserViewSchema = z.object({
   status: DuoUserStatusSchema,
   notes: z.string().nullable(),
   /** `name` tells duo-sync's own phones (ownership.ts) from phones people enrolled; absent = not ours. */
-  phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable(), name: z.string().nullable().optional() })),
+  phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable(), extension: z.string().nullable().optional(), name: z.string().nullable().optional() })),
   /** Whether an administrator with this user's email exists; unknown (absent) plans `ensureAdmin` for admin users. */
   isAdmin: z.boolean().optional(),
 });
@@ -91,8 +95,8 @@ export const PlanOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('update'), userId: z.string().min(1), username, changes: UserChangesSchema }),
   z.object({ op: z.literal('disable'), userId: z.string().min(1), username }),
   z.object({ op: z.literal('delete'), userId: z.string().min(1), username }),
-  /** Find the phone by number (create it if missing), then associate it with the user. */
-  z.object({ op: z.literal('attachPhone'), userId: targetUserId, username, number: z.string().min(1) }),
+  /** Find the phone by number and extension (create it, with its type, if missing), then associate it with the user. */
+  z.object({ op: z.literal('attachPhone'), userId: targetUserId, username, number: z.string().min(1), extension: z.string().min(1).optional(), type: PhoneTypeSchema }),
   z.object({ op: z.literal('detachPhone'), userId: z.string().min(1), username, phoneId: z.string().min(1), number: z.string() }),
   /** Delete the phone only if no user is associated with it any more (phones can be shared). */
   z.object({ op: z.literal('deletePhoneIfUnused'), username, phoneId: z.string().min(1), number: z.string() }),
@@ -150,12 +154,12 @@ function sameText(field: TextField, desired: string | null, current: string | nu
   return field === 'email' ? a?.toLowerCase() === b?.toLowerCase() : a === b;
 }
 
-function numberedPhones(view: DuoUserView): { phone_id: string; number: string; name?: string | null | undefined }[] {
-  return view.phones.flatMap((p) => (p.number !== null && p.number.trim() !== '' ? [{ phone_id: p.phone_id, number: p.number, name: p.name }] : []));
+function numberedPhones(view: DuoUserView): { phone_id: string; number: string; key: string; name?: string | null | undefined }[] {
+  return view.phones.flatMap((p) => (p.number !== null && p.number.trim() !== '' ? [{ phone_id: p.phone_id, number: p.number, key: duoPhoneKey(p.number, p.extension), name: p.name }] : []));
 }
 
 /** The numbered phones of `view` that this connection created: the only ones it may detach or delete. */
-function ownedPhones(view: DuoUserView, connectionId: string): { phone_id: string; number: string }[] {
+function ownedPhones(view: DuoUserView, connectionId: string): { phone_id: string; number: string; key: string }[] {
   return numberedPhones(view).filter((p) => isOwnedPhone(p.name, connectionId));
 }
 
@@ -169,6 +173,10 @@ export function storeIdConflict(current: DuoUserView, owner: Owner, storeId: str
   if (!marker || marker.connectionId !== owner.connectionId || marker.ruleId !== owner.ruleId) return null;
   if (marker.storeId === undefined || marker.storeId === storeId) return null;
   return marker.storeId;
+}
+
+function attachPhone(userId: string | null, user: string, phone: DesiredPhone): PlanOp {
+  return { op: 'attachPhone', userId, username: user, number: phone.number, ...(phone.extension !== undefined ? { extension: phone.extension } : {}), type: phone.type };
 }
 
 function phoneCleanup(view: DuoUserView, phones: readonly { phone_id: string; number: string }[], cleanup: boolean): PlanOp[] {
@@ -207,7 +215,7 @@ function planCreate(desired: DesiredDuoUser, input: PlanUserInput): PlanOp[] {
     if (v !== null) fields[f] = v;
   }
   const ops: PlanOp[] = [{ op: 'create', username: desired.username, fields }];
-  if (desired.phone !== null) ops.push({ op: 'attachPhone', userId: null, username: desired.username, number: desired.phone });
+  if (desired.phone) ops.push(attachPhone(null, desired.username, desired.phone));
   if (desired.userType === 'admin' && input.adminRole) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
 }
@@ -241,13 +249,14 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUs
   if (Object.keys(changes).length > 0) ops.push({ op: 'update', userId: current.user_id, username: user, changes });
   if (disable) ops.push({ op: 'disable', userId: current.user_id, username: user });
 
-  // A phone the person enrolled with the store's number already serves; ours are the only ones replaced.
-  if (desired.phone !== null && !numberedPhones(current).some((p) => phoneKey(p.number) === desired.phone)) {
-    ops.push({ op: 'attachPhone', userId: current.user_id, username: user, number: desired.phone });
+  if (desired.phone !== undefined) {
+    // A phone the person enrolled with the store's number already serves; ours are the only ones replaced.
+    const wanted = desired.phone ? duoPhoneKey(desired.phone.number, desired.phone.extension) : null;
+    if (desired.phone && !numberedPhones(current).some((p) => p.key === wanted)) ops.push(attachPhone(current.user_id, user, desired.phone));
+    const stale = ownedPhones(current, owner.connectionId).filter((p) => p.key !== wanted);
+    for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
+    ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
   }
-  const stale = ownedPhones(current, owner.connectionId).filter((p) => phoneKey(p.number) !== desired.phone);
-  for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
-  ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
 
   if (desired.userType === 'admin' && input.adminRole && current.isAdmin !== true) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
@@ -322,7 +331,7 @@ export function applyPlanToView(view: DuoUserView | null, ops: readonly PlanOp[]
         v = null;
         break;
       case 'attachPhone':
-        if (v) v = { ...v, phones: [...v.phones, { phone_id: `planned:${op.number}`, number: op.number }] };
+        if (v) v = { ...v, phones: [...v.phones, { phone_id: `planned:${op.number}`, number: op.number, extension: op.extension ?? null }] };
         break;
       case 'detachPhone':
         if (v) v = { ...v, phones: v.phones.filter((p) => p.phone_id !== op.phoneId) };

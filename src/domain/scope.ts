@@ -47,17 +47,56 @@ const ComparisonSchema = z
     }
   });
 
-export const FilterSchema: z.ZodType<Filter> = z.lazy(() =>
+const FilterNodeSchema: z.ZodType<Filter> = z.lazy(() =>
   z.union(
     [
       ComparisonSchema,
-      z.object({ and: z.array(FilterSchema).min(1, 'list at least one filter').max(100) }).strict(),
-      z.object({ or: z.array(FilterSchema).min(1, 'list at least one filter').max(100) }).strict(),
-      z.object({ not: FilterSchema }).strict(),
+      z.object({ and: z.array(FilterNodeSchema).min(1, 'list at least one filter').max(100) }).strict(),
+      z.object({ or: z.array(FilterNodeSchema).min(1, 'list at least one filter').max(100) }).strict(),
+      z.object({ not: FilterNodeSchema }).strict(),
     ],
     { error: 'expected {attr, op, value?}, {and: [...]}, {or: [...]} or {not: {...}}' },
   ),
 );
+
+/**
+ * Bounds on one filter, so every activity that evaluates or translates it does bounded work: the
+ * translators and evaluators recurse, and a filter thousands of levels deep overflowed the stack
+ * in every activity (which Temporal retried as if it were transient).
+ */
+export const MAX_FILTER_DEPTH = 16;
+/** Comparisons plus and/or/not nodes. */
+export const MAX_FILTER_NODES = 200;
+
+/** Depth and node count of an unvalidated filter, walked without recursion and abandoned once past either bound. */
+function measureFilter(raw: unknown): { depth: number; nodes: number } {
+  const pending: { node: unknown; depth: number }[] = [{ node: raw, depth: 1 }];
+  let depth = 0;
+  let nodes = 0;
+  while (pending.length > 0 && depth <= MAX_FILTER_DEPTH && nodes <= MAX_FILTER_NODES) {
+    const { node, depth: at } = pending.pop()!;
+    nodes += 1;
+    depth = Math.max(depth, at);
+    if (node === null || typeof node !== 'object') continue;
+    const children = Object.hasOwn(node, 'and') ? (node as { and: unknown }).and : Object.hasOwn(node, 'or') ? (node as { or: unknown }).or : Object.hasOwn(node, 'not') ? [(node as { not: unknown }).not] : [];
+    if (!Array.isArray(children)) continue;
+    for (const child of children.slice(0, MAX_FILTER_NODES + 1)) pending.push({ node: child, depth: at + 1 });
+  }
+  return { depth, nodes };
+}
+
+/** A filter within MAX_FILTER_DEPTH and MAX_FILTER_NODES; the bounds are checked before the recursive schema runs. */
+export const FilterSchema: z.ZodType<Filter> = z
+  .unknown()
+  .superRefine((raw, ctx) => {
+    const { depth, nodes } = measureFilter(raw);
+    if (depth > MAX_FILTER_DEPTH) {
+      ctx.addIssue({ code: 'custom', message: `the filter is nested more than ${MAX_FILTER_DEPTH} levels deep; flatten it (merge nested and/or lists, drop double not)`, abort: true });
+    } else if (nodes > MAX_FILTER_NODES) {
+      ctx.addIssue({ code: 'custom', message: `the filter has more than ${MAX_FILTER_NODES} conditions (counting and/or/not); split the rule or scope it by group`, abort: true });
+    }
+  })
+  .pipe(FilterNodeSchema);
 
 export const ScopeSchema = z.discriminatedUnion(
   'kind',
@@ -112,7 +151,7 @@ function valuesOf(user: StoreUser, attr: string): string[] {
   let values: string[];
   if (attr === 'phones') values = user.phones;
   else if (attr === 'groupIds') values = user.groupIds;
-  else if (attr in user.attributes) {
+  else if (Object.hasOwn(user.attributes, attr)) {
     const v = user.attributes[attr];
     values = Array.isArray(v) ? v : v === undefined ? [] : [v];
   } else {

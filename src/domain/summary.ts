@@ -65,6 +65,15 @@ export const RunSummarySchema = z.object({
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
+/** The counters without the failure list: what runs report to the entity; the list stays in the run's result. */
+export const RunCountsSchema = RunSummarySchema.omit({ failures: true, failuresTruncated: true });
+export type RunCounts = z.infer<typeof RunCountsSchema>;
+
+export function countsOf(summary: RunSummary): RunCounts {
+  const { failures: _failures, failuresTruncated: _truncated, ...counts } = summary;
+  return counts;
+}
+
 export type SummaryCounter = 'created' | 'updated' | 'disabled' | 'deleted' | 'unchanged' | 'skipped';
 
 export function emptySummary(): RunSummary {
@@ -97,7 +106,7 @@ export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
 
 /** Group and membership changes counted (users are counted by `recordOutcome`). */
 /** `created 1, updated 0, …, failed 0`: the counters as one line, for logs, the CLI and the Web UI. */
-export function describeCounts(c: RunSummary): string {
+export function describeCounts(c: RunCounts): string {
   return `created ${c.created}, updated ${c.updated}, disabled ${c.disabled}, deleted ${c.deleted}, unchanged ${c.unchanged}, skipped ${c.skipped}, failed ${c.failed}`;
 }
 

@@ -1,16 +1,20 @@
 /**
- * The one Duo Admin API client of duo-sync (used only by activities): signs every request, parses
- * every reply with zod, and turns every failure into a DuoError of the small taxonomy in errors.ts.
- * It never retries (Temporal activity retry policies do) and never logs secrets.
+ * The one Duo Admin API client of duo-sync (used only by activities): signs every request, paces it
+ * per Duo rate category (adaptive, see pacer.ts), parses every reply with zod, and turns every
+ * failure into a DuoError of the small taxonomy in errors.ts. Bulk methods batch users and
+ * operations through Duo's bulk endpoints and report each item's outcome. It never retries a failed
+ * request (Temporal activity retry policies do) and never logs secrets.
  */
 import { Agent as HttpsAgent } from 'node:https';
 import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios';
 import { z } from 'zod';
-import { DuoError, type DuoErrorDetails, type DuoErrorKind, type DuoPermission } from './errors';
+import { DuoError, DuoTransportError, type DuoErrorDetails, type DuoErrorKind, type DuoPermission } from './errors';
 import { duoSyncVersion, resolveDuoEndpoint, type DuoEndpoint } from './endpoint';
-import type { RequestPacer } from './pacer';
+import { sharedAccountPacer, type AccountPacer, type RequestPacer } from './pacer';
+import { classifyDuoRequest } from './rate-categories';
 import {
   DuoAdminSchema,
+  DuoBulkResponseSchema,
   DuoEmptyResponseSchema,
   DuoEnvelopeSchema,
   DuoGroupSchema,
@@ -21,6 +25,9 @@ import {
   type DuoAdmin,
   type DuoAdminChanges,
   type DuoAdminCreate,
+  type DuoBulkItem,
+  type DuoBulkOperation,
+  type DuoBulkUserCreate,
   type DuoGroup,
   type DuoGroupChanges,
   type DuoGroupCreate,
@@ -50,8 +57,50 @@ export interface DuoClientOptions {
   caCertificates?: string;
   /** Clock for the signed Date header (tests). */
   now?: () => Date;
-  /** Paces every request (retries included) through this bucket; shared by one account's clients. */
+  /**
+   * Caps every request at this bucket's rate (the optional `duo.requestsPerSecond` setting); shared by
+   * one account's clients. Applies on top of `pacing`.
+   */
   pacer?: RequestPacer;
+  /**
+   * Adaptive pacing per Duo rate category. Default for real Duo: the pacer this process shares for
+   * the account (sharedAccountPacer), starting from Duo's known limits. Default for a loopback sandbox:
+   * none, because a sandbox's limits and injected 429s are test settings, not an account's limits;
+   * pass an AccountPacer (e.g. `{ limits: 'duo', timeScale: k }` for a time-scaled sandbox) to pace it.
+   * false: no adaptive pacing.
+   */
+  pacing?: AccountPacer | false;
+  /** Bulk endpoint settings (batch sizes, on/off). */
+  bulk?: Partial<DuoBulkSettings>;
+}
+
+/** Documented (or, for Trash, assumed) maxima per bulk request. */
+export const DUO_BULK_LIMITS = { createUsers: 100, operations: 50, trashUserIds: 100 } as const;
+
+const DuoBulkSettingsSchema = z
+  .object({
+    /** false: bulk methods make one single call per item instead (Trash needs the bulk endpoints and fails). */
+    enabled: z.boolean().default(true),
+    createUsersBatchSize: z.number().int().min(1).max(DUO_BULK_LIMITS.createUsers).default(DUO_BULK_LIMITS.createUsers),
+    operationsBatchSize: z.number().int().min(1).max(DUO_BULK_LIMITS.operations).default(DUO_BULK_LIMITS.operations),
+    trashBatchSize: z.number().int().min(1).max(DUO_BULK_LIMITS.trashUserIds).default(DUO_BULK_LIMITS.trashUserIds),
+  })
+  .strict();
+export type DuoBulkSettings = z.output<typeof DuoBulkSettingsSchema>;
+
+/** One item's outcome in a bulk method, in the order the items were given. */
+export type DuoItemResult<T> = { ok: true; value: T } | { ok: false; error: DuoError };
+
+interface BulkSpec<I, T> {
+  /** e.g. `create users`; each item's error names its own operation. */
+  label: string;
+  path: string;
+  listParam: 'users' | 'operations' | 'user_id_list';
+  batchSize: keyof Omit<DuoBulkSettings, 'enabled'>;
+  encode: (item: I) => unknown;
+  parse: (item: I, envelope: DuoBulkItem) => DuoItemResult<T>;
+  /** The single call doing the same; undefined when there is none (Trash). */
+  single: ((item: I) => Promise<T>) | undefined;
 }
 
 export interface DuoPage<T> {
@@ -115,6 +164,10 @@ export class DuoClient {
   private readonly version: SignatureVersion;
   private readonly now: () => Date;
   private readonly pacer: RequestPacer | undefined;
+  private readonly pacing: AccountPacer | undefined;
+  private readonly bulkSettings: DuoBulkSettings;
+  /** Bulk paths this account answered 404 for; this client uses single calls for them from then on. */
+  private readonly missingBulkPaths = new Set<string>();
 
   constructor(options: DuoClientOptions) {
     this.endpoint = resolveDuoEndpoint(options.apiHost);
@@ -125,6 +178,12 @@ export class DuoClient {
     this.version = options.signatureVersion ?? 5;
     this.now = options.now ?? (() => new Date());
     this.pacer = options.pacer;
+    this.pacing = options.pacing === false ? undefined : (options.pacing ?? (this.endpoint.loopback ? undefined : sharedAccountPacer(this.endpoint.signedHost, this.ikey)));
+    const bulk = DuoBulkSettingsSchema.safeParse(options.bulk ?? {});
+    if (!bulk.success) {
+      throw new DuoClientInputError(`invalid Duo bulk settings: ${bulk.error.issues.map((i) => `${i.path.join('.') || 'bulk'}: ${i.message}`).join('; ')}`);
+    }
+    this.bulkSettings = bulk.data;
     this.http = axios.create({
       baseURL: this.endpoint.baseUrl,
       timeout: options.timeoutMs ?? 30_000,
@@ -230,6 +289,200 @@ export class DuoClient {
 
   listUserPhones(userId: string, page: PageRequest = {}): Promise<DuoPage<DuoPhone>> {
     return this.page(`list phones of user ${userId}`, `/admin/v1/users/${enc(userId)}/phones`, {}, DuoPhoneSchema, page, DUO_PAGE_LIMITS.userPhones);
+  }
+
+  /* ---------------- bulk and Trash ---------------- */
+
+  /**
+   * Creates users through `bulk_create`, `createUsersBatchSize` per request. Every user gets a result,
+   * in order; a duplicate name is a `conflict` naming the existing user, like createUser. Falls back to
+   * single createUser calls when bulk is off or the account answers 404 for the endpoint. A failure of
+   * a whole request (429, outage, credentials) fails that batch's and every later user's result with it;
+   * retryable ones mean "not done, or unknown": retrying a create then meets a conflict to adopt.
+   */
+  async bulkCreateUsers(users: readonly DuoBulkUserCreate[]): Promise<Array<DuoItemResult<DuoUser>>> {
+    const results = await this.bulk<DuoBulkUserCreate, DuoUser>(users, {
+      label: 'create users',
+      path: '/admin/v1/users/bulk_create',
+      listParam: 'users',
+      batchSize: 'createUsersBatchSize',
+      encode: (u) => ({ username: u.username, ...userFieldParams(u, false) }),
+      parse: (u, env) => itemResult(env, `create user "${u.username}"`, 'POST', '/admin/v1/users', DuoUserSchema),
+      single: (u) => this.createUser(u),
+    });
+    return this.withExistingIds(users, results);
+  }
+
+  /**
+   * Runs create/modify/delete user and add/remove group operations through Duo's bulk endpoint,
+   * `operationsBatchSize` per request. Results are in order: the user for creates and modifies,
+   * undefined for the rest. Same fallback and failure rules as bulkCreateUsers.
+   */
+  async bulkOperations(operations: readonly DuoBulkOperation[]): Promise<Array<DuoItemResult<DuoUser | undefined>>> {
+    return this.bulk<DuoBulkOperation, DuoUser | undefined>(operations, {
+      label: 'bulk operations',
+      path: '/admin/v1/bulk',
+      listParam: 'operations',
+      batchSize: 'operationsBatchSize',
+      encode: (op) => bulkOperationWire(op),
+      parse: (op, env) => {
+        const wire = bulkOperationWire(op);
+        const returnsUser = op.kind === 'createUser' || op.kind === 'modifyUser';
+        return itemResult(env, bulkOperationLabel(op), wire.method, wire.path, returnsUser ? DuoUserSchema : DuoEmptyResponseSchema.transform(() => undefined));
+      },
+      single: (op) => this.singleOperation(op),
+    });
+  }
+
+  /**
+   * Sends users to Duo's Trash: their status becomes `pending deletion` until restored, and Duo purges
+   * them after 7 days. Results are in order (the trashed user when Duo returns it). Trash exists only
+   * as bulk endpoints: with bulk off, or on an account without them, every item fails saying so.
+   */
+  sendUsersToTrash(userIds: readonly string[]): Promise<Array<DuoItemResult<DuoUser | undefined>>> {
+    return this.trashCall(userIds, 'send users to Trash', 'send user %s to Trash', '/admin/v1/users/bulk_send_to_trash');
+  }
+
+  /** Restores users from Trash with the status they had. Same rules as sendUsersToTrash. */
+  restoreUsersFromTrash(userIds: readonly string[]): Promise<Array<DuoItemResult<DuoUser | undefined>>> {
+    return this.trashCall(userIds, 'restore users from Trash', 'restore user %s from Trash', '/admin/v1/users/bulk_restore');
+  }
+
+  /** Batch sizes in use (lowered when Duo refused a batch as too large). */
+  get bulkBatchSizes(): Readonly<Omit<DuoBulkSettings, 'enabled'>> {
+    const { enabled: _enabled, ...sizes } = this.bulkSettings;
+    return sizes;
+  }
+
+  private trashCall(userIds: readonly string[], label: string, itemLabel: string, path: string): Promise<Array<DuoItemResult<DuoUser | undefined>>> {
+    const userOrNothing = z.union([DuoUserSchema, DuoEmptyResponseSchema.transform(() => undefined)]);
+    return this.bulk<string, DuoUser | undefined>(userIds, {
+      label,
+      path,
+      listParam: 'user_id_list',
+      batchSize: 'trashBatchSize',
+      encode: (id) => id,
+      parse: (id, env) => itemResult(env, itemLabel.replace('%s', id), 'POST', path, userOrNothing),
+      single: undefined,
+    });
+  }
+
+  private async singleOperation(op: DuoBulkOperation): Promise<DuoUser | undefined> {
+    switch (op.kind) {
+      case 'createUser':
+        return this.createUser(op.user);
+      case 'modifyUser':
+        return this.modifyUser(op.userId, op.changes);
+      case 'deleteUser':
+        await this.deleteUser(op.userId);
+        return undefined;
+      case 'addUserToGroup':
+        await this.addUserToGroup(op.userId, op.groupId);
+        return undefined;
+      case 'removeUserFromGroup':
+        await this.removeUserFromGroup(op.userId, op.groupId);
+        return undefined;
+    }
+  }
+
+  private async bulk<I, T>(items: readonly I[], spec: BulkSpec<I, T>): Promise<Array<DuoItemResult<T>>> {
+    const results: Array<DuoItemResult<T>> = [];
+    let offset = 0;
+    while (offset < items.length) {
+      const batch = items.slice(offset, offset + this.bulkSettings[spec.batchSize]);
+      const outcome = await this.bulkBatch(batch, spec);
+      results.push(...outcome.results);
+      offset += batch.length;
+      if (outcome.stop) {
+        // A whole-request failure (429, outage, credentials) applies to everything not yet sent.
+        for (const item of items.slice(offset)) results.push({ ok: false, error: rebuild(outcome.stop, { operation: `${spec.label}: not sent after an earlier batch failed (${describeItem(item)})` }) });
+        break;
+      }
+    }
+    return results;
+  }
+
+  private async bulkBatch<I, T>(batch: readonly I[], spec: BulkSpec<I, T>): Promise<{ results: Array<DuoItemResult<T>>; stop?: DuoError }> {
+    const unavailable = !this.bulkSettings.enabled ? 'bulk endpoints are turned off by the `bulk.enabled` setting' : this.missingBulkPaths.has(spec.path) ? `this Duo account answered 404 for ${spec.path}` : undefined;
+    if (unavailable !== undefined) return { results: await this.singles(batch, spec, unavailable) };
+    try {
+      const { data } = await this.call(`${spec.label} (${batch.length})`, 'POST', spec.path, { [spec.listParam]: JSON.stringify(batch.map(spec.encode)) }, DuoBulkResponseSchema);
+      if (data.length !== batch.length) {
+        throw new DuoError({ kind: 'invalidResponse', operation: `${spec.label} (${batch.length})`, method: 'POST', path: spec.path, httpStatus: 200, duoMessage: `answered ${data.length} results for ${batch.length} items` });
+      }
+      return { results: batch.map((item, i) => spec.parse(item, data[i] as DuoBulkItem)) };
+    } catch (err) {
+      if (!(err instanceof DuoError)) throw err;
+      if (err.kind === 'notFound' && err.httpStatus === 404) {
+        this.missingBulkPaths.add(spec.path);
+        return { results: await this.singles(batch, spec, `this Duo account answered 404 for ${spec.path}`) };
+      }
+      if (err.kind === 'invalidRequest' && batch.length > 1) {
+        // Too large a batch, or one bad item refused for all (an all-or-nothing answer): split until the
+        // bad items stand alone, and remember a size Duo refused as too large.
+        if (namesList(err.messageDetail, spec.listParam)) {
+          this.bulkSettings[spec.batchSize] = Math.min(this.bulkSettings[spec.batchSize], Math.ceil(batch.length / 2));
+        }
+        const half = Math.ceil(batch.length / 2);
+        const first = await this.bulkBatch(batch.slice(0, half), spec);
+        if (first.stop) return { results: [...first.results, ...batch.slice(half).map((item) => notSent(first.stop as DuoError, spec, item))], stop: first.stop };
+        const second = await this.bulkBatch(batch.slice(half), spec);
+        return { results: [...first.results, ...second.results], ...(second.stop ? { stop: second.stop } : {}) };
+      }
+      if (err.kind === 'invalidRequest') {
+        // One item refused on its own: the single call says precisely why (e.g. a conflict and with whom).
+        return { results: spec.single ? await this.singles(batch, spec, undefined) : batch.map(() => ({ ok: false as const, error: err })) };
+      }
+      return { results: batch.map(() => ({ ok: false as const, error: err })), stop: err };
+    }
+  }
+
+  private async singles<I, T>(batch: readonly I[], spec: BulkSpec<I, T>, why: string | undefined): Promise<Array<DuoItemResult<T>>> {
+    const single = spec.single;
+    if (!single) {
+      const error = new DuoError({
+        kind: why?.includes('404') ? 'notFound' : 'invalidRequest',
+        operation: `${spec.label}: ${why ?? 'no single call does this'}; Duo's Trash is reachable only through its bulk endpoints`,
+        method: 'POST',
+        path: spec.path,
+        ...(why?.includes('404') ? { httpStatus: 404, code: 40401 } : {}),
+      });
+      return batch.map(() => ({ ok: false as const, error }));
+    }
+    const results: Array<DuoItemResult<T>> = [];
+    for (const item of batch) {
+      try {
+        results.push({ ok: true, value: await single(item) });
+      } catch (err) {
+        if (!(err instanceof DuoError)) throw err;
+        results.push({ ok: false, error: err });
+      }
+    }
+    return results;
+  }
+
+  /** Bulk creates refused because a name is taken get the holder's id, as createUser gives it. */
+  private async withExistingIds(users: readonly DuoBulkUserCreate[], results: Array<DuoItemResult<DuoUser>>): Promise<Array<DuoItemResult<DuoUser>>> {
+    const refused = results.flatMap((r, i) => (!r.ok && (r.error.kind === 'conflict' || r.error.kind === 'invalidRequest') && r.error.existingId === undefined ? [i] : []));
+    if (refused.length === 0) return results;
+    let holders: DuoUser[];
+    try {
+      holders = await this.getUsersByUsernames(refused.map((i) => (users[i] as DuoBulkUserCreate).username));
+    } catch (err) {
+      if (err instanceof DuoError) return results;
+      throw err;
+    }
+    const byName = new Map<string, DuoUser>();
+    for (const h of holders) {
+      byName.set(h.username.toLowerCase(), h);
+      for (const alias of [h.alias1, h.alias2, h.alias3, h.alias4, ...Object.values(h.aliases)]) if (alias) byName.set(alias.toLowerCase(), h);
+    }
+    return results.map((r, i) => {
+      if (r.ok || !refused.includes(i)) return r;
+      const name = (users[i] as DuoBulkUserCreate).username;
+      const holder = byName.get(name.toLowerCase());
+      return holder ? { ok: false, error: rebuild(r.error, { kind: 'conflict', existingId: holder.user_id, operation: `${r.error.operation} (name "${name}" is used by user "${holder.username}")` }) } : r;
+    });
   }
 
   /* ---------------- phones ---------------- */
@@ -452,6 +705,18 @@ export class DuoClient {
   private async call<T>(op: string, method: Method, path: string, params: Params, schema: z.ZodType<T>): Promise<{ data: T; metadata: Metadata | undefined }> {
     // Before signing: the signed Date must be fresh when the request leaves.
     await this.pacer?.take();
+    const ticket = await this.pacing?.take(classifyDuoRequest(method, path, Object.keys(params)));
+    try {
+      const result = await this.send(op, method, path, params, schema);
+      if (ticket) this.pacing?.record(ticket, 'ok');
+      return result;
+    } catch (err) {
+      if (ticket) this.pacing?.record(ticket, isRateLimited(err) ? 'rateLimited' : 'other');
+      throw err;
+    }
+  }
+
+  private async send<T>(op: string, method: Method, path: string, params: Params, schema: z.ZodType<T>): Promise<{ data: T; metadata: Metadata | undefined }> {
     const date = duoDate(this.now());
     const headers: Record<string, string> = { Date: date };
     let url = path;
@@ -483,7 +748,7 @@ export class DuoClient {
     try {
       res = await this.http.request({ method, url, headers, data: body });
     } catch (err) {
-      throw transportError(err, op, method, path);
+      throw transportError(err, op, method, this.endpoint.signedHost, path);
     }
     return interpret(res, op, method, path, schema);
   }
@@ -495,6 +760,86 @@ export class DuoClientInputError extends Error {
 
 function enc(id: string): string {
   return encodeURIComponent(id);
+}
+
+function isRateLimited(err: unknown): boolean {
+  return err instanceof DuoError && err.kind === 'rateLimited';
+}
+
+/** The wire form of one bulk operation: the single call's method, path and parameters. */
+function bulkOperationWire(op: DuoBulkOperation): { method: 'POST' | 'DELETE'; path: string; body: Params } {
+  switch (op.kind) {
+    case 'createUser':
+      return { method: 'POST', path: '/admin/v1/users', body: { username: op.user.username, ...userFieldParams(op.user, false) } };
+    case 'modifyUser': {
+      const body = userFieldParams(op.changes, true);
+      if (op.changes.username !== undefined) body['username'] = op.changes.username;
+      return { method: 'POST', path: `/admin/v1/users/${enc(op.userId)}`, body };
+    }
+    case 'deleteUser':
+      return { method: 'DELETE', path: `/admin/v1/users/${enc(op.userId)}`, body: {} };
+    case 'addUserToGroup':
+      return { method: 'POST', path: `/admin/v1/users/${enc(op.userId)}/groups`, body: { group_id: op.groupId } };
+    case 'removeUserFromGroup':
+      return { method: 'DELETE', path: `/admin/v1/users/${enc(op.userId)}/groups/${enc(op.groupId)}`, body: {} };
+  }
+}
+
+function bulkOperationLabel(op: DuoBulkOperation): string {
+  switch (op.kind) {
+    case 'createUser':
+      return `create user "${op.user.username}"`;
+    case 'modifyUser':
+      return `modify user ${op.userId}`;
+    case 'deleteUser':
+      return `delete user ${op.userId}`;
+    case 'addUserToGroup':
+      return `add user ${op.userId} to group ${op.groupId}`;
+    case 'removeUserFromGroup':
+      return `remove user ${op.userId} from group ${op.groupId}`;
+  }
+}
+
+/** A 400 about the list parameter as a whole (`users`, `users: at most 100 …`), not about one item (`users[3]: …`). */
+function namesList(detail: string | undefined, listParam: string): boolean {
+  return detail !== undefined && (detail === listParam || detail.startsWith(`${listParam}:`) || detail.startsWith(`${listParam} `));
+}
+
+function describeItem(item: unknown): string {
+  if (typeof item === 'string') return `user ${item}`;
+  if (item && typeof item === 'object') {
+    if ('username' in item && typeof item.username === 'string') return `user "${item.username}"`;
+    if ('kind' in item) return bulkOperationLabel(item as DuoBulkOperation);
+  }
+  return 'item';
+}
+
+function notSent<I, T>(stop: DuoError, spec: BulkSpec<I, T>, item: I): DuoItemResult<T> {
+  return { ok: false, error: rebuild(stop, { operation: `${spec.label}: not sent after an earlier batch failed (${describeItem(item)})` }) };
+}
+
+/** One item of a bulk answer as a result: its envelope checked like a single call's reply. */
+function itemResult<T>(env: DuoBulkItem, op: string, method: Method, path: string, schema: z.ZodType<T>): DuoItemResult<T> {
+  if (env.stat === 'OK') {
+    const parsed = schema.safeParse(env.response);
+    if (parsed.success) return { ok: true, value: parsed.data };
+    const where = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'response'}: ${i.message}`).join('; ');
+    return { ok: false, error: new DuoError({ kind: 'invalidResponse', operation: op, method, path, httpStatus: 200, duoMessage: `unexpected bulk item shape (${where})` }) };
+  }
+  // Duo's HTTP status is the first three digits of its code; an item carries only the code.
+  const status = env.code !== undefined && env.code >= 10000 ? Math.floor(env.code / 100) : 400;
+  const details: DuoErrorDetails = {
+    kind: classify(status, env.code, method, path),
+    operation: op,
+    method,
+    path,
+    httpStatus: status,
+    ...(env.code === undefined ? {} : { code: env.code }),
+    duoMessage: env.message || 'failed',
+    ...(env.message_detail ? { messageDetail: env.message_detail } : {}),
+  };
+  if (details.kind === 'permission') details.missingPermission = requiredPermission(method, path);
+  return { ok: false, error: new DuoError(details) };
 }
 
 const USER_FIELDS = ['realname', 'firstname', 'lastname', 'email', 'notes', 'status', 'alias1', 'alias2', 'alias3', 'alias4'] as const;
@@ -537,13 +882,17 @@ function requiredPermission(method: Method, path: string): DuoPermission {
 
 const ASSOCIATION_PATH = /^\/admin\/v1\/users\/[^/]+\/(groups|phones)$/;
 
-function transportError(err: unknown, op: string, method: Method, path: string): DuoError {
-  const code = err instanceof AxiosError ? err.code : undefined;
+function transportError(err: unknown, op: string, method: Method, host: string, path: string): DuoError {
+  const axiosErr = err instanceof AxiosError ? err : undefined;
+  const rawCode: unknown = axiosErr?.code ?? (err instanceof Error ? (err as { code?: unknown }).code : undefined);
+  const code = typeof rawCode === 'string' ? rawCode : undefined;
+  const message = err instanceof Error ? err.message : String(err);
+  // Only these facts survive: the library's error holds the request config and socket, i.e. the signed headers.
+  const cause = new DuoTransportError({ message, code, method, host, path, status: axiosErr?.response?.status });
   if (code === AxiosError.ECONNABORTED || code === AxiosError.ETIMEDOUT || code === 'ETIMEDOUT') {
-    return new DuoError({ kind: 'timeout', operation: op, method, path, cause: err });
+    return new DuoError({ kind: 'timeout', operation: op, method, path, cause });
   }
-  const cause = err instanceof Error ? err : new Error(String(err));
-  const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(String((err as { code?: unknown }).code ?? '')) || /certificate/i.test(cause.message);
+  const tls = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/i.test(code ?? '') || /certificate/i.test(message);
   return new DuoError({ kind: 'unavailable', operation: op, method, path, cause, ...(tls ? { retryable: false } : {}) });
 }
 

@@ -126,6 +126,35 @@ export class DuoError extends Error {
   }
 }
 
+/**
+ * What the network said about a failed request, and nothing more: the HTTP library's own error
+ * carries its request config and socket (headers, the signed Authorization value), which must never
+ * reach logs, Temporal failures or error reports. Kept as a DuoError's `cause`.
+ */
+export class DuoTransportError extends Error {
+  override readonly name = 'DuoTransportError';
+  /** Node's or the HTTP library's error code, e.g. `ECONNRESET`, `ECONNABORTED`, `CERT_HAS_EXPIRED`. */
+  readonly code: string | undefined;
+  readonly method: string;
+  readonly host: string;
+  readonly path: string;
+  /** HTTP status, when an answer arrived before the failure. */
+  readonly status: number | undefined;
+
+  constructor(d: { message: string; code: string | undefined; method: string; host: string; path: string; status: number | undefined }) {
+    super(d.message);
+    this.code = d.code;
+    this.method = d.method;
+    this.host = d.host;
+    this.path = d.path;
+    this.status = d.status;
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, message: this.message, code: this.code, method: this.method, host: this.host, path: this.path, status: this.status };
+  }
+}
+
 export function isDuoError(err: unknown, kind?: DuoErrorKind): err is DuoError {
   return err instanceof DuoError && (kind === undefined || err.kind === kind);
 }

@@ -5,4 +5,5 @@ export * from './endpoint';
 export * from './errors';
 export * from './schemas';
 export * from './signing';
-export { RequestPacer } from './pacer';
+export * from './pacer';
+export * from './rate-categories';

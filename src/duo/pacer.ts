@@ -1,8 +1,20 @@
 /**
- * Client-side pacing for one Duo account: a token bucket that spaces requests to at most `rate`
- * per second (bursts up to `burst`). Duo's Admin API limit is per account and unpublished; when an
- * operator knows it, pacing a little under it keeps a sync at full speed without 429s, each of
- * which costs a back-off of a second or more (DESIGN §3).
+ * Client-side pacing for one Duo account.
+ *
+ * RequestPacer: a token bucket that caps all of an account's requests at `rate` per second (bursts up
+ * to `burst`); it backs the optional `duo.requestsPerSecond` setting.
+ *
+ * AccountPacer: adaptive pacing per Duo rate category (modify, get one object, get a page, get all,
+ * logs, bulk), which Duo limits each on its own. It needs no setting: it starts from Duo's known
+ * limits and adapts to the 429s it gets (AIMD), so it stays right when Duo's limits for an account
+ * differ and when several worker processes share one account.
+ */
+import { DUO_KNOWN_LIMITS_PER_MINUTE, DUO_RATE_CATEGORIES, type DuoRateCategory } from './rate-categories';
+
+/**
+ * Caps requests at `rate` per second (bursts up to `burst`). When an operator knows the account's
+ * overall limit, pacing a little under it avoids 429s, each of which costs a back-off of a second
+ * or more.
  */
 export class RequestPacer {
   private tokens: number;
@@ -40,4 +52,191 @@ export class RequestPacer {
       await new Promise((r) => setTimeout(r, Math.ceil(((1 - this.tokens) / this.rate) * 1000)));
     }
   }
+}
+
+/** What the adaptive pacer learns from one request's answer. */
+export type PacedOutcome = 'ok' | 'rateLimited' | 'other';
+
+export interface PacedTicket {
+  readonly category: DuoRateCategory;
+  /** When the request was let through (pacer clock, ms). */
+  readonly sentAt: number;
+}
+
+export interface AdaptivePacingOptions {
+  /**
+   * Where each category starts, in requests per minute: `duo` = Duo's known limits
+   * (DUO_KNOWN_LIMITS_PER_MINUTE), `none` = unpaced until that category's first 429, or explicit
+   * numbers (categories left out start unpaced). Default `duo`.
+   */
+  limits?: 'duo' | 'none' | Partial<Record<DuoRateCategory, number>>;
+  /** Multiplies the starting limits (a sandbox running with `--time-scale k`). Default 1. */
+  timeScale?: number;
+  /** Start at this fraction of a known limit, leaving room for requests the network delivers bunched. Default 0.9. */
+  startFraction?: number;
+  /** Clock in ms and sleep (tests). */
+  clock?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Multiplicative decrease on a 429. */
+const DECREASE_FACTOR = 0.5;
+/** Additive increase: a category regains this fraction of its reference rate per second of paced sending. */
+const INCREASE_PER_SECOND = 1 / 30;
+/** Never pace slower than this fraction of the reference rate (429s that do not come from the rate, e.g. injected ones, must not stall a sync). */
+const FLOOR_FRACTION = 0.1;
+/** Window over which an unpaced category's sending rate is measured when its first 429 arrives. */
+const OBSERVE_WINDOW_MS = 1000;
+
+export interface CategoryPacingState {
+  /** Current pace in requests per second; undefined while unpaced. */
+  ratePerSecond: number | undefined;
+  sent: number;
+  rateLimited: number;
+  decreases: number;
+}
+
+/**
+ * Spacing and AIMD state of one rate category. Requests wait in order; each waits until 1/rate
+ * after the previous one left, with the rate read at its turn, so a decrease applies to requests
+ * already queued.
+ */
+class CategoryPacer {
+  private rate: number | undefined;
+  /** The scale of this category: its known limit, or the rate measured at its first 429. */
+  private reference: number | undefined;
+  /** A known limit is also the ceiling; a limit learnt from 429s has none (the pacer keeps probing). */
+  private readonly ceiling: number | undefined;
+  private lastSent = Number.NEGATIVE_INFINITY;
+  private lastDecreaseAt = Number.NEGATIVE_INFINITY;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly recent: number[] = [];
+  private readonly counts = { sent: 0, rateLimited: 0, decreases: 0 };
+
+  constructor(
+    readonly category: DuoRateCategory,
+    knownPerSecond: number | undefined,
+    startFraction: number,
+    private readonly clock: () => number,
+    private readonly sleep: (ms: number) => Promise<void>,
+  ) {
+    this.reference = knownPerSecond;
+    this.ceiling = knownPerSecond;
+    this.rate = knownPerSecond === undefined ? undefined : knownPerSecond * startFraction;
+  }
+
+  take(): Promise<PacedTicket> {
+    const turn = this.queue.then(() => this.waitForTurn());
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async waitForTurn(): Promise<PacedTicket> {
+    for (;;) {
+      if (this.rate === undefined) break;
+      const due = this.lastSent + 1000 / this.rate;
+      const now = this.clock();
+      if (now >= due) break;
+      await this.sleep(due - now);
+    }
+    const sentAt = this.clock();
+    this.lastSent = sentAt;
+    this.counts.sent += 1;
+    if (this.rate === undefined) {
+      this.recent.push(sentAt);
+      while (this.recent.length > 0 && (this.recent[0] ?? 0) <= sentAt - OBSERVE_WINDOW_MS) this.recent.shift();
+    }
+    return { category: this.category, sentAt };
+  }
+
+  record(ticket: PacedTicket, outcome: PacedOutcome): void {
+    if (outcome === 'rateLimited') {
+      this.counts.rateLimited += 1;
+      // One decrease per round: 429s for requests sent before the last decrease say nothing about the new rate.
+      if (ticket.sentAt < this.lastDecreaseAt) return;
+      const now = this.clock();
+      if (this.rate === undefined) {
+        const observed = Math.max(1, (this.recent.length * 1000) / OBSERVE_WINDOW_MS);
+        this.reference = observed;
+        this.rate = observed;
+        this.recent.length = 0;
+      }
+      const floor = (this.reference ?? this.rate) * FLOOR_FRACTION;
+      this.rate = Math.max(floor, this.rate * DECREASE_FACTOR);
+      this.lastDecreaseAt = now;
+      this.counts.decreases += 1;
+      return;
+    }
+    if (outcome !== 'ok' || this.rate === undefined || this.reference === undefined) return;
+    // +INCREASE_PER_SECOND × reference per second of sending at `rate`, i.e. per request divided by the rate.
+    const next = this.rate + (INCREASE_PER_SECOND * this.reference) / this.rate;
+    this.rate = this.ceiling === undefined ? next : Math.min(this.ceiling, next);
+  }
+
+  state(): CategoryPacingState {
+    return { ratePerSecond: this.rate, ...this.counts };
+  }
+}
+
+/**
+ * Adaptive pacing for one Duo account in this process, one AIMD controller per rate category:
+ * each category starts a little under its known limit (or unpaced when none is known), halves its
+ * pace on a 429 and regains it additively while requests succeed, never above a known limit. Several
+ * processes sharing one account each adapt on their own 429s and settle on shares of the limit, as
+ * TCP senders share a link, with no coordination between them.
+ */
+export class AccountPacer {
+  private readonly categories = new Map<DuoRateCategory, CategoryPacer>();
+
+  constructor(options: AdaptivePacingOptions = {}) {
+    const limits = options.limits ?? 'duo';
+    const known: Partial<Record<DuoRateCategory, number>> = limits === 'duo' ? DUO_KNOWN_LIMITS_PER_MINUTE : limits === 'none' ? {} : limits;
+    const scale = options.timeScale ?? 1;
+    if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`timeScale must be a positive number, got ${scale}`);
+    const startFraction = options.startFraction ?? 0.9;
+    if (!(startFraction > 0 && startFraction <= 1)) throw new RangeError(`startFraction must be in (0, 1], got ${startFraction}`);
+    const clock = options.clock ?? (() => performance.now());
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    for (const category of DUO_RATE_CATEGORIES) {
+      const perMinute = known[category];
+      if (perMinute !== undefined && !(perMinute > 0)) throw new RangeError(`limit for ${category} must be positive, got ${perMinute}`);
+      this.categories.set(category, new CategoryPacer(category, perMinute === undefined ? undefined : (perMinute / 60) * scale, startFraction, clock, sleep));
+    }
+  }
+
+  /** Resolves when a request of this category may be sent. */
+  take(category: DuoRateCategory): Promise<PacedTicket> {
+    return this.pacer(category).take();
+  }
+
+  /** Feeds one answer back: a 429 slows the category down, a success speeds it up. */
+  record(ticket: PacedTicket, outcome: PacedOutcome): void {
+    this.pacer(ticket.category).record(ticket, outcome);
+  }
+
+  state(): Record<DuoRateCategory, CategoryPacingState> {
+    return Object.fromEntries(DUO_RATE_CATEGORIES.map((c) => [c, this.pacer(c).state()])) as Record<DuoRateCategory, CategoryPacingState>;
+  }
+
+  private pacer(category: DuoRateCategory): CategoryPacer {
+    const p = this.categories.get(category);
+    if (!p) throw new RangeError(`unknown Duo rate category ${String(category)}`);
+    return p;
+  }
+}
+
+const sharedPacers = new Map<string, AccountPacer>();
+
+/**
+ * The process-wide pacer of one Duo account (API host + integration key), so every client of that
+ * account in this process shares what it learnt, starting from Duo's known limits.
+ */
+export function sharedAccountPacer(signedHost: string, integrationKey: string): AccountPacer {
+  const key = `${signedHost}\0${integrationKey}`;
+  let pacer = sharedPacers.get(key);
+  if (!pacer) {
+    pacer = new AccountPacer({ limits: 'duo' });
+    sharedPacers.set(key, pacer);
+  }
+  return pacer;
 }

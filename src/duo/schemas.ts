@@ -132,6 +132,14 @@ export type DuoInfoSummary = z.infer<typeof DuoInfoSummarySchema>;
 /** Deletes and (dis)associations answer with an empty string; tolerate null/{} too. */
 export const DuoEmptyResponseSchema = z.union([z.literal(''), z.null(), z.object({}).loose(), z.array(z.unknown())]);
 
+/**
+ * One item of a bulk answer: the envelope the single call would have answered. Duo does not
+ * document bulk answers; this is the shape the sandbox gives and the client expects (docs/duo.md).
+ */
+export const DuoBulkItemSchema = z.discriminatedUnion('stat', [z.object({ stat: z.literal('OK'), response: z.unknown() }), DuoFailEnvelopeSchema]);
+export const DuoBulkResponseSchema = z.array(DuoBulkItemSchema);
+export type DuoBulkItem = z.infer<typeof DuoBulkItemSchema>;
+
 /* ---------- client inputs ---------- */
 
 /**
@@ -201,3 +209,14 @@ export interface DuoAdminChanges {
   role?: DuoAdminRole;
   status?: 'Active' | 'Disabled';
 }
+
+/** Users for bulk create: Duo's bulk_create takes these fields only (no aliases; create those users singly or by a bulk operation). */
+export type DuoBulkUserCreate = Omit<DuoUserCreate, 'alias1' | 'alias2' | 'alias3' | 'alias4'>;
+
+/** The operations Duo's bulk endpoint supports. */
+export type DuoBulkOperation =
+  | { kind: 'createUser'; user: DuoUserCreate }
+  | { kind: 'modifyUser'; userId: string; changes: DuoUserChanges }
+  | { kind: 'deleteUser'; userId: string }
+  | { kind: 'addUserToGroup'; userId: string; groupId: string }
+  | { kind: 'removeUserFromGroup'; userId: string; groupId: string };

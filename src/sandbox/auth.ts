@@ -56,8 +56,28 @@ export function isFormBody(req: ReceivedRequest): boolean {
   return (header(req, 'content-type') ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded');
 }
 
-/** Throws ApiFailure 401 with Duo's code when the request is not signed by a known key. */
-export function verifySignature(req: ReceivedRequest, accounts: ReadonlyMap<string, SandboxAccount>, nowMs: number, maxSkewSeconds: number, hostnames: readonly string[]): SandboxAccount {
+/**
+ * The host names a signature may name: the sandbox's own API host (`127.0.0.1:PORT`), the same
+ * without the port (Python's client signs the bare host name) and any configured aliases. Never the
+ * request's Host header: a client controls that header, so trusting it would accept a request signed
+ * for some other Duo host.
+ */
+export function signedHostCandidates(apiHost: string, aliases: readonly string[]): string[] {
+  const hosts = new Set<string>();
+  for (const name of [apiHost, ...aliases]) {
+    const host = name.trim().toLowerCase();
+    if (!host) continue;
+    hosts.add(host);
+    hosts.add(host.replace(/:\d+$/, ''));
+  }
+  return [...hosts];
+}
+
+/**
+ * Throws ApiFailure 401 with Duo's code when the request is not signed by a known key for one of
+ * `signedHosts` (see signedHostCandidates).
+ */
+export function verifySignature(req: ReceivedRequest, accounts: ReadonlyMap<string, SandboxAccount>, nowMs: number, maxSkewSeconds: number, signedHosts: readonly string[]): SandboxAccount {
   const auth = header(req, 'authorization');
   const m = auth ? /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(auth) : null;
   const decoded = m ? Buffer.from(m[1] as string, 'base64').toString('utf8') : '';
@@ -77,10 +97,6 @@ export function verifySignature(req: ReceivedRequest, accounts: ReadonlyMap<stri
     throw new ApiFailure(40105, 'Request timestamp is too far from the current time', `allowed clock skew is ${maxSkewSeconds} seconds`);
   }
 
-  const host = (header(req, 'host') ?? '').toLowerCase();
-  const hosts = new Set([host, host.replace(/:\d+$/, ''), ...hostnames.map((h) => h.toLowerCase())]);
-  hosts.delete('');
-
   const duoHeaders: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
     if (name.toLowerCase().startsWith('x-duo-') && value !== undefined) duoHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
@@ -97,7 +113,7 @@ export function verifySignature(req: ReceivedRequest, accounts: ReadonlyMap<stri
     }
   }
   const given = Buffer.from(sig, 'utf8');
-  for (const h of hosts) {
+  for (const h of signedHosts) {
     for (const c of candidates) {
       const canon: CanonicalRequest = { date, method: req.method, host: h, path: req.path, params: c.params, body: req.body, duoHeaders };
       const expected = Buffer.from(signatureHex(c.version, canon, account.secretKey, c.digest), 'utf8');

@@ -1,9 +1,11 @@
 /**
- * Misbehaviour on demand for tests and benchmarks: a token-bucket rate limit answering 429/42901 the
- * way Duo does, and per-endpoint fault rules (5xx, hangs, connection resets, rate-limit answers,
- * extra latency, "fail the Nth call"). Dice come from a seedable PRNG so runs are repeatable.
+ * Misbehaviour on demand for tests and benchmarks: rate limits answering 429/42901 the way Duo does
+ * (one account-wide token bucket, and/or one bucket per Duo rate category), and per-endpoint fault
+ * rules (5xx, hangs, connection resets, rate-limit answers, extra latency, "fail the Nth call").
+ * Dice come from a seedable PRNG so runs are repeatable.
  */
 import { z } from 'zod';
+import { DUO_KNOWN_LIMITS_PER_MINUTE, DUO_RATE_CATEGORIES, type DuoRateCategory } from '../duo/rate-categories';
 import { seededRandom, type Random } from './random';
 
 export const RateLimitSchema = z.object({
@@ -36,6 +38,53 @@ export class TokenBucket {
     if (this.tokens < 1) return false;
     this.tokens -= 1;
     return true;
+  }
+}
+
+const CategorySchema = z.enum(DUO_RATE_CATEGORIES);
+
+export const CategoryLimitsSchema = z.object({
+  /** `duo`: Duo's known per-category limits; `unlimited`: only the categories named in `perMinute` are limited. */
+  profile: z.enum(['duo', 'unlimited']).default('duo'),
+  /** Requests per minute for some categories, overriding the profile. */
+  perMinute: z.partialRecord(CategorySchema, z.number().positive()).default({}),
+  /**
+   * How many seconds of traffic at the limit may arrive at once (bucket size = limit × burstSeconds / 60).
+   * Duo says "N requests per minute" without saying how it counts; 60 lets a whole minute's allowance
+   * arrive at once after an idle minute, the loosest reading. Lower it for a stricter limiter.
+   */
+  burstSeconds: z.number().positive().default(60),
+});
+export type CategoryLimitsOptions = z.input<typeof CategoryLimitsSchema>;
+
+/** Effective per-minute limits (unscaled) of a category-limits configuration; absent = unlimited. */
+export function categoryLimitsPerMinute(options: z.output<typeof CategoryLimitsSchema>): Partial<Record<DuoRateCategory, number>> {
+  return { ...(options.profile === 'duo' ? DUO_KNOWN_LIMITS_PER_MINUTE : {}), ...options.perMinute };
+}
+
+/**
+ * One token bucket per rate category, each on its own (as Duo enforces them). `timeScale` k makes
+ * the sandbox's minute last 60/k seconds: every refill rate is multiplied by k while bucket sizes stay,
+ * so a benchmark runs k times faster against the same shape of limit.
+ */
+export class CategoryLimiter {
+  private readonly buckets = new Map<DuoRateCategory, TokenBucket>();
+  readonly perMinute: Partial<Record<DuoRateCategory, number>>;
+
+  constructor(options: CategoryLimitsOptions, timeScale: number, clock: () => number) {
+    const parsed = CategoryLimitsSchema.parse(options);
+    this.perMinute = categoryLimitsPerMinute(parsed);
+    for (const category of DUO_RATE_CATEGORIES) {
+      const limit = this.perMinute[category];
+      if (limit === undefined) continue;
+      const burst = Math.max(1, (limit * parsed.burstSeconds) / 60);
+      this.buckets.set(category, new TokenBucket({ requestsPerSecond: (limit / 60) * timeScale, burst }, clock));
+    }
+  }
+
+  /** Takes one token from the category's bucket; false means "answer 429". Unlimited categories always pass. */
+  take(category: DuoRateCategory): boolean {
+    return this.buckets.get(category)?.take() ?? true;
   }
 }
 

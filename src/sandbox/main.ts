@@ -16,8 +16,17 @@ const USAGE = `Usage: npm run sandbox -- [options]
   --ikey KEY             integration key of the demo account (DUO_SANDBOX_IKEY, default generated)
   --skey KEY             secret key (DUO_SANDBOX_SKEY; prefer DUO_SANDBOX_SKEY_FILE; default generated and printed)
   --skey-file PATH       file holding the secret key (DUO_SANDBOX_SKEY_FILE)
-  --rate-limit N         requests per second before 429 (DUO_SANDBOX_RATE_LIMIT, default unlimited)
-  --burst N              token bucket size (DUO_SANDBOX_BURST, default = rate limit)
+  --rate-limit N         one account-wide limit, requests per second before 429 (DUO_SANDBOX_RATE_LIMIT, default none)
+  --burst N              its token bucket size (DUO_SANDBOX_BURST, default = rate limit)
+  --rate-limits duo      Duo's per-category limits: modify 300/min, get object 300/min, get page 200/min,
+                         get all 40/min, logs 2/min, bulk 50/min (DUO_SANDBOX_RATE_LIMITS, default off)
+  --burst-seconds N      seconds of traffic a category bucket holds (DUO_SANDBOX_BURST_SECONDS, default 60)
+  --time-scale K         multiply every limit by K: a minute lasts 60/K seconds (DUO_SANDBOX_TIME_SCALE, default 1)
+  --bulk on|off          serve the bulk endpoints, or answer them 404 (DUO_SANDBOX_BULK, default on)
+  --bulk-mode MODE       per-item (one result per item) or all-or-nothing (DUO_SANDBOX_BULK_MODE, default per-item)
+  --trash-days N         days before a trashed user is purged (DUO_SANDBOX_TRASH_DAYS, default 7)
+  --hostnames A,B        other host names clients may sign for this sandbox, e.g. localhost:8443
+                         (DUO_SANDBOX_HOSTNAMES; its own HOST:PORT is always accepted)
   --latency-ms N         latency added to every request (DUO_SANDBOX_LATENCY_MS, default 0)
   --seed N               seed for ids and fault dice (DUO_SANDBOX_SEED)`;
 
@@ -40,9 +49,20 @@ const OptionsSchema = z
     burst: optionalNumber(z.number().positive()),
     latencyMs: optionalNumber(z.number().nonnegative()),
     seed: optionalNumber(z.number().int().nonnegative()),
+    rateLimits: z.enum(['duo', 'off']).default('off'),
+    burstSeconds: optionalNumber(z.number().positive()),
+    timeScale: optionalNumber(z.number().positive()),
+    bulk: z.enum(['on', 'off']).default('on'),
+    bulkMode: z.enum(['per-item', 'all-or-nothing']).default('per-item'),
+    trashDays: optionalNumber(z.number().positive()),
+    hostnames: z
+      .string()
+      .optional()
+      .transform((v) => (v ?? '').split(',').map((h) => h.trim()).filter(Boolean)),
   })
   .refine((o) => !(o.skey && o.skeyFile), { message: 'give either --skey or --skey-file, not both', path: ['skey'] })
-  .refine((o) => o.burst === undefined || o.rateLimit !== undefined, { message: '--burst needs --rate-limit', path: ['burst'] });
+  .refine((o) => o.burst === undefined || o.rateLimit !== undefined, { message: '--burst needs --rate-limit', path: ['burst'] })
+  .refine((o) => o.burstSeconds === undefined || o.rateLimits === 'duo', { message: '--burst-seconds needs --rate-limits duo', path: ['burstSeconds'] });
 
 const ENV: Record<string, string> = {
   host: 'DUO_SANDBOX_HOST',
@@ -55,6 +75,13 @@ const ENV: Record<string, string> = {
   burst: 'DUO_SANDBOX_BURST',
   latencyMs: 'DUO_SANDBOX_LATENCY_MS',
   seed: 'DUO_SANDBOX_SEED',
+  rateLimits: 'DUO_SANDBOX_RATE_LIMITS',
+  burstSeconds: 'DUO_SANDBOX_BURST_SECONDS',
+  timeScale: 'DUO_SANDBOX_TIME_SCALE',
+  bulk: 'DUO_SANDBOX_BULK',
+  bulkMode: 'DUO_SANDBOX_BULK_MODE',
+  trashDays: 'DUO_SANDBOX_TRASH_DAYS',
+  hostnames: 'DUO_SANDBOX_HOSTNAMES',
 };
 
 const flagName = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -94,6 +121,11 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
     ...(o.rateLimit === undefined ? {} : { rateLimit: { requestsPerSecond: o.rateLimit, ...(o.burst === undefined ? {} : { burst: o.burst }) } }),
     ...(o.latencyMs === undefined ? {} : { latencyMs: o.latencyMs }),
     ...(o.seed === undefined ? {} : { seed: o.seed }),
+    ...(o.rateLimits === 'duo' ? { categoryLimits: { profile: 'duo' as const, ...(o.burstSeconds === undefined ? {} : { burstSeconds: o.burstSeconds }) } } : {}),
+    ...(o.timeScale === undefined ? {} : { timeScale: o.timeScale }),
+    bulk: { enabled: o.bulk === 'on', failureMode: o.bulkMode === 'all-or-nothing' ? 'allOrNothing' : 'perItem' },
+    ...(o.trashDays === undefined ? {} : { limits: { trashRetentionDays: o.trashDays } }),
+    hostnames: o.hostnames,
   });
 
   console.log(`duo sandbox listening on ${sandbox.baseUrl}`);
@@ -102,6 +134,9 @@ async function main(argv: string[], env: NodeJS.ProcessEnv): Promise<void> {
   console.log(skey ? '  DUO_SKEY: as configured (not shown)' : `  DUO_SKEY=${sandbox.account.secretKey}   (generated demo key)`);
   if (o.stateFile) console.log(`  state: ${o.stateFile} (${state ? 'loaded' : 'new'}; saved on exit)`);
   console.log(`  users=${sandbox.store.users.size} groups=${sandbox.store.groups.size} rate limit=${o.rateLimit ? `${o.rateLimit}/s` : 'off'}`);
+  console.log(
+    `  per-category limits=${o.rateLimits === 'duo' ? "Duo's" : 'off'} time scale=${o.timeScale ?? 1} bulk=${o.bulk === 'on' ? o.bulkMode : 'off (404)'} trash purge after ${o.trashDays ?? 7} days`,
+  );
 
   let stopping = false;
   const shutdown = (signal: string): void => {

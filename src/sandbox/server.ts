@@ -1,14 +1,17 @@
 /**
  * The Duo Admin API sandbox: a real node:http server speaking Duo's envelopes, status codes, error
- * codes and paging for the endpoints duo-sync uses. It verifies signatures and clock skew, enforces
- * per-key permissions, rate limits, injects faults, counts requests per endpoint, and persists its
- * data as JSON. Runs in-process (port 0) in tests and standalone via main.ts.
+ * codes and paging for the endpoints duo-sync uses, the four bulk endpoints and Trash. It verifies
+ * signatures and clock skew, enforces per-key permissions, rate limits (account-wide and per Duo
+ * rate category), injects faults, counts requests per endpoint and category, purges Trash on its
+ * clock, and persists its data as JSON. Runs in-process (port 0) in tests and standalone via main.ts.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { readFile, writeFile, rename } from 'node:fs/promises';
-import { FULL_PERMISSIONS, isFormBody, verifySignature, type SandboxAccount, type SandboxPermissions } from './auth';
-import { FaultInjector, TokenBucket, RateLimitSchema, type FaultRule, type RateLimitOptions } from './faults';
+import { FULL_PERMISSIONS, isFormBody, signedHostCandidates, verifySignature, type SandboxAccount, type SandboxPermissions } from './auth';
+import { classifyDuoRequest, DUO_BULK_PATHS, DUO_RATE_CATEGORIES, type DuoRateCategory } from '../duo/rate-categories';
+import { BulkSettingsSchema, bulkCreateUsers, bulkOperations, bulkRestore, bulkSendToTrash, type BulkSettings, type BulkSettingsInput } from './bulk';
+import { CategoryLimiter, FaultInjector, TokenBucket, RateLimitSchema, type CategoryLimitsOptions, type FaultRule, type RateLimitOptions } from './faults';
 import { cryptoRandom, integrationKey, randomSeed, secretKey, seededRandom } from './random';
 import { ApiFailure, DEFAULT_LIMITS, DuoStore, invalidParam, notFound, type Ordered, type Params, type SandboxState, type StoreLimits } from './store';
 
@@ -30,17 +33,33 @@ export interface DuoSandboxOptions {
   seed?: number;
   /** Initial data (as saved by exportState/saveState). */
   state?: unknown;
+  /** One bucket for every request of the account, in requests per second (default: none). */
   rateLimit?: RateLimitOptions | null;
+  /** One bucket per Duo rate category; `'duo'` = Duo's known limits (default: none, i.e. unlimited). */
+  categoryLimits?: CategoryLimitsOptions | 'duo' | null;
+  /** Multiplies every rate limit (both kinds) so benchmarks against Duo's limits stay short; default 1. */
+  timeScale?: number;
+  /** Bulk endpoints: on/off, batch maxima, per-item or all-or-nothing answers. */
+  bulk?: BulkSettingsInput;
   /** Latency added to every request. */
   latencyMs?: number;
   faults?: FaultRule[];
   /** Allowed difference between the signed Date and the sandbox clock; default 300 s. */
   maxClockSkewSeconds?: number;
-  /** Extra host names accepted in signatures besides the Host header (with and without port). */
+  /**
+   * Other names clients may sign for this sandbox besides its own `host:port` (with and without a
+   * port), e.g. `localhost:8443` or the public name behind a port mapping. The Host header of a
+   * request is never trusted for this.
+   */
   hostnames?: string[];
   limits?: Partial<StoreLimits>;
-  /** Clock in ms (tests). */
+  /** Clock in ms for signatures' clock skew, rate limits, timestamps and the Trash purge (tests). */
   now?: () => number;
+}
+
+export interface CategoryStats {
+  requests: number;
+  rateLimited: number;
 }
 
 export interface SandboxStats {
@@ -50,6 +69,11 @@ export interface SandboxStats {
   /** `GET /admin/v1/users` → count, for every request received (including rejected ones). */
   byEndpoint: Record<string, number>;
   byStatus: Record<string, number>;
+  /**
+   * Requests and 429s per Duo rate category, for every request received. Always present in
+   * `stats()`; optional in the type only so that hand-built empty stats stay valid.
+   */
+  byCategory?: Record<DuoRateCategory, CategoryStats>;
   rateLimited: number;
   authFailures: number;
   faultsInjected: number;
@@ -70,6 +94,12 @@ export interface DuoSandbox {
   resetStats(): void;
   setFaults(rules: readonly FaultRule[], seed?: number): void;
   setRateLimit(options: RateLimitOptions | null): void;
+  setCategoryLimits(options: CategoryLimitsOptions | 'duo' | null): void;
+  /** Applies to the limits set so far and later. */
+  setTimeScale(factor: number): void;
+  setBulk(settings: BulkSettingsInput): void;
+  /** Runs the Trash purge now (it also runs before every request). Returns the purged user ids. */
+  purgeTrash(): string[];
   setLatency(ms: number): void;
   addAccount(input?: SandboxAccountInput): SandboxAccount;
   removeAccount(integrationKey: string): void;
@@ -100,7 +130,20 @@ interface Route {
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
-const emptyStats = (): SandboxStats => ({ total: 0, reads: 0, writes: 0, byEndpoint: {}, byStatus: {}, rateLimited: 0, authFailures: 0, faultsInjected: 0 });
+const emptyCategoryStats = (): Record<DuoRateCategory, CategoryStats> =>
+  Object.fromEntries(DUO_RATE_CATEGORIES.map((c) => [c, { requests: 0, rateLimited: 0 }])) as Record<DuoRateCategory, CategoryStats>;
+
+const emptyStats = (): SandboxStats & { byCategory: Record<DuoRateCategory, CategoryStats> } => ({
+  total: 0,
+  reads: 0,
+  writes: 0,
+  byEndpoint: {},
+  byStatus: {},
+  byCategory: emptyCategoryStats(),
+  rateLimited: 0,
+  authFailures: 0,
+  faultsInjected: 0,
+});
 
 /** Paging as Duo does it: clamp limit to the endpoint's maximum; next_offset only when more remain. */
 function page<T>(items: Ordered<T> | T[], p: Params, max: number, toJson: (t: T) => unknown): Result {
@@ -133,7 +176,7 @@ function parseIdList(value: string, name: string): string[] {
   return parsed;
 }
 
-function buildRoutes(store: DuoStore): Route[] {
+function buildRoutes(store: DuoStore, bulk: () => BulkSettings): Route[] {
   const r = (method: Method, pattern: string, permission: Permission, handle: (ctx: Ctx) => Result): Route => ({
     method,
     pattern,
@@ -143,6 +186,11 @@ function buildRoutes(store: DuoStore): Route[] {
   });
   const empty: Result = { response: '' };
   return [
+    // Before /admin/v1/users/{user_id}, which would otherwise take these paths.
+    r('POST', '/admin/v1/users/bulk_create', 'writeResource', ({ p }) => bulkCreateUsers(store, p, bulk())),
+    r('POST', '/admin/v1/users/bulk_send_to_trash', 'writeResource', ({ p }) => bulkSendToTrash(store, p, bulk())),
+    r('POST', '/admin/v1/users/bulk_restore', 'writeResource', ({ p }) => bulkRestore(store, p, bulk())),
+    r('POST', '/admin/v1/bulk', 'writeResource', ({ p }) => bulkOperations(store, p, bulk())),
     r('GET', '/admin/v1/users', 'readResource', ({ p }) => {
       const username = p.get('username');
       const email = p.get('email');
@@ -163,7 +211,9 @@ function buildRoutes(store: DuoStore): Route[] {
         // Lookups answer a plain list (200, possibly empty) and ignore limit/offset.
         return { response: hits.map((id) => store.userJson(store.getUser(id))), metadata: { total_objects: hits.length } };
       }
-      return page(store.users, p, 300, (u) => store.userJson(u));
+      const listed = page(store.users, p, 300, (u) => store.userJson(u));
+      if (store.quirks.usersNextOffsetStuck && listed.metadata?.['next_offset'] !== undefined) listed.metadata['next_offset'] = parseIndex(p.get('offset'), 'offset', 0);
+      return listed;
     }),
     r('POST', '/admin/v1/users', 'writeResource', ({ p }) => ({ response: store.userJson(store.createUser(p)) })),
     r('GET', '/admin/v1/users/{user_id}', 'readResource', ({ ids }) => ({ response: store.userJson(store.getUser(ids['user_id'] ?? '')) })),
@@ -276,20 +326,36 @@ function requestParams(query: URLSearchParams, body: Buffer, form: boolean): Map
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+function positiveScale(factor: number): number {
+  if (!(factor > 0) || !Number.isFinite(factor)) throw new RangeError(`timeScale must be a positive number, got ${factor}`);
+  return factor;
+}
+
 export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<DuoSandbox> {
   const clock = options.now ?? Date.now;
   const seed = options.seed ?? randomSeed();
   const random = seededRandom(seed);
   const store = new DuoStore(random, { ...DEFAULT_LIMITS, ...options.limits }, clock);
   if (options.state !== undefined) store.importState(options.state);
-  const routes = buildRoutes(store);
+  let bulkSettings = BulkSettingsSchema.parse(options.bulk ?? {});
+  const routes = buildRoutes(store, () => bulkSettings);
   const accounts = new Map<string, SandboxAccount>();
   const faults = new FaultInjector(seed);
   if (options.faults) faults.set(options.faults);
-  let bucket = options.rateLimit ? new TokenBucket(RateLimitSchema.parse(options.rateLimit), clock) : undefined;
+  let timeScale = positiveScale(options.timeScale ?? 1);
+  let rateLimit = options.rateLimit ? RateLimitSchema.parse(options.rateLimit) : undefined;
+  let categoryLimits: CategoryLimitsOptions | undefined = options.categoryLimits === 'duo' ? {} : (options.categoryLimits ?? undefined);
+  let bucket: TokenBucket | undefined;
+  let categoryLimiter: CategoryLimiter | undefined;
+  const rebuildLimiters = (): void => {
+    bucket = rateLimit ? new TokenBucket({ ...rateLimit, requestsPerSecond: rateLimit.requestsPerSecond * timeScale, burst: rateLimit.burst ?? rateLimit.requestsPerSecond }, clock) : undefined;
+    categoryLimiter = categoryLimits ? new CategoryLimiter(categoryLimits, timeScale, clock) : undefined;
+  };
+  rebuildLimiters();
   let latencyMs = options.latencyMs ?? 0;
   const maxSkew = options.maxClockSkewSeconds ?? 300;
-  const hostnames = options.hostnames ?? [];
+  // Set once the port is known (no request can arrive before that).
+  let signedHosts: string[] = [];
   let stats = emptyStats();
   const hanging = new Set<NodeJS.Timeout>();
   const sockets = new Set<Socket>();
@@ -316,8 +382,9 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
   const fail = (res: ServerResponse, f: ApiFailure): void => {
     send(res, f.httpStatus, { stat: 'FAIL', code: f.code, message: f.message, ...(f.detail === undefined ? {} : { message_detail: f.detail }) });
   };
-  const rateLimited = (res: ServerResponse): void => {
+  const rateLimited = (res: ServerResponse, category: DuoRateCategory): void => {
     stats.rateLimited += 1;
+    stats.byCategory[category].rateLimited += 1;
     fail(res, new ApiFailure(42901, 'Too Many Requests'));
   };
 
@@ -327,10 +394,15 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
     const q = rawUrl.indexOf('?');
     const path = q === -1 ? rawUrl : rawUrl.slice(0, q);
     const query = new URLSearchParams(q === -1 ? '' : rawUrl.slice(q + 1));
-    const match = matchRoute(routes, method, path);
+    store.purgeExpiredTrash();
+    const found = matchRoute(routes, method, path);
+    // An account without bulk endpoints answers them like any unknown path.
+    const match = found.route && !bulkSettings.enabled && DUO_BULK_PATHS.has(found.route.pattern) ? { route: undefined, pattern: undefined } : found;
     const key = `${method} ${match.route ? match.route.pattern : (match.pattern ?? path)}`;
+    const category = classifyDuoRequest(method, path, method === 'GET' ? query.keys() : []);
     stats.total += 1;
     stats.byEndpoint[key] = (stats.byEndpoint[key] ?? 0) + 1;
+    stats.byCategory[category].requests += 1;
     if (method === 'GET') stats.reads += 1;
     else stats.writes += 1;
 
@@ -351,7 +423,7 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
         hanging.add(timer);
         return;
       }
-      if (decision.kind === 'rateLimit') return rateLimited(res);
+      if (decision.kind === 'rateLimit') return rateLimited(res, category);
       if (decision.errorStatus === 500) return fail(res, new ApiFailure(50001, 'Unknown internal server error'));
       return send(res, decision.errorStatus, `<html><body><h1>${decision.errorStatus} Service Unavailable</h1></body></html>`, 'text/html');
     }
@@ -360,13 +432,14 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
       if (!match.route) throw notFound();
       const account = (() => {
         try {
-          return verifySignature({ method, path, query, headers: req.headers, body }, accounts, clock(), maxSkew, hostnames);
+          return verifySignature({ method, path, query, headers: req.headers, body }, accounts, clock(), maxSkew, signedHosts);
         } catch (err) {
           stats.authFailures += 1;
           throw err;
         }
       })();
-      if (bucket && !bucket.take()) return rateLimited(res);
+      if (bucket && !bucket.take()) return rateLimited(res, category);
+      if (categoryLimiter && !categoryLimiter.take(category)) return rateLimited(res, category);
       if (!account.permissions[match.route.permission]) throw new ApiFailure(40301, 'Access forbidden');
       const params = requestParams(query, body, isFormBody({ method, path, query, headers: req.headers, body }));
       const result = match.route.handle({ p: params, ids: match.ids });
@@ -415,6 +488,7 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
   const port = (server.address() as AddressInfo).port;
   const publicHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   const apiHost = `${publicHost}:${port}`;
+  signedHosts = signedHostCandidates(apiHost, options.hostnames ?? []);
 
   const sandbox: DuoSandbox = {
     apiHost,
@@ -429,8 +503,21 @@ export async function startDuoSandbox(options: DuoSandboxOptions = {}): Promise<
     },
     setFaults: (rules, faultSeed) => faults.set(rules, faultSeed),
     setRateLimit: (opts) => {
-      bucket = opts ? new TokenBucket(RateLimitSchema.parse(opts), clock) : undefined;
+      rateLimit = opts ? RateLimitSchema.parse(opts) : undefined;
+      rebuildLimiters();
     },
+    setCategoryLimits: (opts) => {
+      categoryLimits = opts === 'duo' ? {} : (opts ?? undefined);
+      rebuildLimiters();
+    },
+    setTimeScale: (factor) => {
+      timeScale = positiveScale(factor);
+      rebuildLimiters();
+    },
+    setBulk: (settings) => {
+      bulkSettings = BulkSettingsSchema.parse({ ...bulkSettings, ...settings });
+    },
+    purgeTrash: () => store.purgeExpiredTrash(),
     setLatency: (ms) => {
       latencyMs = ms;
     },

@@ -3,8 +3,14 @@
  * and aliases), groups, phones, administrators, memberships, one-to-many limits, and the JSON shapes
  * Duo returns. Indexed with Maps so 100k users page and look up in constant time; HTTP, signing and
  * faults live in server.ts. Errors are thrown as ApiFailure carrying Duo's code.
+ *
+ * Trash: a user sent to Trash keeps its data, names and memberships but shows status
+ * `pending deletion` until it is restored or, `trashRetentionDays` after it was trashed (on the
+ * store's clock), purged for good. Listings and lookups still return trashed users (that is where
+ * Duo shows the status), and their usernames stay taken until the purge.
  */
 import { z } from 'zod';
+import { emailProblem, usernameProblem } from '../domain/duo-rules';
 import { duoId, type Random } from './random';
 
 export class ApiFailure extends Error {
@@ -74,6 +80,8 @@ export class Ordered<T> {
 }
 
 export type UserStatus = 'active' | 'bypass' | 'disabled' | 'locked out' | 'pending deletion';
+/** Statuses a user can have outside Trash. */
+export type LiveUserStatus = Exclude<UserStatus, 'pending deletion'>;
 const SETTABLE_USER_STATUS = new Set(['active', 'bypass', 'disabled']);
 const GROUP_STATUS: Record<string, string> = { active: 'Active', bypass: 'Bypass', disabled: 'Disabled' };
 /** Duo allows up to 8 aliases per user; alias1..alias4 are also returned as their own fields. */
@@ -94,6 +102,10 @@ export interface UserRecord {
   last_login: number | null;
   groupIds: Set<string>;
   phoneIds: Set<string>;
+  /** When the user was sent to Trash (ms on the store clock); null when not in Trash. */
+  trashedAt: number | null;
+  /** The status a restore gives back. */
+  statusBeforeTrash: LiveUserStatus | null;
 }
 
 export interface GroupRecord {
@@ -133,9 +145,12 @@ export interface StoreLimits {
   usersPerPhone: number;
   /** Duo documents no maximum for `notes`; set one to exercise long ownership markers. */
   notesMaxLength: number | undefined;
+  /** Days a user stays in Trash before it is purged (Duo: 7). */
+  trashRetentionDays: number;
 }
 
-export const DEFAULT_LIMITS: StoreLimits = { phonesPerUser: 100, groupsPerUser: 100, usersPerPhone: 100, notesMaxLength: undefined };
+export const DEFAULT_LIMITS: StoreLimits = { phonesPerUser: 100, groupsPerUser: 100, usersPerPhone: 100, notesMaxLength: undefined, trashRetentionDays: 7 };
+const DAY_MS = 86_400_000;
 
 export type Params = ReadonlyMap<string, string>;
 
@@ -154,18 +169,23 @@ const PHONE_PLATFORMS: Record<string, string> = {
   'windows mobile': 'Windows Mobile',
   'generic smartphone': 'Generic Smartphone',
 };
-const EMAIL_RE = /^[^\s@]+@[^\s@]+$/;
-
 export class DuoStore {
   readonly users = new Ordered<UserRecord>();
   readonly groups = new Ordered<GroupRecord>();
   readonly phones = new Ordered<PhoneRecord>();
   readonly admins = new Ordered<AdminRecord>();
+  /**
+   * Misbehaviour switches for tests: `usersNextOffsetStuck` answers user listings with a
+   * `next_offset` equal to the requested offset (a server that never advances).
+   */
+  readonly quirks = { usersNextOffsetStuck: false };
   /** Lower-cased username or alias → user id. */
   private readonly names = new Map<string, string>();
   private readonly groupNames = new Map<string, string>();
   /** number + '\0' + extension → phone id. */
   private readonly phoneNumbers = new Map<string, string>();
+  /** Ids of trashed users → when they were trashed, so a purge never scans every user. */
+  private readonly trash = new Map<string, number>();
 
   constructor(
     private readonly random: Random,
@@ -199,6 +219,7 @@ export class DuoStore {
   createUser(p: Params): UserRecord {
     const username = p.get('username');
     if (username === undefined || username.trim() === '') throw missingParam('username');
+    if (usernameProblem(username) !== null) throw invalidParam('username');
     const user: UserRecord = {
       user_id: this.newId('DU', (id) => this.users.has(id)),
       username,
@@ -213,6 +234,8 @@ export class DuoStore {
       last_login: null,
       groupIds: new Set(),
       phoneIds: new Set(),
+      trashedAt: null,
+      statusBeforeTrash: null,
     };
     this.applyUserParams(user, p);
     this.users.set(user.user_id, user);
@@ -225,14 +248,56 @@ export class DuoStore {
     const copy: UserRecord = { ...user, aliases: [...user.aliases] };
     const newName = p.get('username');
     if (newName !== undefined) {
-      if (newName.trim() === '') throw invalidParam('username');
+      if (usernameProblem(newName) !== null) throw invalidParam('username');
       copy.username = newName;
     }
     this.applyUserParams(copy, p);
+    if (user.trashedAt !== null) {
+      // Duo answers a modify of a trashed user with 200 but leaves it in Trash; a new status applies on restore.
+      copy.statusBeforeTrash = copy.status === 'pending deletion' ? user.statusBeforeTrash : copy.status;
+      copy.status = 'pending deletion';
+    }
     this.unindexNames(user);
     Object.assign(user, copy);
     this.indexNames(user);
     return user;
+  }
+
+  /** Sends a user to Trash (idempotent: a trashed user keeps its original trash time). */
+  sendToTrash(id: string): UserRecord {
+    const user = this.getUser(id);
+    if (user.trashedAt !== null) return user;
+    user.statusBeforeTrash = user.status === 'pending deletion' ? 'active' : user.status;
+    user.status = 'pending deletion';
+    user.trashedAt = this.clock();
+    this.trash.set(id, user.trashedAt);
+    return user;
+  }
+
+  /** Restores a trashed user with the status it had (idempotent: a user not in Trash is left as it is). */
+  restoreFromTrash(id: string): UserRecord {
+    const user = this.getUser(id);
+    if (user.trashedAt === null) return user;
+    user.status = user.statusBeforeTrash ?? 'active';
+    user.statusBeforeTrash = null;
+    user.trashedAt = null;
+    this.trash.delete(id);
+    return user;
+  }
+
+  /** Deletes every user trashed at least `trashRetentionDays` ago; returns their ids. */
+  purgeExpiredTrash(): string[] {
+    const cutoff = this.clock() - this.limits.trashRetentionDays * DAY_MS;
+    const purged: string[] = [];
+    for (const [id, trashedAt] of this.trash) {
+      if (trashedAt <= cutoff) purged.push(id);
+    }
+    for (const id of purged) this.deleteUser(id);
+    return purged;
+  }
+
+  get trashSize(): number {
+    return this.trash.size;
   }
 
   deleteUser(id: string): void {
@@ -243,6 +308,7 @@ export class DuoStore {
     for (const pid of user.phoneIds) this.phones.get(pid)?.userIds.delete(id);
     this.unindexNames(user);
     this.users.delete(id);
+    this.trash.delete(id);
   }
 
   private applyUserParams(user: UserRecord, p: Params): void {
@@ -250,7 +316,7 @@ export class DuoStore {
       const v = p.get(field);
       if (v !== undefined) user[field] = v;
     }
-    if (user.email !== '' && !EMAIL_RE.test(user.email)) throw invalidParam('email');
+    if (user.email !== '' && emailProblem(user.email) !== null) throw invalidParam('email');
     const max = this.limits.notesMaxLength;
     if (max !== undefined && user.notes.length > max) throw invalidParam('notes');
     const status = p.get('status');
@@ -463,7 +529,7 @@ export class DuoStore {
     const name = p.get('name');
     if (!email) throw missingParam('email');
     if (!name) throw missingParam('name');
-    if (!EMAIL_RE.test(email)) throw invalidParam('email');
+    if (emailProblem(email) !== null) throw invalidParam('email');
     const lower = email.toLowerCase();
     for (const a of this.admins.values()) if (a.email.toLowerCase() === lower) throw duplicate('email');
     const role = p.get('role') ?? 'Owner';
@@ -622,6 +688,7 @@ export class DuoStore {
         last_login: u.last_login,
         group_ids: [...u.groupIds],
         phone_ids: [...u.phoneIds],
+        ...(u.trashedAt === null ? {} : { trashed_at: u.trashedAt, status_before_trash: u.statusBeforeTrash ?? 'active' }),
       })),
       groups: [...this.groups.values()].map((g) => ({ group_id: g.group_id, name: g.name, desc: g.desc, status: g.status })),
       phones: [...this.phones.values()].map((ph) => ({ phone_id: ph.phone_id, number: ph.number, extension: ph.extension, name: ph.name, type: ph.type, platform: ph.platform })),
@@ -660,7 +727,14 @@ export class DuoStore {
         last_login: s.last_login,
         groupIds: new Set(),
         phoneIds: new Set(),
+        // A pending-deletion user saved without a trash time (older state files) starts its 7 days now.
+        trashedAt: s.trashed_at ?? (s.status === 'pending deletion' ? this.clock() : null),
+        statusBeforeTrash: s.status_before_trash ?? (s.status === 'pending deletion' ? 'active' : null),
       };
+      if (user.trashedAt !== null) {
+        user.status = 'pending deletion';
+        this.trash.set(user.user_id, user.trashedAt);
+      }
       this.users.set(user.user_id, user);
       this.indexNames(user);
       for (const gid of s.group_ids) {
@@ -687,6 +761,7 @@ export class DuoStore {
     this.names.clear();
     this.groupNames.clear();
     this.phoneNumbers.clear();
+    this.trash.clear();
   }
 }
 
@@ -717,6 +792,9 @@ const SavedUserSchema = z.object({
   last_login: z.number().nullable(),
   group_ids: z.array(z.string()),
   phone_ids: z.array(z.string()),
+  /** Present only for users in Trash (ms on the sandbox clock). */
+  trashed_at: z.number().optional(),
+  status_before_trash: z.enum(['active', 'bypass', 'disabled', 'locked out']).optional(),
 });
 
 export const SandboxStateSchema = z.object({

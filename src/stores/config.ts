@@ -9,6 +9,14 @@ import { SecretRefSchema } from '../config/secrets';
 const LdapAttr = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be an LDAP attribute name');
 /** A trusted, operator-written LDAP filter; must be parenthesised so it composes with `&`. */
 const LdapFilterText = z.string().regex(/^\(.*\)$/s, 'must be an LDAP filter in parentheses, e.g. (objectClass=inetOrgPerson)');
+/** True when a URL names no user or password (`scheme://user:password@host`): secrets go in secret references, never in URLs. */
+function hasNoUserInfo(url: string): boolean {
+  return !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(url);
+}
+const noUserInfo = (where: string) => ({
+  message: `must not contain user info (user:password@): URLs are repeated in every error and log line; ${where}`,
+});
+
 const Dn = z.string().min(3).regex(/=/, 'must be a DN such as ou=people,dc=example,dc=org');
 
 export const FileStoreConfigSchema = z
@@ -23,8 +31,18 @@ export const FileStoreConfigSchema = z
 export const LdapDisabledConventionSchema = z.discriminatedUnion('kind', [
   /** The directory has no notion of disabled accounts: everyone is enabled; disabling is refused. */
   z.object({ kind: z.literal('none') }).strict(),
-  /** Disabled when `attribute` holds `value` (case-insensitive); enabling removes the attribute. */
-  z.object({ kind: z.literal('attribute'), attribute: LdapAttr, value: z.string().min(1) }).strict(),
+  /**
+   * Disabled when `attribute` holds `value`, compared as LDAP's caseIgnoreMatch does (case, leading
+   * and trailing spaces ignored, inner runs of spaces as one). `match` says which values count when
+   * the attribute has several: `any` (default: any value) or `first` (only the first value the
+   * server returns). Example: employeeType ["contractor", "disabled"] is disabled with `any`, enabled
+   * with `first`. Disabling sets the attribute to `value` alone (it may be single-valued); enabling
+   * removes only the values that match.
+   * The attribute is requested explicitly, so operational attributes work (e.g. pwdAccountLockedTime).
+   */
+  z
+    .object({ kind: z.literal('attribute'), attribute: LdapAttr, value: z.string().min(1), match: z.enum(['any', 'first']).default('any') })
+    .strict(),
   /** Active Directory: userAccountControl bit 0x2 (ACCOUNTDISABLE). */
   z.object({ kind: z.literal('userAccountControl') }).strict(),
 ]);
@@ -88,7 +106,10 @@ export const LdapStoreConfigSchema = z
   .object({
     kind: z.literal('ldap'),
     /** ldap://host:port or ldaps://host:port */
-    url: z.string().regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'must be ldap://host[:port] or ldaps://host[:port]'),
+    url: z
+      .string()
+      .regex(/^ldaps?:\/\/[^/\s]+\/?$/i, 'must be ldap://host[:port] or ldaps://host[:port]')
+      .refine(hasNoUserInfo, noUserInfo('put the bind DN in bind.dn and the password in bind.password as a secret reference ({"env": ...} or {"file": ...})')),
     startTls: z.boolean().default(false),
     tls: z
       .object({
@@ -111,6 +132,8 @@ export const LdapStoreConfigSchema = z
     /** How to find a user's groups: `memberOf` on the user (fast), or `member` on the groups. */
     membership: z.enum(['memberOf', 'member']).default('memberOf'),
     disabled: LdapDisabledConventionSchema.optional(),
+    /** Operational attributes to read as well (a search for `*` returns user attributes only), e.g. for mappings. */
+    operationalAttributes: z.array(LdapAttr).max(50).optional(),
     /** Object classes and RDN attribute for users created by inbound rules. */
     userObjectClasses: z.array(z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/)).min(1).optional(),
     rdnAttribute: LdapAttr.optional(),
@@ -129,13 +152,17 @@ export const ScimStoreConfigSchema = z
   .object({
     kind: z.literal('scim'),
     /** SCIM base URL, e.g. https://idp.example.com/scim/v2 (no trailing /Users). */
-    baseUrl: z.string().url().regex(/^https?:\/\//i, 'must be an http(s) URL'),
+    baseUrl: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//i, 'must be an http(s) URL')
+      .refine(hasNoUserInfo, noUserInfo('put credentials in auth (a bearer token or OAuth client credentials, as secret references)')),
     auth: z.discriminatedUnion('kind', [
       z.object({ kind: z.literal('bearer'), token: SecretRefSchema }).strict(),
       z
         .object({
           kind: z.literal('oauth'),
-          tokenUrl: z.string().url(),
+          tokenUrl: z.string().url().refine(hasNoUserInfo, noUserInfo('put the client id in clientId and the secret in clientSecret as a secret reference')),
           clientId: z.string().min(1),
           clientSecret: SecretRefSchema,
           scope: z.string().min(1).optional(),

@@ -11,6 +11,7 @@ import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promise
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
+import { usernameKey } from '../domain/duo-rules';
 import type { FileStoreConfig } from './config';
 import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
 import { StoreError, causeText } from './errors';
@@ -30,6 +31,27 @@ import {
 } from './types';
 
 const AttrValue = z.union([z.string(), z.array(z.string())]);
+const AttrRecord = z.record(z.string(), AttrValue);
+
+/**
+ * Attributes keep every name as an own property, `__proto__` and `constructor` included: a record
+ * rebuilt by plain assignment would turn `__proto__` into a prototype change and drop the value.
+ */
+const AttributesSchema = z
+  .unknown()
+  .superRefine((raw, ctx) => {
+    const r = AttrRecord.safeParse(raw);
+    if (!r.success) for (const issue of r.error.issues) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  })
+  .transform((raw) => ownAttributes(raw as Record<string, string | string[]>));
+
+function ownAttributes(raw: Record<string, string | string[]>): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    Object.defineProperty(out, name, { value: Array.isArray(value) ? [...value] : value, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
 
 const FileUserSchema = z
   .object({
@@ -44,7 +66,7 @@ const FileUserSchema = z
     enabled: z.boolean().default(true),
     /** Group ids or names. */
     groups: z.array(z.string().min(1)).default([]),
-    attributes: z.record(z.string(), AttrValue).default({}),
+    attributes: AttributesSchema.default({}),
   })
   .strict();
 type FileUser = z.output<typeof FileUserSchema>;
@@ -80,8 +102,9 @@ type ReadUsers = (positions: readonly number[]) => Promise<FileUser[]>;
 /** One write queue per absolute path, shared by every FileStore in this process. */
 const writeQueues = new Map<string, Promise<unknown>>();
 
+/** Username (and group name) key: the same normalisation as Duo comparisons (surrounding spaces, case). */
 function lower(s: string): string {
-  return s.toLowerCase();
+  return usernameKey(s);
 }
 
 export class FileStore implements IdentityStore {
@@ -286,7 +309,7 @@ export class FileStore implements IdentityStore {
       ...(u.displayName !== undefined ? { displayName: u.displayName } : {}),
       enabled: u.enabled,
       groupIds: this.groupIdsOf(snap, u),
-      attributes: structuredClone(u.attributes),
+      attributes: ownAttributes(u.attributes),
     };
   }
 
@@ -519,7 +542,7 @@ function indexOf(keys: readonly string[], key: string): number {
 
 /** Filter attributes: raw `attributes` first, then the normalised fields by name. */
 function fileAttribute(u: FileUser, attr: string, groupIds: () => string[]): string | string[] | undefined {
-  if (attr in u.attributes) return u.attributes[attr];
+  if (Object.hasOwn(u.attributes, attr)) return u.attributes[attr];
   switch (attr) {
     case 'externalId':
       return u.id ?? u.username;

@@ -25,6 +25,7 @@ import {
   UserPatchSchema,
   type IdentityStore,
   type NewUser,
+  type InvalidEntry,
   type Page,
   type PageRequest,
   type StoreCapabilities,
@@ -146,7 +147,7 @@ export class LdapStore implements IdentityStore {
       attributes: this.userAttributes(),
     };
     const { entries, next } = await this.pagedSearch(query, page?.cursor, size);
-    return { items: await this.toUsers(entries), nextCursor: next };
+    return withInvalid(await this.readUsers(entries), next);
   }
 
   async listGroups(page?: PageRequest): Promise<Page<StoreGroup>> {
@@ -582,13 +583,16 @@ export class LdapStore implements IdentityStore {
     ).flat();
     const last = slice[slice.length - 1];
     const more = i + slice.length < all.length && last !== undefined;
-    return { items: await this.toUsers(entries), nextCursor: more ? encodeCursor('ldap', fingerprint, { after: normaliseDn(last) }) : null };
+    return withInvalid(await this.readUsers(entries), more ? encodeCursor('ldap', fingerprint, { after: normaliseDn(last) }) : null);
   }
 
   private userAttributes(): string[] {
     const list = ['*', this.attrs.externalId];
     if (this.config.membership === 'memberOf') list.push(this.attrs.memberOf);
-    return list;
+    // `*` means user attributes only: a convention on an operational attribute (pwdAccountLockedTime) must ask for it.
+    if (this.disabled.kind === 'attribute') list.push(this.disabled.attribute);
+    list.push(...(this.config.operationalAttributes ?? []));
+    return [...new Set(list)];
   }
 
   private async findUserEntry(username: string): Promise<Entry | undefined> {
@@ -608,10 +612,44 @@ export class LdapStore implements IdentityStore {
     return user;
   }
 
+  /**
+   * Users for a lookup: every entry found must be readable, since a user left out here would look
+   * gone (and be deprovisioned); an unreadable one fails the whole lookup as incomplete.
+   */
   private async toUsers(entries: Entry[]): Promise<StoreUser[]> {
-    const records = entries.map(normalise);
+    const { users, invalid } = await this.readUsers(entries);
+    const bad = invalid[0];
+    if (bad) {
+      throw new StoreError(
+        'incomplete',
+        `LDAP entry ${bad.ref} at ${this.location} ${bad.reason}; a lookup that finds it cannot tell whether that user is still there, so it fails${invalid.length > 1 ? ` (${invalid.length} such entries)` : ''}`,
+      );
+    }
+    return users;
+  }
+
+  /** Users for a listing page: an unreadable entry is set aside with its DN and why, the others are read. */
+  private async readUsers(entries: Entry[]): Promise<{ users: StoreUser[]; invalid: InvalidEntry[] }> {
+    const records: LdapRecord[] = [];
+    const invalid: InvalidEntry[] = [];
+    for (const entry of entries) {
+      const record = parseEntry(entry);
+      if ('problem' in record) {
+        invalid.push({ ref: entry.dn, reason: record.problem });
+        continue;
+      }
+      const problem = this.unreadableUser(record);
+      if (problem) invalid.push({ ref: record.dn, reason: problem });
+      else records.push(record);
+    }
     const groupIds = await this.groupIdsFor(records);
-    return records.map((r, i) => this.toUser(r, groupIds[i] ?? []));
+    return { users: records.map((r, i) => this.toUser(r, groupIds[i] ?? [])), invalid };
+  }
+
+  /** Why an entry cannot be a user record, or undefined when it can. */
+  private unreadableUser(r: LdapRecord): string | undefined {
+    const missing = [this.attrs.username, this.attrs.externalId].filter((attr) => values(r, attr).length === 0);
+    return missing.length ? `has no ${missing.join(' and no ')}; fix the entry or the attribute map` : undefined;
   }
 
   private async groupIdsFor(records: LdapRecord[]): Promise<string[][]> {
@@ -663,9 +701,7 @@ export class LdapStore implements IdentityStore {
     const first = (attr: string): string | undefined => values(r, attr)[0];
     const username = first(a.username);
     const externalId = externalIdOf(r, a.externalId);
-    if (!username || !externalId) {
-      throw new StoreError('invalid_request', `LDAP entry ${r.dn} at ${this.location} has no ${!username ? a.username : a.externalId}; fix the entry or the attribute map`);
-    }
+    if (!username || !externalId) throw new StoreError('invalid_request', `LDAP entry ${r.dn} at ${this.location} ${this.unreadableUser(r) ?? 'cannot be read'}`);
     const phones = [...new Set(a.phones.flatMap((p) => values(r, p)))];
     const attributes: Record<string, string | string[]> = { dn: r.dn };
     for (const { name, values: vs } of r.attrs.values()) {
@@ -706,7 +742,7 @@ export class LdapStore implements IdentityStore {
       case 'none':
         return true;
       case 'attribute':
-        return !values(r, d.attribute).some((v) => v.toLowerCase() === d.value.toLowerCase());
+        return !(d.match === 'first' ? values(r, d.attribute).slice(0, 1) : values(r, d.attribute)).some((v) => ldapValuesEqual(v, d.value));
       case 'userAccountControl': {
         const uac = Number.parseInt(values(r, 'userAccountControl')[0] ?? '0', 10);
         return (uac & UAC_DISABLED) === 0;
@@ -720,9 +756,12 @@ export class LdapStore implements IdentityStore {
       case 'none':
         return [];
       case 'attribute': {
-        const present = r.attrs.has(d.attribute.toLowerCase());
+        if (enabled === this.isEnabled(r)) return [];
+        // Disabling sets the value alone: the attribute may be single-valued (pwdAccountLockedTime holding a timed lock).
         if (!enabled) return [new Change({ operation: 'replace', modification: new Attribute({ type: d.attribute, values: [d.value] }) })];
-        return present && !this.isEnabled(r) ? [new Change({ operation: 'delete', modification: new Attribute({ type: d.attribute, values: [] }) })] : [];
+        // Enabling removes only the values that say disabled: others (employeeType "contractor") are data of their own.
+        const matching = values(r, d.attribute).filter((v) => ldapValuesEqual(v, d.value));
+        return [new Change({ operation: 'delete', modification: new Attribute({ type: d.attribute, values: matching }) })];
       }
       case 'userAccountControl': {
         const uac = Number.parseInt(values(r, 'userAccountControl')[0] ?? '512', 10);
@@ -753,9 +792,10 @@ function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K],
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }
 
-function normalise(entry: Entry): LdapRecord {
+/** An entry's attributes by lower-cased name, or why the entry has an unexpected shape. */
+function parseEntry(entry: Entry): LdapRecord | { problem: string } {
   const parsed = LdapEntrySchema.safeParse(entry);
-  if (!parsed.success) throw new StoreError('invalid_request', `LDAP entry ${entry.dn} has an unexpected shape: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success) return { problem: `has an unexpected shape: ${parsed.error.issues[0]?.message ?? 'invalid'}` };
   const attrs = new Map<string, { name: string; values: string[] }>();
   for (const [name, raw] of Object.entries(parsed.data)) {
     if (name === 'dn') continue;
@@ -768,6 +808,29 @@ function normalise(entry: Entry): LdapRecord {
     if (strings.length > 0) attrs.set(name.toLowerCase(), { name, values: strings });
   }
   return { dn: parsed.data.dn, attrs };
+}
+
+/** `parseEntry` where one bad entry fails the read (groups, memberships, the entry being written). */
+function normalise(entry: Entry): LdapRecord {
+  const record = parseEntry(entry);
+  if ('problem' in record) throw new StoreError('invalid_request', `LDAP entry ${entry.dn} ${record.problem}`);
+  return record;
+}
+
+/** A listing page: `invalid` only when some entry could not be read. */
+function withInvalid(read: { users: StoreUser[]; invalid: InvalidEntry[] }, nextCursor: string | null): Page<StoreUser> {
+  return { items: read.users, nextCursor, ...(read.invalid.length > 0 ? { invalid: read.invalid } : {}) };
+}
+
+/**
+ * Equality as LDAP's caseIgnoreMatch decides it (RFC 4517 §4.2.11 with RFC 4518 string
+ * preparation): compatibility-normalised, case folded, leading and trailing spaces ignored and
+ * inner runs of spaces taken as one. So "Disabled ", " DISABLED" and "disabled" are equal, as the
+ * directory itself says in a filter (employeeType=disabled); "dis abled" is not.
+ */
+export function ldapValuesEqual(a: string, b: string): boolean {
+  const prepare = (v: string): string => v.normalize('NFKC').toLowerCase().replace(/\s+/g, ' ').trim();
+  return prepare(a) === prepare(b);
 }
 
 function values(r: LdapRecord, attr: string): string[] {

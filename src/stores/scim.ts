@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { describeSecretRef } from '../config/secrets';
 import type { ScimStoreConfig } from './config';
 import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
-import { StoreError, causeText, isNetworkError } from './errors';
+import { HttpRequestFailure, StoreError, causeText, isNetworkError } from './errors';
 import { ALL_USERS, parseScope, quoteScimValue, toScimFilter, FilterTranslationError, type Filter, type Scope } from './filter';
 import type { SecretResolver } from './ldap';
 import {
@@ -121,10 +121,8 @@ export class ScimStore implements IdentityStore {
     const startIndex = pos === null ? 1 : Number(pos.i);
     const ast = await this.scopeFilter(scope);
     const filter = ast ? this.render(ast) : undefined;
-    const res = await this.get('/Users', { startIndex, count: size, ...(filter ? { filter } : {}) }, UserList, 'list users');
-    const items = (res.Resources ?? []).map((u) => toStoreUser(u));
-    const next = startIndex + items.length;
-    return { items, nextCursor: items.length > 0 && next <= res.totalResults ? encodeCursor('scim', q, { i: next }) : null };
+    const res = await this.listPage('/Users', UserList, { startIndex, count: size, ...(filter ? { filter } : {}) }, 'list users');
+    return { items: res.items.map((u) => toStoreUser(u)), nextCursor: res.next === null ? null : encodeCursor('scim', q, { i: res.next }) };
   }
 
   async listGroups(page?: PageRequest): Promise<Page<StoreGroup>> {
@@ -133,10 +131,9 @@ export class ScimStore implements IdentityStore {
     const pos = decodeCursor('scim', q, page?.cursor);
     const startIndex = pos === null ? 1 : Number(pos.i);
     // Member lists can be huge; they are not part of a group record here.
-    const res = await this.get('/Groups', { startIndex, count: size, excludedAttributes: 'members' }, GroupList, 'list groups');
-    const items = (res.Resources ?? []).map((g) => ({ externalId: g.id, name: g.displayName, ...(g.description !== undefined ? { description: g.description } : {}) }));
-    const next = startIndex + items.length;
-    return { items, nextCursor: items.length > 0 && next <= res.totalResults ? encodeCursor('scim', q, { i: next }) : null };
+    const res = await this.listPage('/Groups', GroupList, { startIndex, count: size, excludedAttributes: 'members' }, 'list groups');
+    const items = res.items.map((g) => ({ externalId: g.id, name: g.displayName, ...(g.description !== undefined ? { description: g.description } : {}) }));
+    return { items, nextCursor: res.next === null ? null : encodeCursor('scim', q, { i: res.next }) };
   }
 
   async listGroupMembers(groupExternalId: string, page?: PageRequest): Promise<Page<StoreUser>> {
@@ -155,8 +152,8 @@ export class ScimStore implements IdentityStore {
       const chunk = usernames.slice(i, i + batch);
       const names: Filter = { or: chunk.map((u) => ({ attr: 'userName', op: 'eq' as const, value: u })) };
       const filter = this.render(scopePart ? { and: [names, scopePart] } : names);
-      const res = await this.get('/Users', { filter, startIndex: 1, count: chunk.length * 2 }, UserList, `look up ${chunk.length} users`);
-      for (const u of res.Resources ?? []) {
+      // A server may cap count below the batch (RFC 7644 §3.4.2.4): read every page of the answer.
+      for (const u of await this.listAll('/Users', UserList, { filter }, chunk.length, `look up ${chunk.length} users`)) {
         if (seen.has(u.id)) continue;
         seen.add(u.id);
         out.push(toStoreUser(u));
@@ -263,8 +260,7 @@ export class ScimStore implements IdentityStore {
         const ids: string[] = [];
         for (const ref of scope.groups) {
           const filter = `displayName eq ${quoteScimValue(ref)} or id eq ${quoteScimValue(ref)}`;
-          const res = await this.get('/Groups', { filter, excludedAttributes: 'members' }, GroupList, `find scope group ${ref}`);
-          const found = res.Resources ?? [];
+          const found = await this.listAll('/Groups', GroupList, { filter, excludedAttributes: 'members' }, 10, `find scope group ${ref}`);
           if (found.length === 0) throw new StoreError('not_found', `scope group "${ref}" not found at ${this.location}; fix the rule's scope or add the group`);
           ids.push(...found.map((g) => g.id));
         }
@@ -274,10 +270,61 @@ export class ScimStore implements IdentityStore {
   }
 
   private async findScimUser(username: string): Promise<ScimUser | undefined> {
-    const res = await this.get('/Users', { filter: `userName eq ${quoteScimValue(username)}`, startIndex: 1, count: 2 }, UserList, `look up user ${username}`);
-    const found = res.Resources ?? [];
-    if (found.length > 1) throw new StoreError('conflict', `username ${username} matches ${found.length} users at ${this.location}`);
-    return found[0];
+    const res = await this.listPage('/Users', UserList, { filter: `userName eq ${quoteScimValue(username)}`, startIndex: 1, count: 2 }, `look up user ${username}`);
+    if (res.total > 1) throw new StoreError('conflict', `username ${username} matches ${res.total} users at ${this.location}`);
+    return res.items[0];
+  }
+
+  /**
+   * One page of a list, checked against what the server says about it: it starts where it was
+   * asked to, and unless it reaches totalResults it holds at least one resource (servers may
+   * return fewer than `count`, RFC 7644 §3.4.2.4, so the next page starts after what came back).
+   * Anything else is StoreError('incomplete'): a short answer must never read as fewer users.
+   */
+  private async listPage<T extends z.ZodType>(
+    url: string,
+    schema: ReturnType<typeof listResponse<T>>,
+    params: Record<string, string | number> & { startIndex: number; count: number },
+    what: string,
+  ): Promise<{ items: z.output<T>[]; total: number; next: number | null }> {
+    const res = await this.get(url, params, schema, what);
+    const items = (res.Resources ?? []).slice(0, params.count);
+    if (res.startIndex !== undefined && res.startIndex !== params.startIndex) {
+      throw this.incomplete(what, `asked for results from index ${params.startIndex}, the server answered with a page starting at ${res.startIndex}`);
+    }
+    const end = params.startIndex - 1 + items.length;
+    if (end >= res.totalResults) return { items, total: res.totalResults, next: null };
+    if (items.length === 0) {
+      throw this.incomplete(what, `the server reports ${res.totalResults} results but returned none from index ${params.startIndex}`);
+    }
+    return { items, total: res.totalResults, next: end + 1 };
+  }
+
+  /** Every page of one filtered list (lookups, group names); totalResults must hold still while it is read. */
+  private async listAll<T extends z.ZodType>(
+    url: string,
+    schema: ReturnType<typeof listResponse<T>>,
+    params: Record<string, string | number>,
+    count: number,
+    what: string,
+  ): Promise<z.output<T>[]> {
+    const out: z.output<T>[] = [];
+    let startIndex: number | null = 1;
+    let total: number | undefined;
+    while (startIndex !== null) {
+      const page: { items: z.output<T>[]; total: number; next: number | null } = await this.listPage(url, schema, { ...params, startIndex, count }, what);
+      if (total !== undefined && page.total !== total) {
+        throw this.incomplete(what, `totalResults changed from ${total} to ${page.total} between pages`);
+      }
+      total = page.total;
+      out.push(...page.items);
+      startIndex = page.next;
+    }
+    return out;
+  }
+
+  private incomplete(what: string, detail: string): StoreError {
+    return new StoreError('incomplete', `cannot ${what} at ${this.location}: incomplete answer (${detail}); the read counts as failed and is retried, it never counts as fewer users`);
   }
 
   private async mustGet(username: string): Promise<StoreUser> {
@@ -316,7 +363,7 @@ export class ScimStore implements IdentityStore {
         headers: { Authorization: `Bearer ${token}`, ...(req.data !== undefined ? { 'Content-Type': SCIM_JSON } : {}) },
       });
     } catch (err) {
-      throw this.networkError(err, what);
+      throw this.networkError(err, what, req);
     }
     if (res.status >= 200 && res.status < 300) return res;
     if (res.status === 401 && this.config.auth.kind === 'oauth' && !retried) return this.request(req, what, true);
@@ -340,15 +387,16 @@ export class ScimStore implements IdentityStore {
     return new StoreError('invalid_request', `cannot ${what} at ${at}: HTTP ${s}${scimType}${detail}`);
   }
 
-  private networkError(err: unknown, what: string): StoreError {
+  private networkError(err: unknown, what: string, req: AxiosRequestConfig): StoreError {
     if (err instanceof StoreError) return err;
     const code = err instanceof AxiosError ? err.code : undefined;
     const cause = err instanceof AxiosError && err.cause ? causeText(err.cause) : causeText(err);
+    const failure = requestFailure(err, req.method ?? 'GET', new URL(`${this.config.baseUrl.replace(/\/$/, '')}${req.url ?? ''}`));
     if (code && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(code + cause)) {
-      return new StoreError('invalid_config', `cannot ${what} at ${this.location}: TLS certificate of ${this.host} not trusted (${cause}); set tls.caFile`, { cause: err });
+      return new StoreError('invalid_config', `cannot ${what} at ${this.location}: TLS certificate of ${this.host} not trusted (${cause}); set tls.caFile`, { cause: failure });
     }
     const reason = isNetworkError(err) || code ? cause : causeText(err);
-    return new StoreError('unavailable', `cannot ${what} at ${this.location}: cannot reach ${this.host} (${reason}); check that the server is up and reachable`, { cause: err });
+    return new StoreError('unavailable', `cannot ${what} at ${this.location}: cannot reach ${this.host} (${reason}); check that the server is up and reachable`, { cause: failure });
   }
 
   private async httpsAgent(): Promise<HttpsAgent | undefined> {
@@ -407,7 +455,9 @@ export class ScimStore implements IdentityStore {
       res = await axios.post(auth.tokenUrl, form.toString(), { headers, timeout: this.config.timeoutMs, validateStatus: () => true, maxRedirects: 0, ...(agent ? { httpsAgent: agent } : {}) });
     } catch (err) {
       const cause = err instanceof AxiosError && err.cause ? causeText(err.cause) : causeText(err);
-      throw new StoreError('unavailable', `cannot get an OAuth token from ${tokenHost} for ${this.location} (${cause}); check that the token endpoint is up`, { cause: err });
+      throw new StoreError('unavailable', `cannot get an OAuth token from ${tokenHost} for ${this.location} (${cause}); check that the token endpoint is up`, {
+        cause: requestFailure(err, 'POST', new URL(auth.tokenUrl)),
+      });
     }
     if (res.status === 400 || res.status === 401) {
       const e = z.object({ error: z.string().optional(), error_description: z.string().optional() }).loose().safeParse(res.data);
@@ -425,6 +475,15 @@ export class ScimStore implements IdentityStore {
     this.token = { value: parsed.data.access_token, refreshAt: Date.now() + lifetimeMs - margin };
     return parsed.data.access_token;
   }
+}
+
+/** A failed request as method, host, path, status and code: the axios error itself holds headers and body. */
+function requestFailure(err: unknown, method: string, url: URL): HttpRequestFailure {
+  const axiosError = err instanceof AxiosError ? err : undefined;
+  const status = axiosError?.response?.status;
+  const code = axiosError?.code ?? (err instanceof Error ? (err as NodeJS.ErrnoException).code : undefined);
+  const reason = axiosError?.cause ? causeText(axiosError.cause) : causeText(err);
+  return new HttpRequestFailure({ method: method.toUpperCase(), host: url.host, path: url.pathname, reason, ...(status !== undefined ? { status } : {}), ...(code ? { code } : {}) });
 }
 
 /** Filters may use the normalised names; they map to SCIM core attribute paths. */

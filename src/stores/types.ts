@@ -58,10 +58,21 @@ export interface PageRequest {
   pageSize?: number;
 }
 
+/** A store entry that could not be read as a user: `ref` names it (a DN, an id), `reason` says what is wrong. */
+export interface InvalidEntry {
+  ref: string;
+  reason: string;
+}
+
 export interface Page<T> {
   items: T[];
   /** Opaque, secret-free, JSON-safe; null when this was the last page. */
   nextCursor: string | null;
+  /**
+   * Entries of this page that could not be read (left out of `items`); the rest of the page is
+   * read. Absent when there were none. Lookups never leave an entry out: they fail instead.
+   */
+  invalid?: InvalidEntry[];
 }
 
 export interface StoreCapabilities {
@@ -89,7 +100,8 @@ export interface IdentityStore {
   listGroupMembers(groupExternalId: string, page?: PageRequest): Promise<Page<StoreUser>>;
   /**
    * Batch lookup by username (case-insensitive): returns the users found that are also in
-   * `scope` (default all); missing or out-of-scope usernames are simply absent.
+   * `scope` (default all); missing or out-of-scope usernames are simply absent. A short answer, or
+   * an entry found but unreadable, throws StoreError('incomplete'): absent must mean absent.
    */
   lookupUsers(usernames: readonly string[], scope?: Scope): Promise<StoreUser[]>;
   getUser(username: string): Promise<StoreUser | null>;

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
-import { DUO_SYNC_SEARCH_ATTRIBUTES } from '../shared/search-attributes';
+import { DUO_SYNC_SEARCH_ATTRIBUTES } from '../contract';
 
 const execFileAsync = promisify(execFile);
 

@@ -1,129 +1,107 @@
 /**
- * deleteRuleWorkflow: removes a rule's footprint. For an outbound rule, with `deprovisionOnRuleDeletion`
- * it deprovisions (per removeAction) every Duo user the rule owns and deletes its Duo groups; without
- * it, it only releases ownership (removes the markers) so users and groups stay but duo-sync no
- * longer manages them. For an inbound rule the same applies to the store users it created.
- * Page by page over Duo users; resumable through continue-as-new; re-running a page is a no-op.
- * Started by hand (Web UI) with `{"connectionId","ruleId"}` it re-runs the cleanup of a rule that
- * is already gone from the connection (e.g. after a failed run), reading the saved configuration.
+ * deleteRuleWorkflow: removes a deleted rule's footprint, on the guarded-run driver. With
+ * `deprovisionOnRuleDeletion` it plans every user the rule owns (Duo users for an outbound rule,
+ * store users for an inbound one), passes the deletion guard like any other deprovision, applies
+ * exactly the approved set, and then deletes the rule's Duo groups. Without it, it only releases
+ * ownership (markers removed; users and groups stay, unmanaged). The rule must already be gone from
+ * the connection: the entity's deleteRule update removes it and starts this run; started by hand it
+ * re-runs the cleanup of a rule deleted earlier.
  */
-import { ApplicationFailure, continueAsNew, patched, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ConnectionConfigSchema, RuleSchema, SlugSchema } from '../domain/connection';
-import { emptySummary, mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
-import { DuoSyncOutcome } from '../shared/search-attributes';
+import { DeleteRuleInputSchema, type DeleteRuleInput, type DeleteRuleResult, type RunProgress } from '../contract';
+import { describeCounts, mergeSummary } from '../domain/summary';
 import { pageActivities } from './activity-options';
-import type { RunOutcome } from './definitions';
 import { invalidInput } from './failures';
-import { configFromEntity, recordingOutcome, runSearchAttributes } from './run-support';
+import { ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema } from './guarded-run';
+import { asRun, claimFromEntity } from './run-support';
 
-export const DeleteRuleInputSchema = z
-  .object({
-    connectionId: z.string().min(1),
-    /** Both absent when started by hand: then `ruleId` names the deleted rule and config is read from the entity. */
-    config: ConnectionConfigSchema.optional(),
-    rule: RuleSchema.optional(),
-    ruleId: SlugSchema.optional(),
-    duoPageSize: z.number().int().min(1).max(300).default(300),
-    /** Inbound rules: store users per page. */
-    storePageSize: z.number().int().min(1).max(1000).default(100),
-    pagesPerRun: z.number().int().min(1).max(1000).default(50),
-    carried: z
-      .object({ offset: z.number().int().min(0), pagesDone: z.number().int().min(0), summary: RunSummarySchema, cursor: z.string().nullable().optional() })
-      .optional(),
-  })
-  .strict()
-  .refine((i) => i.rule || i.ruleId, { message: 'ruleId is required', path: ['ruleId'] });
-export type DeleteRuleInput = z.input<typeof DeleteRuleInputSchema>;
-
-export interface DeleteRuleResult {
-  connectionId: string;
-  ruleId: string;
-  outcome: RunOutcome;
-  deprovisioned: boolean;
-  summary: RunSummary;
-  notes: string[];
-}
+const CarriedSchema = GuardedRunStateSchema.extend({ offset: z.number().int().min(0), cursor: z.string().nullable(), claim: ClaimSchema });
+type Carried = z.infer<typeof CarriedSchema>;
 
 export async function deleteRuleWorkflow(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> {
-  return recordingOutcome(() => deleteRule(rawInput));
-}
-
-async function deleteRule(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> {
   const parsed = DeleteRuleInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('deleteRuleWorkflow', parsed.error);
   const input = parsed.data;
-  upsertSearchAttributes(runSearchAttributes(input.connectionId, 'deleteRule'));
-  const ruleId = input.rule?.id ?? (input.ruleId as string);
-  const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'deleteRule', dryRun: false }));
-  if (!input.rule && config.rules.some((r) => r.id === ruleId)) {
-    // Cleaning up a rule the entity still provisions would fight it: the update removes the rule first.
-    throw ApplicationFailure.nonRetryable(
-      `rule ${ruleId} is still configured on ${input.connectionId}: send the deleteRule update {"ruleId":"${ruleId}"} to connection/${input.connectionId} instead`,
-      'RuleStillConfigured',
-    );
-  }
-  const deprovision = config.userActions.deprovisionOnRuleDeletion;
-  let { offset, pagesDone, summary } = input.carried ?? { offset: 0, pagesDone: 0, summary: emptySummary() };
-  let pagesThisRun = 0;
-  // An inbound rule's users live in the store, not in Duo (a rule started by hand with only its id is
-  // gone from the config, so its direction is unknown: it is cleaned up in Duo, as outbound rules are).
-  // Patched: deletions of inbound rules recorded before this paged Duo.
-  const inboundRule = input.rule?.direction === 'inbound' ? input.rule : undefined;
-  if (inboundRule && patched('inbound-delete-rule')) {
-    let cursor = input.carried?.cursor ?? null;
-    for (;;) {
-      const page = await pageActivities.deleteInboundRulePage({ connectionId: input.connectionId, config, rule: inboundRule, deprovision, cursor, pageSize: input.storePageSize });
-      summary = mergeSummary(summary, page.summary);
-      pagesDone += 1;
-      pagesThisRun += 1;
-      setCurrentDetails(`inbound rule ${ruleId}: ${pagesDone} pages of store users, ${deprovision ? 'deprovisioning' : 'releasing ownership'}`);
-      if (page.done) break;
-      cursor = page.nextCursor;
-      if (pagesThisRun >= input.pagesPerRun || workflowInfo().continueAsNewSuggested) {
-        await continueAsNew<typeof deleteRuleWorkflow>({ ...input, config, carried: { offset, pagesDone, summary, cursor } });
-      }
-    }
-    return finish(input.connectionId, ruleId, deprovision, summary, 'users left in the store');
-  }
-  setCurrentDetails(`rule ${ruleId}: starting, ${deprovision ? 'deprovisioning' : 'releasing ownership of'} its Duo users`);
-  for (;;) {
-    const page = await pageActivities.deleteRulePage({
-      connectionId: input.connectionId,
-      config,
-      ruleId,
-      deprovision,
-      offset,
-      limit: input.duoPageSize,
-    });
-    summary = mergeSummary(summary, page.summary);
-    pagesDone += 1;
-    pagesThisRun += 1;
-    setCurrentDetails(`rule ${ruleId}: ${pagesDone} pages of Duo users, ${deprovision ? 'deprovisioning' : 'releasing ownership'}`);
-    if (page.nextOffset === null) break;
-    offset = page.nextOffset;
-    if (pagesThisRun >= input.pagesPerRun || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof deleteRuleWorkflow>({ ...input, config, carried: { offset, pagesDone, summary } });
-    }
-  }
-  // The rule's groups, whether or not it still lists `groups` (the key may have been removed earlier).
-  // Histories recorded before groups existed have no marker here and replay without this step.
-  if (patched('delete-rule-groups')) {
-    setCurrentDetails(`rule ${ruleId}: ${deprovision ? 'deleting' : 'releasing'} its Duo groups`);
-    summary = mergeSummary(summary, await pageActivities.deleteRuleGroups({ connectionId: input.connectionId, config, ruleId, deprovision }));
-  }
-  return finish(input.connectionId, ruleId, deprovision, summary, 'users and groups left in Duo');
+  registerRunHandlers();
+  return asRun({ connectionId: input.connectionId, kind: 'deleteRule', dryRun: false }, () => deleteRule(input), (r) => r);
 }
 
-function finish(connectionId: string, ruleId: string, deprovision: boolean, summary: RunSummary, left: string): DeleteRuleResult {
-  const outcome: RunOutcome = summary.failed > 0 ? 'partial' : 'succeeded';
-  upsertSearchAttributes([{ key: DuoSyncOutcome, value: outcome }]);
+async function deleteRule(input: z.output<typeof DeleteRuleInputSchema>): Promise<DeleteRuleResult> {
+  const carried = input.carried === undefined ? undefined : CarriedSchema.parse(input.carried);
+  const claim = carried?.claim ?? (await claimFromEntity(input.connectionId, { kind: 'deleteRule', dryRun: false, ruleId: input.ruleId }));
+  const s: Carried = carried ?? { ...freshGuardedRunState(), offset: 0, cursor: null, claim };
+  const config = claim.config;
+  const deprovision = config.userActions.deprovisionOnRuleDeletion;
+  // A rule the entity no longer remembers (a cleanup re-run) is cleaned up in Duo, as outbound rules are.
+  const inbound = claim.deletedRule?.direction === 'inbound' ? claim.deletedRule : undefined;
+  const base = { connectionId: input.connectionId, config };
+  const verb = deprovision ? 'deprovisioning' : 'releasing';
+
+  const end = await driveGuardedRun({
+    connectionId: input.connectionId,
+    dryRun: false,
+    pagesPerRun: input.pagesPerRun,
+    claim,
+    state: s,
+    describe: (p) => describe(p, input.ruleId, verb),
+    continueAsNew: () => continueAsNew<typeof deleteRuleWorkflow>({ ...input, carried: s }),
+    // Releasing is not destructive: it is the upsert pass of a run that plans no deletions.
+    ...(deprovision
+      ? {}
+      : {
+          async upsertPage() {
+            if (inbound) {
+              const page = await pageActivities.deleteInboundRulePage({ ...base, rule: inbound, deprovision: false, cursor: s.cursor, pageSize: input.storePageSize });
+              s.summary = mergeSummary(s.summary, page.summary);
+              s.cursor = page.nextCursor;
+              return page.done;
+            }
+            const page = await pageActivities.releaseRulePage({ ...base, ruleId: input.ruleId, offset: s.offset, limit: input.duoPageSize });
+            s.summary = mergeSummary(s.summary, page.summary);
+            s.offset = page.nextOffset ?? 0;
+            return page.nextOffset === null;
+          },
+        }),
+    planGate: () => (deprovision ? null : `deprovisionOnRuleDeletion is off: ownership released, users and groups left as they are`),
+    async planPage() {
+      if (inbound) {
+        const page = await pageActivities.planInboundRuleDeletionPage({ ...base, rule: inbound, cursor: s.cursor, pageSize: input.storePageSize });
+        s.cursor = page.nextCursor;
+        return { owned: page.ownedCount, candidates: page.candidates, done: page.nextCursor === null };
+      }
+      const page = await pageActivities.planRuleDeletionPage({ ...base, ruleId: input.ruleId, offset: s.offset, limit: input.duoPageSize });
+      s.offset = page.nextOffset ?? 0;
+      return { owned: page.ownedCount, candidates: page.candidates, done: page.nextOffset === null };
+    },
+    applyBatch: (candidates) =>
+      inbound
+        ? pageActivities.applyInboundRuleDeletionBatch({ ...base, rule: inbound, candidates, dryRun: false })
+        : pageActivities.applyDeprovisionBatch({ ...base, candidates, dryRun: false, ruleDeleted: input.ruleId }),
+  });
+
+  let summary = end.summary;
+  const notes = [...end.notes];
+  // The rule's Duo groups go (or are released) once its users did; withheld deletions leave them too.
+  if (!inbound && (end.deletions === 'applied' || !deprovision)) {
+    setCurrentDetails(`rule ${input.ruleId}: ${deprovision ? 'deleting' : 'releasing'} its Duo groups`);
+    summary = mergeSummary(summary, await pageActivities.deleteRuleGroups({ ...base, ruleId: input.ruleId, deprovision }));
+  } else if (!inbound) {
+    notes.push(`the rule's Duo groups were left as they are because its users' deprovisioning did not go ahead`);
+  }
   return {
-    connectionId,
-    ruleId,
-    outcome,
-    deprovisioned: deprovision,
+    connectionId: input.connectionId,
+    workflowId: workflowInfo().workflowId,
+    ruleId: input.ruleId,
+    dryRun: false,
+    outcome: summary.failed > 0 ? 'partial' : 'succeeded',
     summary,
-    notes: deprovision ? [] : [`deprovisionOnRuleDeletion is off: ownership released, ${left}`],
+    notes,
+    deletions: end.deletions,
+    deprovisioned: deprovision,
   };
+}
+
+function describe(p: RunProgress, ruleId: string, verb: string): string {
+  return `rule ${ruleId}: ${verb} its users, phase ${p.phase}, ${p.pagesDone} pages\n${describeCounts(p.counts)}${p.note ? `\n${p.note}` : ''}`;
 }

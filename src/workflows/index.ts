@@ -1,4 +1,4 @@
-/** Every workflow the duo-sync worker hosts. Names here are public (DESIGN §2): keep them stable. */
+/** Every workflow the duo-sync worker hosts. Names here are public (docs/architecture.md): keep them stable. */
 export { healthCheckWorkflow } from './health-check';
 export { connectionWorkflow } from './connection';
 export { fullSyncWorkflow } from './full-sync';

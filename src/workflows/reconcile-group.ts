@@ -5,15 +5,14 @@
  * owned users no longer in the store group). Only cursors and counters live here; it continues-as-new
  * every K pages and a retried page changes nothing twice.
  */
-import { continueAsNew, setCurrentDetails, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { continueAsNew, setCurrentDetails, workflowInfo } from '@temporalio/workflow';
 import { z } from 'zod';
-import { ConnectionConfigSchema } from '../domain/connection';
-import { mergeSummary, RunSummarySchema, type RunSummary } from '../domain/summary';
-import { DuoSyncOutcome } from '../shared/search-attributes';
+import { ReconcileGroupInputSchema, type ReconcileGroupInput, type ReconcileGroupResult } from '../contract';
+import { mergeSummary, RunSummarySchema } from '../domain/summary';
 import { pageActivities } from './activity-options';
-import { GroupRefSchema, type RunOutcome } from './definitions';
 import { invalidInput } from './failures';
-import { configFromEntity, markRunStarted, recordingOutcome } from './run-support';
+import { ClaimSchema } from './guarded-run';
+import { asRun, claimFromEntity } from './run-support';
 
 const CarriedSchema = z.object({
   targets: z.array(z.object({ ruleId: z.string(), externalId: z.string(), groupId: z.string() })),
@@ -23,50 +22,29 @@ const CarriedSchema = z.object({
   offset: z.number().int().min(0),
   pagesDone: z.number().int().min(0),
   summary: RunSummarySchema,
+  claim: ClaimSchema,
 });
 type Carried = z.infer<typeof CarriedSchema>;
 
-export const ReconcileGroupInputSchema = z
-  .object({
-    connectionId: z.string().min(1),
-    config: ConnectionConfigSchema.optional(),
-    group: GroupRefSchema,
-    ruleId: z.string().optional(),
-    dryRun: z.boolean().default(false),
-    pageSize: z.number().int().min(1).max(100).default(100),
-    pagesPerRun: z.number().int().min(1).max(1000).default(50),
-    carried: CarriedSchema.optional(),
-  })
-  .strict();
-export type ReconcileGroupInput = z.input<typeof ReconcileGroupInputSchema>;
-
-export interface ReconcileGroupResult {
-  connectionId: string;
-  group: string;
-  outcome: RunOutcome;
-  /** Groups whose memberships were synced (one per rule that includes the group). */
-  groupsSynced: number;
-  summary: RunSummary;
-}
-
 export async function reconcileGroupWorkflow(rawInput: ReconcileGroupInput): Promise<ReconcileGroupResult> {
-  return recordingOutcome(() => reconcileGroup(rawInput));
-}
-
-async function reconcileGroup(rawInput: ReconcileGroupInput): Promise<ReconcileGroupResult> {
   const parsed = ReconcileGroupInputSchema.safeParse(rawInput);
   if (!parsed.success) throw invalidInput('reconcileGroupWorkflow', parsed.error);
   const input = parsed.data;
-  markRunStarted(input.connectionId, 'reconcileGroup');
-  const config = input.config ?? (await configFromEntity(input.connectionId, { kind: 'reconcileGroup', dryRun: input.dryRun }));
+  return asRun({ connectionId: input.connectionId, kind: 'reconcileGroup', dryRun: input.dryRun }, () => reconcileGroup(input), (r) => r);
+}
+
+async function reconcileGroup(input: z.output<typeof ReconcileGroupInputSchema>): Promise<ReconcileGroupResult> {
   let c: Carried;
-  if (input.carried) {
-    c = input.carried;
+  if (input.carried !== undefined) {
+    c = CarriedSchema.parse(input.carried);
   } else {
+    const claim = await claimFromEntity(input.connectionId, { kind: 'reconcileGroup', dryRun: input.dryRun });
+    const config = claim.config;
     setCurrentDetails(`group ${input.group}: provisioning the Duo group`);
     const step = await pageActivities.reconcileGroup({ connectionId: input.connectionId, config, group: input.group, dryRun: input.dryRun, ...(input.ruleId ? { ruleId: input.ruleId } : {}) });
-    c = { targets: step.targets, targetIndex: 0, phase: 'add', cursor: null, offset: 0, pagesDone: 0, summary: step.summary };
+    c = { targets: step.targets, targetIndex: 0, phase: 'add', cursor: null, offset: 0, pagesDone: 0, summary: step.summary, claim };
   }
+  const config = c.claim.config;
   let pagesThisRun = 0;
   for (let target = c.targets[c.targetIndex]; target; target = c.targets[c.targetIndex]) {
     const page = await pageActivities.syncGroupMembersPage({
@@ -93,10 +71,9 @@ async function reconcileGroup(rawInput: ReconcileGroupInput): Promise<ReconcileG
     setCurrentDetails(`group ${input.group} (rule ${target.ruleId}): ${c.pagesDone} member pages, memberships +${m?.membershipsAdded ?? 0} -${m?.membershipsRemoved ?? 0}, failed ${c.summary.failed}`);
     pagesThisRun += 1;
     if (c.targetIndex < c.targets.length && (pagesThisRun >= input.pagesPerRun || workflowInfo().continueAsNewSuggested)) {
-      await continueAsNew<typeof reconcileGroupWorkflow>({ ...input, config, carried: c });
+      await continueAsNew<typeof reconcileGroupWorkflow>({ ...input, carried: c });
     }
   }
-  const outcome: RunOutcome = c.summary.failed > 0 ? 'partial' : 'succeeded';
-  upsertSearchAttributes([{ key: DuoSyncOutcome, value: outcome }]);
+  const outcome = c.summary.failed > 0 ? 'partial' : 'succeeded';
   return { connectionId: input.connectionId, group: input.group, outcome, groupsSynced: c.targets.length, summary: c.summary };
 }

@@ -11,8 +11,8 @@ import { stringify } from 'yaml';
 import { ExitCode } from '../../src/cli/main';
 import { signalUserChanged } from '../../src/client';
 import type { RunSummary } from '../../src/domain/summary';
-import type { ConnectionStatus, ConnectionTestResult } from '../../src/workflows/definitions';
-import type { FullSyncResult } from '../../src/workflows/full-sync';
+import type { ConnectionStatus, ConnectionTestResult } from '../../src/contract';
+import type { FullSyncResult } from '../../src/contract';
 import { cliDriver, cliEnv } from '../support/cli';
 import { startEntityHarness, type EntityHarness } from '../support/entity';
 import { makeUsers, type SyncFixture } from '../support/sync-fixture';
@@ -167,7 +167,7 @@ describe('duo-sync CLI operations (in-process, real worker)', function () {
     const done = await waitForStatus('the approved run to end', (s) => idle(s) && s.lastRuns.some((run) => run.workflowId === started.workflowId && run.outcome !== 'running'));
     const run = done.lastRuns.find((x) => x.workflowId === started.workflowId);
     assert.equal(run?.outcome, 'succeeded');
-    assert.equal(run?.summary?.deleted, 8);
+    assert.equal(run?.counts?.deleted, 8);
     assert.deepEqual(fx.duoUsernames(), staff.map((u) => u.username).sort());
   });
 
@@ -212,7 +212,7 @@ describe('duo-sync CLI operations (in-process, real worker)', function () {
       const done = await waitForStatus('the reset run to be recorded', (s) => idle(s) && s.lastRuns.some((r) => r.workflowId === started.workflowId && r.outcome !== 'running'));
       const run = done.lastRuns.find((r) => r.workflowId === started.workflowId);
       assert.equal(run?.outcome, 'succeeded', JSON.stringify(run));
-      assert.equal(run?.summary?.unchanged, staff.length);
+      assert.equal(run?.counts?.unchanged, staff.length);
     } finally {
       fx.sandbox.setLatency(0);
     }

@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { stringify } from 'yaml';
 import { runCli, ExitCode } from '../../src/cli/main';
-import type { ConnectionStatus } from '../../src/workflows/definitions';
-import type { FullSyncResult } from '../../src/workflows/full-sync';
+import type { ConnectionStatus } from '../../src/contract';
+import type { FullSyncResult } from '../../src/contract';
 import { cliDriver, cliEnv, collector } from '../support/cli';
 import { startEntityHarness, type EntityHarness } from '../support/entity';
 import { makeUsers, type FileUser, type SyncFixture } from '../support/sync-fixture';
@@ -101,7 +101,7 @@ describe('duo-sync CLI (in-process, real worker)', function () {
     assert.match(unknown.err, /^duo-sync: could not read the status of connection no-such-connection: workflow connection\/no-such-connection .*not found; .*duo-sync connection create <file>\n$/);
 
     const status = await firstSyncDone();
-    assert.equal(status.lastRuns.find((run) => run.kind === 'fullSync')?.summary?.created, USERS);
+    assert.equal(status.lastRuns.find((run) => run.kind === 'fullSync')?.counts?.created, USERS);
     assert.equal(fx.duoUsernames().length, USERS);
   });
 

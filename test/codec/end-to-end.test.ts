@@ -4,8 +4,9 @@ import type { DataConverter } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { dataConverterFromConfig } from '../../src/codec/config';
 import { loadProcessConfig } from '../../src/config/env';
-import { fullSyncWorkflow, healthCheckWorkflow } from '../../src/workflows';
-import type { FullSyncResult } from '../../src/workflows/full-sync';
+import { healthCheckWorkflow } from '../../src/workflows';
+import { configureEntityOn } from '../support/runs';
+import { connectionWorkflowId, type FullSyncResult } from '../../src/contract';
 import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal, uniqueId, withWorker } from '../support/temporal';
 import { containsBytes, keyList, newKey } from './helpers';
@@ -58,9 +59,12 @@ describe('payload encryption end to end (real dev server, worker and client with
     fixtures.push(fx);
     const client = encrypted ? codecClient : testTemporal().client;
     const workflowId = uniqueId(`full-sync/${fx.connectionId}`);
-    const result = await withWorker(encrypted ? { dataConverter: encrypting } : {}, (taskQueue) =>
-      client.workflow.execute(fullSyncWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config }] }),
-    );
+    const result = (await withWorker(encrypted ? { dataConverter: encrypting } : {}, async (taskQueue) => {
+      await configureEntityOn(fx, taskQueue, client);
+      const done = await client.workflow.execute('fullSyncWorkflow', { taskQueue, workflowId, args: [{ connectionId: fx.connectionId }] });
+      await client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).terminate('test done');
+      return done;
+    })) as FullSyncResult;
     assert.equal(result.summary.created, 2);
     assert.equal(result.summary.failed, 1);
     assert.match(result.summary.failures[0]?.message ?? '', new RegExp(`${PII}.*userType "superuser" is not valid`), 'the client decoded the result');

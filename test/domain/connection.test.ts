@@ -218,6 +218,42 @@ describe('domain/connection', () => {
       });
     });
 
+    it('phoneRegion and phoneSources: a known region (upper-cased), sources in priority order with a Duo phone type', () => {
+      const rule = RuleSchema.parse({
+        id: 'uk',
+        direction: 'outbound',
+        scope: { kind: 'all' },
+        phoneRegion: 'gb',
+        phoneSources: [{ from: 'attr:telephoneNumber', type: 'landline' }, { from: 'phones', type: 'mobile' }],
+      });
+      assert.equal(rule.phoneRegion, 'GB');
+      assert.deepEqual(RuleSchema.parse(rule), rule, 'parsing is idempotent');
+      assert.equal('phoneSources' in RuleSchema.parse({ id: 'r', direction: 'outbound', scope: { kind: 'all' } }), false, 'absent stays absent (defaults apply in mapping)');
+      const bad = validateRule({
+        id: 'r1',
+        direction: 'outbound',
+        scope: { kind: 'all' },
+        phoneRegion: 'UK',
+        phoneSources: [{ from: 'mobile', type: 'cell' }],
+      });
+      assert.deepEqual((bad.ok ? [] : bad.errors).sort(), [
+        'phoneRegion: must be a two-letter ISO 3166-1 region code with a phone numbering plan, e.g. "GB", "US" or "DE"',
+        'phoneSources[0].from: must be "phones" (the store\'s phone list) or attr:<name>',
+        'phoneSources[0].type: expected one of mobile|landline|unknown',
+      ].sort());
+    });
+
+    it('phoneSources and an attributeMappings.phone override exclude each other', () => {
+      const result = validateRule({
+        id: 'r1',
+        direction: 'outbound',
+        scope: { kind: 'all' },
+        attributeMappings: { phone: { from: 'attr:pager' } },
+        phoneSources: [{ from: 'attr:mobile', type: 'mobile' }],
+      });
+      assert.deepEqual(result.ok ? [] : result.errors, ['phoneSources: set either phoneSources or attributeMappings.phone, not both (attributeMappings.phone picks one value, typed mobile)']);
+    });
+
     it('outboundRules keeps only outbound rules, in order', () => {
       const config = parseConfig({
         rules: [

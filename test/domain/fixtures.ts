@@ -46,7 +46,7 @@ export function desired(overrides: Partial<DesiredDuoUser> = {}): DesiredDuoUser
     firstname: 'Ada',
     lastname: 'Lovelace',
     status: 'active',
-    phone: '+442079460958',
+    phone: { number: '+442079460958', type: 'mobile' },
     userType: 'user',
     ...overrides,
   };

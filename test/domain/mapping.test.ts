@@ -1,11 +1,32 @@
 import assert from 'node:assert/strict';
-import { AttributeMappingsSchema, evaluateSource, mapStoreUser, normalizePhone, StoreUserSchema, usernameKey, type DesiredDuoUser, type MappingResult } from '../../src/domain/mapping';
+import { normalizeUsername } from '../../src/domain/duo-rules';
+import {
+  AttributeMappingsSchema,
+  evaluateSource,
+  mapStoreUser,
+  StoreUserSchema,
+  usernameKey,
+  type DesiredDuoUser,
+  type MappingOptions,
+  type MappingResult,
+} from '../../src/domain/mapping';
+import type { Failure } from '../../src/domain/summary';
 import { storeUser } from './fixtures';
 
 function ok(result: MappingResult): DesiredDuoUser {
   if (!result.ok) assert.fail(`expected a mapped user, got: ${result.error.message}`);
+  assert.deepEqual(result.problems, [], 'expected no per-field problems');
   return result.user;
 }
+
+/** A mapped user whose phone failed: the user and its problems. */
+function withProblems(result: MappingResult): { user: DesiredDuoUser; problems: Failure[] } {
+  if (!result.ok) assert.fail(`expected a mapped user, got: ${result.error.message}`);
+  assert.ok(result.problems.length > 0, 'expected per-field problems');
+  return { user: result.user, problems: result.problems };
+}
+
+const GB: MappingOptions = { phoneRegion: 'GB' };
 
 function fails(result: MappingResult): { field: string; message: string; username: string } {
   if (result.ok) assert.fail(`expected a mapping error, got ${JSON.stringify(result.user)}`);
@@ -27,7 +48,7 @@ describe('domain/mapping', () => {
         firstname: 'Ada',
         lastname: 'Lovelace',
         status: 'active',
-        phone: '+14155550100',
+        phone: { number: '+14155550100', type: 'mobile' },
         userType: 'user',
       });
       assert.equal('notes' in user, false, 'notes are unmanaged unless mapped');
@@ -135,26 +156,98 @@ describe('domain/mapping', () => {
   });
 
   describe('phones', () => {
-    it('normalises to + and digits (E.164-ish)', () => {
-      assert.equal(normalizePhone('+44 20 7946 0958'), '+442079460958');
-      assert.equal(normalizePhone('+1 (415) 555-0100'), '+14155550100');
-      assert.equal(normalizePhone('0044 20 7946 0958'), '+442079460958');
-      assert.equal(normalizePhone('+1 415.555.0100 x123'), '+14155550100');
-      assert.equal(normalizePhone('  '), null);
+    it('reads national formats with the rule region, and trunk prefixes, into E.164', () => {
+      const phoneOf = (mobile: string, options?: MappingOptions) => ok(mapStoreUser(storeUser({ phones: [mobile], attributes: { mobile } }), undefined, options)).phone;
+      assert.deepEqual(phoneOf('020 7930 1110', GB), { number: '+442079301110', type: 'mobile' });
+      assert.deepEqual(phoneOf('07700 900123', GB), { number: '+447700900123', type: 'mobile' });
+      assert.deepEqual(phoneOf('+49 (0)30 90090333'), { number: '+493090090333', type: 'mobile' });
     });
 
-    it('assumes a North-American number without + (as Duo does)', () => {
-      assert.equal(normalizePhone('415-555-0100'), '+14155550100');
-      assert.equal(normalizePhone('1 415 555 0100'), '+14155550100');
+    it('keeps extensions and accepts tel: URIs', () => {
+      const phoneOf = (telephoneNumber: string, options?: MappingOptions) =>
+        ok(mapStoreUser(storeUser({ phones: [telephoneNumber], attributes: { telephoneNumber } }), undefined, options)).phone;
+      assert.deepEqual(phoneOf('020 7930 1110 x204', GB), { number: '+442079301110', extension: '204', type: 'landline' });
+      assert.deepEqual(phoneOf('+44 20 7930 1110 ext. 12'), { number: '+442079301110', extension: '12', type: 'landline' });
+      assert.deepEqual(phoneOf('tel:+1-555-015-0555'), { number: '+15550150555', type: 'landline' });
     });
 
-    it('rejects letters and impossible lengths, failing the user on the phone field', () => {
-      assert.throws(() => normalizePhone('call me'), /contains characters/);
-      assert.throws(() => normalizePhone('+12'), /7-15/);
-      assert.throws(() => normalizePhone('+1234567890123456'), /7-15/);
-      const error = fails(mapStoreUser(storeUser({ phones: ['555-CALL-NOW'] })));
-      assert.equal(error.field, 'phone');
-      assert.match(error.message, /^user ada: phone number "555-CALL-NOW"/);
+    it('mobile wins over telephoneNumber, and the type comes from the attribute', () => {
+      const both = storeUser({ phones: ['+44 20 7930 1110', '+44 7700 900123'], attributes: { telephoneNumber: '+44 20 7930 1110', mobile: ['', '+44 7700 900123'] } });
+      assert.deepEqual(ok(mapStoreUser(both)).phone, { number: '+447700900123', type: 'mobile' });
+      const desk = storeUser({ phones: ['+44 20 7930 1110'], attributes: { TelephoneNumber: '+44 20 7930 1110' } });
+      assert.deepEqual(ok(mapStoreUser(desk)).phone, { number: '+442079301110', type: 'landline' }, 'attribute names match case-insensitively');
+    });
+
+    it('which attribute wins, and its type, are set per rule with phoneSources', () => {
+      const both = storeUser({ attributes: { telephoneNumber: '+44 20 7930 1110', mobile: '+44 7700 900123' } });
+      const deskFirst: MappingOptions = { phoneSources: [{ from: 'attr:telephoneNumber', type: 'unknown' }, { from: 'attr:mobile', type: 'mobile' }] };
+      assert.deepEqual(ok(mapStoreUser(both, undefined, deskFirst)).phone, { number: '+442079301110', type: 'unknown' });
+      assert.equal(ok(mapStoreUser(storeUser({ phones: ['+44 20 7946 0958'] }), undefined, { phoneSources: [{ from: 'attr:pager', type: 'mobile' }] })).phone, null);
+    });
+
+    it("without phone attributes, the store's phone list is used, as mobile (file and SCIM stores)", () => {
+      assert.deepEqual(ok(mapStoreUser(storeUser({ phones: [' ', '+1 (415) 555-0100'] }))).phone, { number: '+14155550100', type: 'mobile' });
+    });
+
+    it('an attributeMappings.phone override still picks the value (type mobile)', () => {
+      const user = storeUser({ attributes: { pager: '+44 7700 900123', mobile: '+44 20 7930 1110' } });
+      assert.deepEqual(ok(mapStoreUser(user, AttributeMappingsSchema.parse({ phone: { from: 'attr:pager' } }))).phone, { number: '+447700900123', type: 'mobile' });
+    });
+
+    it('an invalid number fails that phone, not the user: the problem shows the input, and Duo phones are left alone', () => {
+      const { user, problems } = withProblems(mapStoreUser(storeUser({ username: 'grace', attributes: { mobile: '013-0481' } }), undefined, GB));
+      assert.equal(user.username, 'grace');
+      assert.equal(user.phone, undefined, 'undefined: leave Duo phones as they are');
+      assert.deepEqual(problems, [
+        {
+          username: 'grace',
+          operation: 'phone',
+          code: 'InvalidPhone',
+          message:
+            'user grace: mobile "013-0481" cannot be read as a GB number (too few digits, or a trunk prefix where none belongs); provisioned without this phone (its Duo phones are left as they are): fix the number in the directory',
+        },
+      ]);
+    });
+
+    it('without phoneRegion, a number without country code fails that phone (never +1)', () => {
+      const { user, problems } = withProblems(mapStoreUser(storeUser({ attributes: { mobile: '07700 900123' } })));
+      assert.equal(user.phone, undefined);
+      assert.match(problems[0]?.message ?? '', /^user ada: mobile "07700 900123" has no country code, and the rule sets no phoneRegion/);
+    });
+
+    it('a disabled user is disabled whatever its phone: no problem reported, no phone change', () => {
+      const result = mapStoreUser(storeUser({ enabled: false, attributes: { mobile: 'call reception' } }), undefined, GB);
+      const user = ok(result);
+      assert.equal(user.status, 'disabled');
+      assert.equal(user.phone, undefined);
+    });
+  });
+
+  describe("Duo's username and email rules, before any Duo call", () => {
+    it('an email Duo would refuse fails the user, naming the value and the rule', () => {
+      const error = fails(mapStoreUser(storeUser({ username: 'grace', email: 'grace@@example.com' })));
+      assert.equal(error.field, 'email');
+      assert.equal(error.message, 'user grace: email "grace@@example.com" must contain exactly one "@"; Duo would refuse it: fix it in the directory');
+    });
+
+    it('a disabled user with a broken email is still disabled (the email is not sent)', () => {
+      const user = ok(mapStoreUser(storeUser({ enabled: false, email: 'not-an-email' })));
+      assert.equal(user.status, 'disabled');
+      assert.equal(user.email, null);
+    });
+
+    it('a username with control characters fails the user, shown escaped', () => {
+      const error = fails(mapStoreUser(storeUser({ username: 'ada\nlovelace' })));
+      assert.equal(error.field, 'username');
+      assert.equal(error.message, 'user ada\nlovelace: username "ada\\nlovelace" contains control characters or line breaks; Duo would refuse it: fix it in the directory');
+    });
+
+    it('the mapped username is normalised exactly as usernameKey and the Duo lookups normalise it', () => {
+      for (const raw of [' ada', 'ada ', '\tAda Lovelace ', 'ada']) {
+        const mapped = ok(mapStoreUser(storeUser({ username: raw }))).username;
+        assert.equal(mapped, normalizeUsername(raw), JSON.stringify(raw));
+        assert.equal(usernameKey(mapped), usernameKey(raw), JSON.stringify(raw));
+      }
     });
   });
 

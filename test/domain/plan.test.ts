@@ -46,7 +46,7 @@ describe('domain/plan', () => {
           username: 'ada',
           fields: { username: 'ada', status: 'active', notes: '[duo-sync:c=acme;r=staff]', email: 'ada@example.com', realname: 'Ada Lovelace', firstname: 'Ada' },
         },
-        { op: 'attachPhone', userId: null, username: 'ada', number: '+442079460958' },
+        { op: 'attachPhone', userId: null, username: 'ada', number: '+442079460958', type: 'mobile' },
       ]);
       assert.equal(planOutcome(ops), 'created');
     });
@@ -135,7 +135,7 @@ describe('domain/plan', () => {
     });
 
     it('update off → no writes at all, even when fields differ', () => {
-      assert.deepEqual(plan(desired({ email: 'x@example.com', status: 'disabled', phone: '+15550100000' }), owned(), { update: false, disable: false }), []);
+      assert.deepEqual(plan(desired({ email: 'x@example.com', status: 'disabled', phone: { number: '+15550100000', type: 'mobile' } }), owned(), { update: false, disable: false }), []);
     });
 
     it('keeps human notes when notes are unmapped, and repairs a damaged marker position', () => {
@@ -186,7 +186,7 @@ describe('domain/plan', () => {
     it('a changed phone: attach the new one first, then detach and clean up the old one', () => {
       const ops = plan(desired(), owned({ phones: [oldPhone] }));
       assert.deepEqual(ops, [
-        { op: 'attachPhone', userId: 'DU0000000000000000A1', username: 'ada', number: '+442079460958' },
+        { op: 'attachPhone', userId: 'DU0000000000000000A1', username: 'ada', number: '+442079460958', type: 'mobile' },
         { op: 'detachPhone', userId: 'DU0000000000000000A1', username: 'ada', phoneId: 'DPOLD', number: '+15550100000' },
         { op: 'deletePhoneIfUnused', username: 'ada', phoneId: 'DPOLD', number: '+15550100000' },
       ]);
@@ -207,6 +207,31 @@ describe('domain/plan', () => {
       assert.deepEqual(plan(desired(), owned({ phones: [{ phone_id: 'DP1', number: '+44 20 7946 0958' }] })), []);
     });
 
+    it('creates the phone with its extension and type', () => {
+      const phone = { number: '+442079301110', extension: '204', type: 'landline' as const };
+      assert.deepEqual(plan(desired({ phone }), null).at(-1), { op: 'attachPhone', userId: null, username: 'ada', number: '+442079301110', extension: '204', type: 'landline' });
+    });
+
+    it('a phone is the number and the extension: same number, other extension is another phone', () => {
+      const desk = { phone_id: 'DPDESK', number: '+442079301110', extension: '204', name: OUR_PHONE };
+      assert.deepEqual(plan(desired({ phone: { number: '+442079301110', extension: '204', type: 'landline' } }), owned({ phones: [desk] })), []);
+      const ops = plan(desired({ phone: { number: '+442079301110', extension: '12', type: 'landline' } }), owned({ phones: [desk] }));
+      assert.deepEqual(kinds(ops), ['attachPhone', 'detachPhone', 'deletePhoneIfUnused']);
+      assert.deepEqual(ops[0], { op: 'attachPhone', userId: 'DU0000000000000000A1', username: 'ada', number: '+442079301110', extension: '12', type: 'landline' });
+    });
+
+    it('an unreadable store phone (absent) leaves the Duo phones as they are', () => {
+      const { phone: _unread, ...withoutPhone } = desired();
+      assert.deepEqual(plan(withoutPhone, owned({ phones: [oldPhone] })), []);
+      assert.deepEqual(kinds(plan(withoutPhone, null)), ['create'], 'a new user is created without a phone');
+    });
+
+    it('maps and plans a desk number and a mobile end to end: the mobile is attached as a mobile', () => {
+      const mapped = mapStoreUser(storeUser({ phones: ['020 7930 1110 x204', '07700 900123'], attributes: { telephoneNumber: '020 7930 1110 x204', mobile: '07700 900123' } }), undefined, { phoneRegion: 'GB' });
+      assert.ok(mapped.ok);
+      assert.deepEqual(plan(mapped.user, null).at(-1), { op: 'attachPhone', userId: null, username: 'ada', number: '+447700900123', type: 'mobile' });
+    });
+
     it('no attach when the phone is already there, only stale extras go', () => {
       assert.deepEqual(kinds(plan(desired(), owned({ phones: [{ phone_id: 'DP1', number: '+442079460958' }, oldPhone] }))), ['detachPhone', 'deletePhoneIfUnused']);
     });
@@ -214,7 +239,7 @@ describe('domain/plan', () => {
     it('a phone the person enrolled (not named for this connection) is never detached or deleted', () => {
       const withEnrolled = (phones: DuoUserView['phones']) => owned({ phones: [...phones, enrolled] });
       assert.deepEqual(plan(desired(), withEnrolled(owned().phones)), [], 'unchanged store phone');
-      const changed = plan(desired({ phone: '+15550111111' }), withEnrolled(owned().phones));
+      const changed = plan(desired({ phone: { number: '+15550111111', type: 'mobile' } }), withEnrolled(owned().phones));
       assert.deepEqual(kinds(changed), ['attachPhone', 'detachPhone', 'deletePhoneIfUnused']);
       assert.ok(changed.every((o) => !('phoneId' in o) || o.phoneId === 'DP0000000000000000P1'), JSON.stringify(changed));
       assert.deepEqual(plan(desired({ phone: null }), withEnrolled([])), [], 'a cleared store phone leaves hers');
@@ -336,7 +361,13 @@ describe('domain/plan', () => {
     it('holds for 2000 random desired/current/actions combinations', () => {
       const r = rng(20240611);
       const texts = [null, '', 'Ada', 'ADA', 'Lovelace', ' Ada '];
-      const phones = [null, '+442079460958', '+15550100000'];
+      const phones = [
+        null,
+        undefined,
+        { number: '+442079460958', type: 'mobile' as const },
+        { number: '+442079460958', extension: '204', type: 'landline' as const },
+        { number: '+15550100000', type: 'mobile' as const },
+      ];
       const owners = [OWNER, { connectionId: 'acme', ruleId: 'other' }, { connectionId: 'globex', ruleId: 'staff' }];
       for (let i = 0; i < 2000; i++) {
         const removeAction = pick(r, ['delete', 'disable'] as const);
@@ -353,7 +384,7 @@ describe('domain/plan', () => {
                 firstname: pick(r, texts),
                 lastname: pick(r, texts),
                 status: pick(r, ['active', 'disabled'] as const),
-                phone: pick(r, phones),
+                ...((phone) => (phone === undefined ? {} : { phone }))(pick(r, phones)),
                 userType: pick(r, ['user', 'admin'] as const),
                 ...(r() < 0.5 ? { notes: pick(r, [null, 'mapped note', 'x'.repeat(2000)]) } : {}),
               };
@@ -369,7 +400,13 @@ describe('domain/plan', () => {
                 lastname: pick(r, texts),
                 status: pick(r, ['active', 'disabled', 'bypass', 'locked out', 'pending deletion'] as const),
                 notes: r() < 0.15 ? pick(r, [null, '', 'manual']) : withMarker(pick(r, ['', 'human']), pick(r, owners)),
-                phones: pick(r, [[], [{ phone_id: 'DP1', number: '+1 555 010 0000', name: OUR_PHONE }], [{ phone_id: 'DP2', number: '+442079460958' }, { phone_id: 'DP3', number: '' }], [{ phone_id: 'DP4', number: '+15550100000', name: 'own' }]]),
+                phones: pick(r, [
+                  [],
+                  [{ phone_id: 'DP1', number: '+1 555 010 0000', name: OUR_PHONE }],
+                  [{ phone_id: 'DP2', number: '+442079460958' }, { phone_id: 'DP3', number: '' }],
+                  [{ phone_id: 'DP4', number: '442079460958', extension: '204', name: OUR_PHONE }],
+                  [{ phone_id: 'DP5', number: '+15550100000', name: 'own' }],
+                ]),
                 ...(r() < 0.5 ? { isAdmin: r() < 0.5 } : {}),
               };
         const extra = { ...(r() < 0.5 ? { storeId: 'store-1' } : {}), ...(r() < 0.5 ? { adminRole: 'Help Desk' as const } : {}) };

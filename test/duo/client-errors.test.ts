@@ -3,6 +3,7 @@
  * advice it gives Temporal, and its transport rules (loopback-only http, user agent, exact bytes).
  */
 import { strict as assert } from 'node:assert';
+import { inspect } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import { DuoClient, DuoError, isDuoError, resolveDuoEndpoint, suggestedRetryDelayMs, toActivityFailure, DuoConfigError, type DuoErrorKind } from '../../src/duo';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
@@ -166,6 +167,44 @@ describe('DuoClient failures and retry advice', () => {
   });
 
   describe('transport', () => {
+    it('network errors keep method, host, path and status only: the Authorization value appears nowhere in a serialized error', async () => {
+      const sentAuthorizations: string[] = [];
+      let hang = false;
+      const fake = await fakeServer((req) => {
+        sentAuthorizations.push(String(req.headers['authorization']));
+        if (!hang) req.socket.destroy();
+      });
+      const secretKey = 's'.repeat(40);
+      const client = new DuoClient({ apiHost: fake.apiHost, integrationKey: 'DIXXXXXXXXXXXXXXXXXX', secretKey, timeoutMs: 200 });
+      try {
+        const reset = await errorOf(client.createUser({ username: 'someone' }));
+        hang = true;
+        const timedOut = await errorOf(client.getUser('DU123'));
+        assert.deepEqual([reset.kind, timedOut.kind], ['unavailable', 'timeout']);
+        assert.equal(sentAuthorizations.length, 2);
+        for (const err of [reset, timedOut]) {
+          const chain: unknown[] = [];
+          for (let e: unknown = err; e !== undefined && chain.length < 10; e = e instanceof Error ? e.cause : undefined) chain.push(e);
+          assert.ok(chain.length >= 2, 'the cause (what the network said) is kept');
+          for (const link of chain) {
+            for (const text of [JSON.stringify(link), inspect(link, { depth: Infinity, showHidden: true }), String(link), link instanceof Error ? String(link.stack) : '']) {
+              for (const auth of sentAuthorizations) {
+                assert.ok(!text.includes(auth), `Authorization value found in ${text.slice(0, 200)}`);
+                assert.ok(!text.includes(auth.replace(/^Basic /, '')), 'base64 credentials found');
+              }
+              assert.ok(!text.includes(secretKey), 'secret key found');
+            }
+          }
+          const cause = err.cause as Record<string, unknown>;
+          assert.equal(cause['host'], fake.apiHost);
+          assert.equal(cause['path'], err.path);
+          assert.equal(cause['method'], err.method);
+        }
+      } finally {
+        await fake.stop();
+      }
+    });
+
     it('uses plain http only for loopback hosts with a port; everything else is https', () => {
       assert.equal(resolveDuoEndpoint('127.0.0.1:43127').baseUrl, 'http://127.0.0.1:43127');
       assert.equal(resolveDuoEndpoint('LOCALHOST:8443').baseUrl, 'http://localhost:8443');

@@ -1,6 +1,10 @@
-/** Client-side pacing against the sandbox's per-account rate limit. */
+/**
+ * Client-side pacing: the RequestPacer cap (`duo.requestsPerSecond`), the adaptive per-category
+ * AccountPacer (AIMD on 429s) on a fake clock, and two clients sharing one sandbox account the way
+ * two worker processes would, judged by the share of 429s among their calls (never by time).
+ */
 import assert from 'node:assert/strict';
-import { DuoClient, RequestPacer } from '../../src/duo';
+import { AccountPacer, DuoClient, isDuoError, RequestPacer } from '../../src/duo';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 
 describe('RequestPacer', () => {
@@ -46,5 +50,139 @@ describe('Duo client paced under the account limit', function () {
     const results = await hammer(new DuoClient({ ...sandbox.clientOptions(), pacer: new RequestPacer(35, 1) }));
     assert.equal(sandbox.stats().rateLimited, 0);
     assert.ok(results.every((r) => r.status === 'fulfilled'));
+  });
+});
+
+describe('AccountPacer (adaptive, per category)', () => {
+  /** A clock that only moves when the pacer sleeps. */
+  function fakeTime() {
+    const t = { now: 0 };
+    return { t, clock: () => t.now, sleep: async (ms: number) => void (t.now += ms) };
+  }
+
+  it('starts each category a little under its known limit and spaces requests at that pace', async () => {
+    const { t, clock, sleep } = fakeTime();
+    const pacer = new AccountPacer({ limits: { modify: 60, getPage: 120 }, clock, sleep });
+    assert.equal(pacer.state().modify.ratePerSecond, 0.9);
+    assert.equal(pacer.state().getPage.ratePerSecond, 1.8);
+    assert.equal(pacer.state().getObject.ratePerSecond, undefined, 'a category without a limit is unpaced');
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push((await pacer.take('modify')).sentAt);
+    assert.deepEqual(
+      sent.map((s) => Math.round(s)),
+      [0, 1111, 2222],
+    );
+    await pacer.take('getObject');
+    assert.equal(Math.round(t.now), 2222, 'unpaced categories never wait');
+  });
+
+  it("Duo's known limits are the default start, scaled by the sandbox's time scale", () => {
+    const pacer = new AccountPacer({ timeScale: 10 });
+    assert.equal(pacer.state().modify.ratePerSecond, (300 / 60) * 10 * 0.9);
+    assert.equal(pacer.state().logs.ratePerSecond, (2 / 60) * 10 * 0.9);
+    assert.throws(() => new AccountPacer({ timeScale: 0 }), /timeScale/);
+  });
+
+  it('halves a category on a 429, once per round, regains pace additively on success, never above the known limit', async () => {
+    const { clock, sleep } = fakeTime();
+    const pacer = new AccountPacer({ limits: { modify: 600, getPage: 200 }, clock, sleep });
+    const a = await pacer.take('modify');
+    const b = await pacer.take('modify');
+    pacer.record(b, 'rateLimited');
+    assert.equal(pacer.state().modify.ratePerSecond, 4.5, '9/s halved');
+    pacer.record(a, 'rateLimited');
+    assert.equal(pacer.state().modify.ratePerSecond, 4.5, 'a 429 for a request sent before the decrease does not halve again');
+    assert.equal(pacer.state().getPage.ratePerSecond, (200 / 60) * 0.9, 'other categories are untouched');
+    let previous = 4.5;
+    for (let i = 0; i < 20; i++) {
+      pacer.record(await pacer.take('modify'), 'ok');
+      const now = pacer.state().modify.ratePerSecond ?? 0;
+      assert.ok(now > previous, 'each success adds a little');
+      previous = now;
+    }
+    for (let i = 0; i < 2000; i++) pacer.record(await pacer.take('modify'), 'ok');
+    assert.equal(pacer.state().modify.ratePerSecond, 10, 'capped at the known limit (600/min)');
+    pacer.record(await pacer.take('modify'), 'other');
+    assert.equal(pacer.state().modify.ratePerSecond, 10, 'other failures say nothing about the rate');
+    assert.deepEqual([pacer.state().modify.rateLimited, pacer.state().modify.decreases], [2, 1]);
+  });
+
+  it('with no known limit, is unpaced until the first 429, then paces at half the rate it was sending', async () => {
+    const { t, clock, sleep } = fakeTime();
+    const pacer = new AccountPacer({ limits: 'none', clock, sleep });
+    const tickets = [];
+    for (let i = 0; i < 40; i++) {
+      tickets.push(await pacer.take('getObject'));
+      t.now += 25; // 40 requests/s
+    }
+    assert.equal(t.now, 1000, 'nothing waited');
+    pacer.record(tickets[39] as (typeof tickets)[number], 'rateLimited');
+    const rate = pacer.state().getObject.ratePerSecond ?? 0;
+    assert.ok(rate >= 19 && rate <= 20, `about half of 40/s, got ${rate}`);
+  });
+});
+
+describe('Two worker processes sharing one Duo account', function () {
+  this.timeout(120_000);
+  // Duo's 300 modifications per minute at time scale 10: 50/s, a bucket of 10.
+  const LIMIT_PER_MINUTE = 300;
+  const TIME_SCALE = 10;
+  const CALLS_PER_CLIENT = 150;
+  let sandbox: DuoSandbox;
+  let userIds: string[];
+
+  before(async () => {
+    sandbox = await startDuoSandbox({ seed: 13, categoryLimits: { profile: 'unlimited', perMinute: { modify: LIMIT_PER_MINUTE }, burstSeconds: 2 }, timeScale: TIME_SCALE });
+    userIds = Array.from({ length: 20 }, (_, i) => sandbox.store.createUser(new Map([['username', `shared${i}`]])).user_id);
+  });
+  after(() => sandbox.stop());
+
+  /** Like an activity under Temporal: a 429 is retried (here at once; the pacer decides when it leaves). */
+  async function work(duo: DuoClient, tag: string): Promise<{ calls: number; rateLimited: number }> {
+    let calls = 0;
+    let rateLimited = 0;
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < CALLS_PER_CLIENT) {
+        const i = next++;
+        for (;;) {
+          calls += 1;
+          try {
+            await duo.modifyUser(userIds[i % userIds.length] as string, { notes: `${tag}-${i}` });
+            break;
+          } catch (err) {
+            if (!isDuoError(err, 'rateLimited')) throw err;
+            rateLimited += 1;
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    return { calls, rateLimited };
+  }
+
+  async function runPair(makeClient: () => DuoClient): Promise<{ calls: number; rateLimited: number }> {
+    await new Promise((r) => setTimeout(r, 300)); // the sandbox's bucket refills between runs
+    const results = await Promise.all([work(makeClient(), 'a'), work(makeClient(), 'b')]);
+    return { calls: results[0].calls + results[1].calls, rateLimited: results[0].rateLimited + results[1].rateLimited };
+  }
+
+  it('each adapting on its own 429s, they settle under the shared limit without a 429 storm; fixed pacing at the limit does not', async () => {
+    // Each process knows the limit but not that another one shares it: both start at 0.9 × the limit.
+    const pacers: AccountPacer[] = [];
+    const adaptive = await runPair(() => {
+      const pacing = new AccountPacer({ limits: { modify: LIMIT_PER_MINUTE }, timeScale: TIME_SCALE });
+      pacers.push(pacing);
+      return new DuoClient({ ...sandbox.clientOptions(), pacing });
+    });
+    const limitPerSecond = (LIMIT_PER_MINUTE / 60) * TIME_SCALE;
+    const fixed = await runPair(() => new DuoClient({ ...sandbox.clientOptions(), pacing: false, pacer: new RequestPacer(limitPerSecond * 0.9, 1) }));
+    const share = (r: { calls: number; rateLimited: number }) => r.rateLimited / r.calls;
+    console.log(`      adaptive: ${adaptive.rateLimited}/${adaptive.calls} calls got 429 (${(share(adaptive) * 100).toFixed(1)}%); fixed: ${fixed.rateLimited}/${fixed.calls} (${(share(fixed) * 100).toFixed(1)}%)`);
+    assert.ok(share(fixed) > 0.2, 'the setting is hard: two fixed pacers at 0.9 × the limit meet many 429s');
+    assert.ok(share(adaptive) < 0.08, `adaptive pacers keep 429s rare, got ${(share(adaptive) * 100).toFixed(1)}%`);
+    assert.ok(pacers.every((p) => p.state().modify.decreases > 0), 'each process slowed down on its own 429s');
+    const combined = pacers.reduce((sum, p) => sum + (p.state().modify.ratePerSecond ?? 0), 0);
+    assert.ok(combined < 1.3 * limitPerSecond, `together they pace near the shared limit (${combined.toFixed(1)}/s vs ${limitPerSecond}/s)`);
   });
 });

@@ -70,6 +70,17 @@ describe('Duo sandbox: signature verification', () => {
     assert.equal(res.status, 200);
   });
 
+  it('verifies the signed host against its own API host, never against the Host header the request brings', async () => {
+    const foreignHost = 'api-elsewhere.duosecurity.com';
+    const date = now();
+    const auth = authorizationHeader(ikey, 2, { date, method: 'GET', host: foreignHost, path: '/admin/v1/users', params: { limit: '1' } }, skey);
+    const forged = await rawRequest(sandbox.apiHost, 'GET', '/admin/v1/users?limit=1', { Date: date, Authorization: auth, Host: foreignHost });
+    assert.deepEqual([forged.status, forged.body.code], [401, 40103], 'a request signed for another host is rejected even with a matching Host header');
+    const own = authorizationHeader(ikey, 2, { date, method: 'GET', host: sandbox.apiHost, path: '/admin/v1/users', params: { limit: '1' } }, skey);
+    const proxied = await rawRequest(sandbox.apiHost, 'GET', '/admin/v1/users?limit=1', { Date: date, Authorization: own, Host: foreignHost });
+    assert.equal(proxied.status, 200, 'a request signed for the sandbox is accepted whatever Host header a proxy put on it');
+  });
+
   it('accepts legacy v2 HMAC-SHA1 signatures (third-party tools)', async () => {
     const date = now();
     const canon = [date, 'GET', sandbox.apiHost, '/admin/v1/users', 'limit=1'].join('\n');

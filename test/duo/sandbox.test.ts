@@ -115,6 +115,29 @@ describe('Duo sandbox', () => {
       }
     });
 
+    it('keeps Trash across save and load: trash time and status before Trash survive', async () => {
+      let clock = Date.UTC(2026, 4, 1);
+      const a = await startDuoSandbox({ seed: 5, now: () => clock });
+      const binned = a.store.createUser(new Map([['username', 'binned']]));
+      const bypassed = a.store.createUser(new Map([['username', 'bypassed'], ['status', 'bypass']]));
+      a.store.sendToTrash(binned.user_id);
+      a.store.sendToTrash(bypassed.user_id);
+      const state = a.exportState();
+      await a.stop();
+      clock += 6 * 86_400_000;
+      const b = await startDuoSandbox({ seed: 6, state, now: () => clock });
+      try {
+        assert.equal(b.store.users.get(binned.user_id)?.status, 'pending deletion');
+        b.store.restoreFromTrash(bypassed.user_id);
+        assert.equal(b.store.users.get(bypassed.user_id)?.status, 'bypass', 'the status before Trash was saved');
+        assert.deepEqual(b.purgeTrash(), [], 'six days after trashing');
+        clock += 86_400_000;
+        assert.deepEqual(b.purgeTrash(), [binned.user_id], 'seven days after trashing, counted from before the save');
+      } finally {
+        await b.stop();
+      }
+    });
+
     it('refuses a state file that is not a sandbox state', async () => {
       await assert.rejects(startDuoSandbox({ state: { version: 2, users: [] } }));
     });
@@ -204,6 +227,33 @@ describe('Duo sandbox', () => {
       const saved = JSON.parse(await readFile(stateFile, 'utf8')) as { users: Array<{ username: string }> };
       assert.deepEqual(saved.users.map((u) => u.username), ['standalone']);
       await rm(dir, { recursive: true, force: true });
+    });
+
+    it("takes Duo's per-category limits, a time scale and bulk settings from flags", async function () {
+      this.timeout(20_000);
+      const proc = run(['--port', '0', '--seed', '3', '--rate-limits', 'duo', '--burst-seconds', '1', '--time-scale', '0.1', '--bulk', 'off']);
+      try {
+        const host = (await proc.waitFor(/DUO_API_HOST=(\S+)/))[1] as string;
+        const ikey = (await proc.waitFor(/DUO_IKEY=(\S+)/))[1] as string;
+        const skey = (await proc.waitFor(/DUO_SKEY=(\S+)\s+\(generated demo key\)/))[1] as string;
+        await proc.waitFor(/per-category limits=Duo's time scale=0.1 bulk=off \(404\)/);
+        const getAll = () => {
+          const date = new Date().toUTCString();
+          const auth = authorizationHeader(ikey, 2, { date, method: 'GET', host, path: '/admin/v1/groups', params: {} }, skey);
+          return rawRequest(host, 'GET', '/admin/v1/groups', { Date: date, Authorization: auth });
+        };
+        // 40/min with a 1-second bucket holds one request; at ×0.1 the next token takes 15 s.
+        const statuses = [(await getAll()).status, (await getAll()).status];
+        assert.deepEqual(statuses, [200, 429]);
+        const duo = new DuoClient({ apiHost: host, integrationKey: ikey, secretKey: skey });
+        const results = await duo.bulkCreateUsers([{ username: 'via-fallback' }]);
+        assert.ok(results[0]?.ok, 'bulk off: the client fell back to a single create');
+      } finally {
+        await proc.stop();
+      }
+      const bad = run(['--port', '0', '--burst-seconds', '5']);
+      assert.equal(await bad.exited, 2);
+      assert.match(bad.output(), /--burst-seconds needs --rate-limits duo/);
     });
 
     it('never prints a configured secret key, and rejects invalid options with a usage message', async function () {

@@ -98,7 +98,7 @@ describe('safety: administrators are created only on purpose', function () {
       const { fx } = harness;
       // A key without "Grant administrators" and a rule that may create administrators.
       const limited = fx.sandbox.addAccount({ permissions: { administrators: false } });
-      const secretVar = `DUO_SKEY_SAFETY_${fx.connectionId.replace(/-/g, '_').toUpperCase()}`;
+      const secretVar = `DUO_SYNC_TEST_SAFETY_SKEY_${fx.connectionId.replace(/-/g, '_').toUpperCase()}`;
       process.env[secretVar] = limited.secretKey;
       try {
         const config = ConnectionConfigSchema.parse({

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { configureConnection, connectionStatus, signalUserChanged, signalUserDeleted, syncUser, type DuoSyncClient } from '../../src/client';
 import { parseMarker } from '../../src/domain/ownership';
-import { DuoSyncConnection, DuoSyncKind } from '../../src/shared/search-attributes';
+import { DuoSyncConnection, DuoSyncKind } from '../../src/contract/search-attributes';
 import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 import { makeSyncFixture, makeUsers, type FileUser, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal } from '../support/temporal';

@@ -19,7 +19,7 @@ const OWNER: Owner = { connectionId: 'acme', ruleId: 'staff' };
 function createPlan(username: string, storeId: string, number: string): PlanOp[] {
   return [
     { op: 'create', username, fields: { username, email: `${username}@example.org`, status: 'active', notes: withMarker('', { ...OWNER, storeId }) } },
-    { op: 'attachPhone', userId: null, username, number },
+    { op: 'attachPhone', userId: null, username, number, type: 'mobile' },
   ];
 }
 

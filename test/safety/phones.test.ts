@@ -96,7 +96,7 @@ describe('safety: duo-sync uses only the phones it created', function () {
     fx.writeUsers([bob]);
     fx.config.sourceHealth.maxDropFraction = 1;
     fx.config.deletionGuard.maxFraction = 1;
-    const gone = await runFullSync(fx, { lastGoodInScopeCount: 2 });
+    const gone = await runFullSync(fx);
     assert.equal(gone.summary.deleted, 1, JSON.stringify(gone.summary));
     assert.ok(fx.sandbox.store.phones.get(enrolled), 'her own phone outlives the account');
     assert.equal(fx.sandbox.store.findPhone('+15550006666'), undefined, 'ours is cleaned up');

@@ -1,33 +1,30 @@
 /**
- * Helpers for the safety tests: run the public workflows (by their stable names, with plain JSON
- * input, as an operator or service would) against a sync fixture, and read Duo the way an auditor
- * would, by user id rather than by a lookup that also matches aliases.
+ * Helpers for the safety tests: run the public workflows the way ops do (by hand, against the
+ * fixture's configured connection entity, see test/support/runs.ts), and read Duo the way an
+ * auditor would, by user id rather than by a lookup that also matches aliases.
  */
+import type { FullSyncInput } from '../../src/contract';
 import { DuoClient } from '../../src/duo';
 import type { RunSummary } from '../../src/domain/summary';
 import type { UserRecord } from '../../src/sandbox/store';
+import { runByHand } from '../support/runs';
 import type { SyncFixture } from '../support/sync-fixture';
-import { testTemporal, uniqueId, withWorker } from '../support/temporal';
 
 export interface RunResult {
   outcome?: string;
   summary: RunSummary;
 }
 
-async function execute(workflowType: string, workflowId: string, input: Record<string, unknown>): Promise<RunResult> {
-  return withWorker({}, (taskQueue) => testTemporal().client.workflow.execute(workflowType, { taskQueue, workflowId, args: [input] })) as Promise<RunResult>;
-}
-
-export function runFullSync(fx: SyncFixture, extra: Record<string, unknown> = {}): Promise<RunResult> {
-  return execute('fullSyncWorkflow', uniqueId(`full-sync/${fx.connectionId}`), { connectionId: fx.connectionId, config: fx.config, ...extra });
+export function runFullSync(fx: SyncFixture, extra: Omit<FullSyncInput, 'connectionId'> = {}): Promise<RunResult> {
+  return runByHand(fx, 'fullSyncWorkflow', extra);
 }
 
 export function runReconcileUser(fx: SyncFixture, username: string): Promise<RunResult> {
-  return execute('reconcileUserWorkflow', uniqueId(`reconcile/${fx.connectionId}`), { connectionId: fx.connectionId, config: fx.config, username });
+  return runByHand(fx, 'reconcileUserWorkflow', { username });
 }
 
 export function runReconcileGroup(fx: SyncFixture, group: string): Promise<RunResult> {
-  return execute('reconcileGroupWorkflow', uniqueId(`reconcile-group/${fx.connectionId}`), { connectionId: fx.connectionId, config: fx.config, group });
+  return runByHand(fx, 'reconcileGroupWorkflow', { group });
 }
 
 export function duoClientOf(fx: SyncFixture): DuoClient {

@@ -21,13 +21,33 @@ export function recordedWorkflowIds(): Record<string, string> {
   return existsSync(WORKFLOW_IDS_FILE) ? (JSON.parse(readFileSync(WORKFLOW_IDS_FILE, 'utf8')) as Record<string, string>) : {};
 }
 
-export async function saveHistory(name: string, workflowId: string, runId?: string): Promise<void> {
+/** The file of run `index` (1 = first) of a recorded chain: `<name>.run<index>.json`. */
+export function historyFileName(name: string, index: number): string {
+  return `${name}.run${index}.json`;
+}
+
+/** The recording's name from a history file name. */
+export function recordingOf(file: string): string {
+  return file.replace(/\.run\d+\.json$/, '').replace(/\.json$/, '');
+}
+
+/**
+ * Saves every run of the workflow's continue-as-new chain, oldest first, so replay covers the code
+ * paths of the later runs too (a resumed page, an approval wait, the apply pass).
+ */
+export async function saveHistory(name: string, workflowId: string): Promise<void> {
   if (process.env.DUO_SYNC_RECORD_HISTORIES !== '1') return;
-  const { server } = testTemporal();
-  const args = ['workflow', 'show', '--address', server.address, '--namespace', server.namespace, '--workflow-id', workflowId, '--output', 'json'];
-  if (runId) args.push('--run-id', runId);
-  const { stdout } = await run(await findTemporalCli(), args, { maxBuffer: 64 << 20 });
+  const { server, client } = testTemporal();
+  const runIds: { runId: string; start: number }[] = [];
+  for await (const execution of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    runIds.push({ runId: execution.runId, start: execution.startTime.getTime() });
+  }
+  runIds.sort((a, b) => a.start - b.start);
   mkdirSync(HISTORY_DIR, { recursive: true });
-  writeFileSync(resolve(HISTORY_DIR, `${name}.json`), stdout);
+  for (const [i, { runId }] of runIds.entries()) {
+    const args = ['workflow', 'show', '--address', server.address, '--namespace', server.namespace, '--workflow-id', workflowId, '--run-id', runId, '--output', 'json'];
+    const { stdout } = await run(await findTemporalCli(), args, { maxBuffer: 64 << 20 });
+    writeFileSync(resolve(HISTORY_DIR, historyFileName(name, i + 1)), stdout);
+  }
   writeFileSync(WORKFLOW_IDS_FILE, `${JSON.stringify({ ...recordedWorkflowIds(), [name]: workflowId }, null, 2)}\n`);
 }

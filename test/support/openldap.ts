@@ -147,6 +147,8 @@ export async function startOpenLdap(ldif: string): Promise<OpenLdapServer> {
       'modulepath /usr/lib/ldap',
       'moduleload back_mdb',
       'moduleload memberof',
+      // The ppolicy schema (pwdAccountLockedTime, an operational attribute) comes with the module in OpenLDAP 2.5+.
+      'moduleload ppolicy',
       `pidfile ${path.join(dir, 'slapd.pid')}`,
       'sizelimit unlimited',
       'database mdb',

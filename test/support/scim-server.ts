@@ -3,11 +3,13 @@
  * in-memory directory, with bearer-token auth and an OAuth 2.0 client-credentials token endpoint.
  * The store adapter talks to it over HTTP exactly as it would to an IdP.
  *
- * Two SCIMMY gaps are patched here, in the server, not in the client: its filter parser does not
- * understand JSON escapes inside string literals (RFC 7644 §3.4.2.2), so literals are swapped for
- * placeholders before SCIMMY parses the filter and swapped back before matching; its matcher is
- * replaced (see `matching`); and its list pagination re-slices pages it did not produce, so the
- * handler returns a sparse window.
+ * Filters are parsed as a conforming server parses them (RFC 7644 §3.4.2.2): the grammar by the
+ * `scim2-parse-filter` library, string literals as JSON strings (RFC 7159), so an escape the
+ * client gets wrong is a 400 `invalidFilter` or a wrong match here too. SCIMMY never sees the
+ * filter (its own parser cannot read `\"` inside a literal); the parsed tree is evaluated by
+ * `matches` below, case-insensitively (RFC 7643 makes userName, emails etc. caseExact=false). Its
+ * list pagination re-slices pages it did not produce, so the handler returns a sparse window.
+ * `maxCount` caps `count` as RFC 7644 §3.4.2.4 allows a server to.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +17,8 @@ import type { Server } from 'node:http';
 import express, { type Request } from 'express';
 import SCIMMY from 'scimmy';
 import SCIMMYRouters from 'scimmy-routers';
+import type { Filter as ScimFilter } from 'scim2-parse-filter';
+import { parseFilter, Tokens, type Token } from 'scim2-parse-filter/lib/src/parser';
 
 export interface ScimSeedUser {
   userName: string;
@@ -46,6 +50,14 @@ export interface ScimServerOptions {
   oauthClients?: Record<string, string>;
   /** Lifetime of issued OAuth tokens, seconds. */
   tokenLifetimeSeconds?: number;
+  /** Largest page the server returns, whatever `count` asks for (RFC 7644 §3.4.2.4). */
+  maxCount?: number;
+  /**
+   * A broken server's paging, for clients that must notice: `ignoreStartIndex` always serves the
+   * first page; `emptyAfterFirstPage` answers every later page with no resources while
+   * totalResults still counts them.
+   */
+  listFault?: 'ignoreStartIndex' | 'emptyAfterFirstPage';
 }
 
 class Directory {
@@ -69,92 +81,97 @@ class Directory {
 
 interface Ctx {
   dir: Directory;
-  literals: string[];
-}
-
-const PLACEHOLDER = /^\u0001lit(\d+)\u0001$/;
-
-/** Copies SCIMMY's parsed (immutable) filter expressions with placeholders swapped for the real literals. */
-function restoreLiterals(node: unknown, literals: string[]): unknown {
-  if (typeof node === 'string') {
-    const m = PLACEHOLDER.exec(node);
-    return m ? literals[Number(m[1])] : node;
-  }
-  if (Array.isArray(node)) return node.map((v: unknown) => restoreLiterals(v, literals));
-  if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, restoreLiterals(v, literals)]));
-  return node;
-}
-
-type Cond = unknown[];
-
-function field(obj: unknown, attr: string): unknown {
-  if (!obj || typeof obj !== 'object') return undefined;
-  const key = Object.keys(obj).find((k) => k.toLowerCase() === attr.toLowerCase());
-  return key === undefined ? undefined : (obj as Record<string, unknown>)[key];
-}
-
-function scalars(v: unknown): string[] {
-  const list: unknown[] = Array.isArray(v) ? v : v === undefined || v === null ? [] : [v];
-  return list
-    .map((x) => (x && typeof x === 'object' ? field(x, 'value') : x))
-    .filter((x): x is string | number | boolean => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean')
-    .map((x) => String(x).toLowerCase());
-}
-
-function evalCond(cond: Cond, value: unknown): boolean {
-  const negate = cond[0] === 'not';
-  const [op, raw] = (negate ? cond.slice(1) : cond) as [string, unknown];
-  const vals = scalars(value).filter((v) => v !== '');
-  const want = String(raw ?? '').toLowerCase();
-  let r: boolean;
-  switch (op) {
-    case 'pr':
-      r = vals.length > 0;
-      break;
-    case 'eq':
-      r = vals.includes(want);
-      break;
-    case 'ne':
-      r = !vals.includes(want);
-      break;
-    case 'co':
-      r = vals.some((v) => v.includes(want));
-      break;
-    case 'sw':
-      r = vals.some((v) => v.startsWith(want));
-      break;
-    case 'ew':
-      r = vals.some((v) => v.endsWith(want));
-      break;
-    default:
-      throw new SCIMMY.Types.Error(400, 'invalidFilter', `operator ${op} is not supported by the test server`);
-  }
-  return negate ? !r : r;
-}
-
-function evalTerm(term: Record<string, unknown>, obj: unknown): boolean {
-  return Object.entries(term).every(([attr, cond]) => {
-    const value = field(obj, attr);
-    if (Array.isArray(cond)) {
-      const conds = Array.isArray(cond[0]) ? (cond as Cond[]) : [cond];
-      return conds.every((c) => evalCond(c, value));
-    }
-    // Sub-attribute condition (`emails.value`, `name.givenName`): any item of the attribute matches.
-    const items: unknown[] = Array.isArray(value) ? value : value === undefined ? [] : [value];
-    const sub = cond as Record<string, unknown>;
-    if (items.length === 0) return Object.values(sub).every((c) => Array.isArray(c) && c[0] === 'not');
-    return items.some((item) => evalTerm(sub, item));
-  });
+  filter: ScimFilter | undefined;
 }
 
 /**
- * SCIMMY parses filters (into OR-of-AND terms) but its matcher mishandles `pr`, absent complex
- * attributes and case (RFC 7643 makes userName, emails etc. caseExact=false), so this server
- * evaluates the parsed terms itself, case-insensitively.
+ * RFC 7644 filter tokens. The library's own tokenizer doubles every backslash that does not precede
+ * a quote, which reads `"a\\b"` as two backslashes and rejects `"a\\"`; string literals here
+ * are exactly RFC 7159 strings, handed to the library's parser, which decodes them with JSON.parse.
  */
-function matching<T extends object>(filter: unknown, literals: string[], all: T[]): T[] {
-  const terms = restoreLiterals(filter, literals) as Record<string, unknown>[];
-  return all.filter((o) => terms.some((t) => evalTerm(t, o)));
+const TOKEN = /^(?:(\s+)|(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![-\w._:/)\s]))|("(?:[^"\\\u0000-\u001f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*")|([[()]|]\.?)|([A-Za-z][-\w._:/%]*))/;
+
+export function parseScimFilter(text: string): ScimFilter {
+  const tokens: Token[] = [];
+  let rest = text;
+  while (rest.length > 0) {
+    const m = TOKEN.exec(rest);
+    if (!m || m[0].length === 0) throw new Error(`unexpected text at "${rest.slice(0, 20)}"`);
+    if (m[2]) tokens.push({ type: 'Number', literal: m[2] });
+    else if (m[3]) tokens.push({ type: 'Quoted', literal: m[3] });
+    else if (m[4]) tokens.push({ type: 'Bracket', literal: m[4] });
+    else if (m[5]) tokens.push({ type: 'Word', literal: m[5] });
+    rest = rest.slice(m[0].length);
+  }
+  tokens.push({ type: 'EOT', literal: '' });
+  const list = new Tokens(tokens);
+  const parsed = parseFilter(list);
+  if (list.peek().type !== 'EOT') throw new Error(`unexpected "${list.peek().literal}" after a complete filter`);
+  return parsed;
+}
+
+/** Values at an attribute path (`userName`, `emails.value`, `urn:...:User:department`); complex values yield their `value`. */
+function valuesAt(resource: unknown, attrPath: string): unknown[] {
+  const colon = attrPath.lastIndexOf(':');
+  const path = colon === -1 ? attrPath.split('.') : [attrPath.slice(0, colon), ...attrPath.slice(colon + 1).split('.')];
+  let current: unknown[] = [resource];
+  for (const segment of path) {
+    const next: unknown[] = [];
+    for (const item of current) {
+      if (!item || typeof item !== 'object') continue;
+      const key = Object.keys(item).find((k) => k.toLowerCase() === segment.toLowerCase());
+      if (key === undefined) continue;
+      const v = (item as Record<string, unknown>)[key];
+      if (Array.isArray(v)) next.push(...v);
+      else if (v !== undefined && v !== null) next.push(v);
+    }
+    current = next;
+  }
+  return current.map((v) => (v && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : v));
+}
+
+function scalars(resource: unknown, attrPath: string): string[] {
+  return valuesAt(resource, attrPath)
+    .filter((x): x is string | number | boolean => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean')
+    .map((x) => String(x).toLowerCase())
+    .filter((v) => v !== '');
+}
+
+function matches(f: ScimFilter, resource: unknown): boolean {
+  switch (f.op) {
+    case 'and':
+      return f.filters.every((x) => matches(x, resource));
+    case 'or':
+      return f.filters.some((x) => matches(x, resource));
+    case 'not':
+      return !matches(f.filter, resource);
+    case '[]':
+      return valuesAt(resource, f.attrPath).some((item) => matches(f.valFilter, item));
+    case 'pr':
+      return scalars(resource, f.attrPath).length > 0;
+    default: {
+      const vals = scalars(resource, f.attrPath);
+      const want = String(f.compValue ?? '').toLowerCase();
+      switch (f.op) {
+        case 'eq':
+          return vals.includes(want);
+        case 'ne':
+          return !vals.includes(want);
+        case 'co':
+          return vals.some((v) => v.includes(want));
+        case 'sw':
+          return vals.some((v) => v.startsWith(want));
+        case 'ew':
+          return vals.some((v) => v.endsWith(want));
+        default:
+          throw new SCIMMY.Types.Error(400, 'invalidFilter', `operator ${f.op} is not supported by the test server`);
+      }
+    }
+  }
+}
+
+function matching<T extends object>(filter: ScimFilter, all: T[]): T[] {
+  return all.filter((o) => matches(filter, o));
 }
 
 /** Sparse list whose populated window makes SCIMMY's own slice(startIndex-1) and truncation land on the right page. */
@@ -173,7 +190,6 @@ function declareResources(): void {
   declared = true;
   type ResourceLike = {
     id?: string;
-    filter?: unknown;
     constraints?: { startIndex?: number; count?: number };
   };
   const notFound = (id: string): Error => new SCIMMY.Types.Error(404, '', `Resource ${id} not found`);
@@ -186,8 +202,8 @@ function declareResources(): void {
         return dir.view(u);
       }
       const view = (id: string): Record<string, unknown> => dir.view(dir.users.get(id)!);
-      if (!resource.filter) return page(dir.order, resource.constraints, view);
-      return page(matching(resource.filter, ctx.literals, dir.order.map(view)), resource.constraints, (u) => u);
+      if (!ctx.filter) return page(dir.order, resource.constraints, view);
+      return page(matching(ctx.filter, dir.order.map(view)), resource.constraints, (u) => u);
     },
     ingress: async (resource: ResourceLike, instance: Record<string, unknown>, ctx: Ctx) => {
       const dir = ctx.dir;
@@ -238,7 +254,7 @@ function declareResources(): void {
         return view(g);
       }
       let all = [...ctx.dir.groups.values()].map(view);
-      if (resource.filter) all = matching(resource.filter, ctx.literals, all);
+      if (ctx.filter) all = matching(ctx.filter, all);
       return page(all, resource.constraints, (g) => g);
     },
     ingress: async () => {
@@ -287,22 +303,36 @@ export async function startScimServer(options: ScimServerOptions = {}): Promise<
     res.json({ access_token: token, token_type: 'Bearer', expires_in: lifetime });
   });
 
-  // Express 5 re-parses req.query on every access; pin one parsed copy with numbers and placeholders.
-  app.use('/scim/v2', (req, _res, next) => {
+  // Express 5 re-parses req.query on every access; pin one parsed copy with numbers. The filter is
+  // parsed here and kept out of SCIMMY's sight; a filter that does not parse is a 400, as RFC 7644 says.
+  app.use('/scim/v2', (req, res, next) => {
     const parsed = new URL(req.originalUrl, 'http://x').searchParams;
     const query: Record<string, string | number> = {};
-    const literals: string[] = [];
+    let filter: ScimFilter | undefined;
     for (const [k, v] of parsed) {
       if ((k === 'startIndex' || k === 'count') && /^\d+$/.test(v)) query[k] = Number(v);
       else if (k === 'filter') {
-        query[k] = v.replace(/"(?:[^"\\]|\\.)*"/g, (lit) => {
-          literals.push(JSON.parse(lit) as string);
-          return `"\u0001lit${literals.length - 1}\u0001"`;
-        });
+        try {
+          filter = parseScimFilter(v);
+        } catch (err) {
+          return void res.status(400).type('application/scim+json').json({
+            schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+            status: '400',
+            scimType: 'invalidFilter',
+            detail: `filter does not parse: ${err instanceof Error ? err.message : String(err)}`,
+          });
+        }
       } else query[k] = v;
     }
+    if (options.maxCount !== undefined) query.count = Math.min(typeof query.count === 'number' ? query.count : 20, options.maxCount);
+    const laterPage = typeof query.startIndex === 'number' && query.startIndex > 1;
+    if (options.listFault === 'ignoreStartIndex') delete query.startIndex;
+    if (options.listFault === 'emptyAfterFirstPage' && laterPage) {
+      const json = res.json.bind(res);
+      res.json = (body: unknown) => json(body && typeof body === 'object' && 'Resources' in body ? { ...body, Resources: [] } : body);
+    }
     Object.defineProperty(req, 'query', { value: query, writable: true, configurable: true });
-    (req as Request & { scimLiterals?: string[] }).scimLiterals = literals;
+    (req as Request & { scimFilter?: ScimFilter }).scimFilter = filter;
     next();
   });
   app.use(
@@ -318,7 +348,7 @@ export async function startScimServer(options: ScimServerOptions = {}): Promise<
         if (exp === undefined || exp < Date.now()) throw new Error('invalid or expired token');
         return 'oauth';
       },
-      context: (req: Request): Ctx => ({ dir, literals: (req as Request & { scimLiterals?: string[] }).scimLiterals ?? [] }),
+      context: (req: Request): Ctx => ({ dir, filter: (req as Request & { scimFilter?: ScimFilter }).scimFilter }),
     }),
   );
 

@@ -37,6 +37,8 @@ export interface SyncFixture {
   writeUsers(users: FileUser[]): void;
   duoUser(username: string): UserRecord | undefined;
   duoUsernames(): string[];
+  /** Runs `fn` first on cleanup (workers and entities the tests started for this fixture). */
+  onCleanup(fn: () => Promise<void>): void;
   cleanup(): Promise<void>;
 }
 
@@ -53,7 +55,8 @@ export async function makeSyncFixture(options: FixtureOptions = {}): Promise<Syn
   const writeUsers = (users: FileUser[]) => writeFileSync(storePath, JSON.stringify({ users, groups: [{ id: 'staff', name: 'staff' }] }));
   writeUsers(options.users ?? []);
   const sandbox = await startDuoSandbox({ seed: 7, ...options.sandbox });
-  const secretVar = `DUO_SKEY_TEST_${connectionId.replace(/-/g, '_').toUpperCase()}`;
+  // Under the worker's default secret allow-list (DUO_SYNC_SECRET_ENV_PREFIXES=DUO_SYNC_).
+  const secretVar = `DUO_SYNC_TEST_SKEY_${connectionId.replace(/-/g, '_').toUpperCase()}`;
   process.env[secretVar] = sandbox.account.secretKey;
   const config = ConnectionConfigSchema.parse({
     connectionId,
@@ -63,6 +66,7 @@ export async function makeSyncFixture(options: FixtureOptions = {}): Promise<Syn
     rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],
     ...options.config,
   });
+  const cleanups: (() => Promise<void>)[] = [];
   return {
     connectionId,
     sandbox,
@@ -76,7 +80,11 @@ export async function makeSyncFixture(options: FixtureOptions = {}): Promise<Syn
     duoUsernames() {
       return [...sandbox.store.users.values()].map((u) => u.username).sort();
     },
+    onCleanup(fn) {
+      cleanups.push(fn);
+    },
     async cleanup() {
+      for (const fn of cleanups.splice(0).reverse()) await fn();
       delete process.env[secretVar];
       await sandbox.stop();
       rmSync(dir, { recursive: true, force: true });

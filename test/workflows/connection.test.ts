@@ -11,7 +11,7 @@ import {
   syncUser,
   type DuoSyncClient,
 } from '../../src/client';
-import type { ConnectionStatus } from '../../src/workflows/definitions';
+import type { ConnectionStatus } from '../../src/contract';
 import { parseMarker } from '../../src/domain/ownership';
 import { saveHistory } from '../support/histories';
 import { makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
@@ -47,14 +47,14 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     assert.equal(status.connectionTest?.ok, true, JSON.stringify(status.connectionTest));
     assert.equal(fx.duoUsernames().length, 12);
     const firstRun = status.lastRuns.find((r) => r.kind === 'fullSync');
-    assert.equal(firstRun?.summary?.created, 12);
-    assert.equal(status.lastGoodInScopeCount, 12);
+    assert.equal(firstRun?.counts?.created, 12);
+    assert.deepEqual(status.lastGoodInScopeByRule, { staff: 12 });
 
     const started = await syncNow(dsc, fx.connectionId, { reason: 'test' });
     assert.match(started.workflowId, new RegExp(`^full-sync/${fx.connectionId}/\\d+$`));
     const after = await lastRunDone(1);
     const second = after.lastRuns.find((r) => r.workflowId === started.workflowId);
-    assert.equal(second?.summary?.unchanged, 12);
+    assert.equal(second?.counts?.unchanged, 12);
 
     const handle = testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId));
     await assert.rejects(syncUser(dsc, fx.connectionId, { username: '' }), /invalid syncUser request: username: username is required/);
@@ -112,6 +112,7 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     assert.equal(status.lastRuns.filter((r) => r.kind === 'fullSync').length >= 3, true, 'run history survived');
     assert.equal(status.connectionTest?.ok, true, 'connection test survived');
     for (const u of latest) assert.equal(fx.duoUser(u.username)?.email, u.email);
+    await saveHistory('connection-continue-as-new', workflowId);
   });
 
   it('syncUser reconciles one user at once and returns its summary', async () => {
@@ -143,7 +144,7 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     await approveDeletions(dsc, fx.connectionId, { runId: workflowId, deletionSetHash: pending?.deletionSetHash ?? '' });
     const done = await lastRunDone(1);
     const run = done.lastRuns.find((r) => r.workflowId === workflowId);
-    assert.equal(run?.summary?.deleted, 10);
+    assert.equal(run?.counts?.deleted, 10);
     assert.equal(fx.duoUsernames().length, 30);
   });
 
@@ -159,7 +160,7 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     assert.deepEqual(status.rules, []);
   });
 
-  it('deleteRule with deprovisionOnRuleDeletion deletes the rule’s users and nobody else', async () => {
+  it('deleteRule with deprovisionOnRuleDeletion waits at the deletion guard, then deletes exactly the rule’s users and nobody else', async () => {
     await setUp({
       users: makeUsers(5),
       config: { userActions: { create: true, update: true, disable: true, deprovisionOnRuleDeletion: true, removeAction: 'delete' } },
@@ -170,6 +171,14 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     await lastRunDone();
     assert.equal(fx.duoUsernames().length, 6);
     const { workflowId } = await deleteRule(dsc, fx.connectionId, 'staff');
+    // All 5 owned users of the connection would go: far above the guard's 10%, so it waits.
+    const waiting = await waitFor('the rule deletion to await approval', async () => {
+      const run = (await connectionStatus(dsc, fx.connectionId)).runsInFlight.find((r) => r.workflowId === workflowId);
+      return run?.progress.phase === 'awaitingApproval' ? run.progress.awaitingApproval : undefined;
+    });
+    assert.equal(waiting.plannedDeletions, 5);
+    assert.equal(fx.duoUsernames().length, 6, 'nothing deleted while waiting');
+    await approveDeletions(dsc, fx.connectionId, { runId: workflowId, deletionSetHash: waiting.deletionSetHash });
     const result = (await testTemporal().client.workflow.getHandle(workflowId).result()) as { summary: { deleted: number } };
     assert.equal(result.summary.deleted, 5);
     assert.deepEqual(fx.duoUsernames(), ['bystander']);

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { fullSyncWorkflow } from '../../src/workflows';
-import type { FullSyncInput, FullSyncResult } from '../../src/workflows/full-sync';
+import type { FullSyncInput, FullSyncResult } from '../../src/contract';
 import { parseMarker } from '../../src/domain/ownership';
-import { saveHistory } from '../support/histories';
+import { configureEntity, runByHand } from '../support/runs';
 import { makeSyncFixture, makeUsers, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
-import { testTemporal, uniqueId, withWorker } from '../support/temporal';
 
-async function runFullSync(fx: SyncFixture, extra: Partial<FullSyncInput> = {}, historyName?: string): Promise<FullSyncResult> {
-  const { client } = testTemporal();
-  const workflowId = uniqueId(`full-sync/${fx.connectionId}`);
-  const result = await withWorker({}, (taskQueue) =>
-    client.workflow.execute(fullSyncWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config, ...extra }] }),
-  );
-  if (historyName) await saveHistory(historyName, workflowId);
-  return result;
+/** A full sync started by hand against the fixture's entity, configured with the fixture's current config. */
+function runFullSync(fx: SyncFixture, extra: Omit<FullSyncInput, 'connectionId'> = {}, historyName?: string): Promise<FullSyncResult> {
+  return runByHand(fx, 'fullSyncWorkflow', extra, historyName ? { historyName } : {});
 }
 
 describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function () {
@@ -54,6 +47,8 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
 
   it('honours create=off (nothing created) and dryRun (nothing written, plan counted)', async () => {
     const fx = await fixture({ users: makeUsers(5) });
+    await configureEntity(fx);
+    fx.sandbox.resetStats(); // the connection test's write-permission probe is not the sync's
     const dry = await runFullSync(fx, { dryRun: true });
     assert.equal(dry.summary.created, 5);
     assert.equal(fx.duoUsernames().length, 0);
@@ -136,7 +131,7 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
     assert.equal(fx.duoUser('user1')?.email, 'manual@example.org');
     fx.writeUsers([]);
     fx.config.sourceHealth.maxDropFraction = 1;
-    await runFullSync(fx, { lastGoodInScopeCount: 2 });
+    await runFullSync(fx);
     assert.ok(fx.duoUser('user1'), 'not-owned user survives deprovisioning');
   });
 
@@ -180,8 +175,9 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
   it('source-health gate: an emptied store deprovisions nobody and says why', async () => {
     const fx = await fixture({ users: makeUsers(20) });
     const first = await runFullSync(fx);
+    assert.equal(first.inScopeCount, 20);
     fx.writeUsers([]);
-    const res = await runFullSync(fx, { lastGoodInScopeCount: first.inScopeCount ?? 0 }, 'full-sync-health-gate');
+    const res = await runFullSync(fx, {}, 'full-sync-health-gate');
     assert.equal(res.summary.deleted, 0);
     assert.equal(fx.duoUsernames().length, 20);
     assert.ok(res.notes.some((n) => /source-health gate/.test(n)), res.notes.join('\n'));
@@ -192,7 +188,7 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
     await runFullSync(fx);
     const { writeFileSync } = await import('node:fs');
     writeFileSync(fx.storePath, '{ not json');
-    const res = await runFullSync(fx, { lastGoodInScopeCount: 10 });
+    const res = await runFullSync(fx);
     assert.equal(res.outcome, 'partial');
     assert.equal(res.inScopeCount, null);
     assert.equal(fx.duoUsernames().length, 10);
@@ -202,6 +198,7 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
   it('completes correctly while the sandbox answers 20% of calls with 429s and 5xx', async function () {
     this.timeout(300_000);
     const fx = await fixture({ users: makeUsers(20) });
+    await configureEntity(fx);
     fx.sandbox.setFaults([{ endpoint: '*', errorRate: 0.1, rateLimitRate: 0.1, errorStatus: 503 }], 11);
     const res = await runFullSync(fx);
     fx.sandbox.setFaults([]);

@@ -5,11 +5,10 @@ import { DuoClient } from '../../src/duo';
 import type { RuleInput } from '../../src/domain/connection';
 import { parseGroupMarker } from '../../src/domain/ownership';
 import type { GroupRecord } from '../../src/sandbox/store';
-import { deleteRuleWorkflow, fullSyncWorkflow, reconcileGroupWorkflow } from '../../src/workflows';
-import type { FullSyncInput, FullSyncResult } from '../../src/workflows/full-sync';
-import { saveHistory } from '../support/histories';
+import type { FullSyncInput, FullSyncResult } from '../../src/contract';
+import { configureEntity, deleteRuleThroughEntity, runByHand } from '../support/runs';
 import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal, uniqueId, withWorker } from '../support/temporal';
+import { createTestWorker, testTemporal, uniqueId } from '../support/temporal';
 import { waitFor } from '../support/entity';
 
 type FileGroup = { id: string; name: string; description?: string };
@@ -46,20 +45,16 @@ function groupNamesOf(fx: SyncFixture, username: string): string[] {
   return user ? [...user.groupIds].map((id) => fx.sandbox.store.groups.get(id)?.name ?? id).sort() : [];
 }
 
-async function runFullSync(fx: SyncFixture, extra: Partial<FullSyncInput> = {}, historyName?: string): Promise<FullSyncResult> {
-  const workflowId = uniqueId(`full-sync/${fx.connectionId}`);
-  const result = await withWorker({}, (taskQueue) =>
-    testTemporal().client.workflow.execute(fullSyncWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config, ...extra }] }),
-  );
-  if (historyName) await saveHistory(historyName, workflowId);
-  return result;
+function runFullSync(fx: SyncFixture, extra: Omit<FullSyncInput, 'connectionId'> = {}, historyName?: string): Promise<FullSyncResult> {
+  return runByHand(fx, 'fullSyncWorkflow', extra, historyName ? { historyName } : {});
 }
 
 describe('groups and memberships outbound (real dev server, Duo sandbox, file store)', function () {
   this.timeout(180_000);
   const fixtures: SyncFixture[] = [];
   const fixture = async (options: FixtureOptions & { include?: string[] } = {}) => {
-    const fx = await makeSyncFixture({ ...options, config: { rules: [rule(options.include ?? ['g-eng', 'g-ops'])], ...options.config } });
+    // Group deletions pass the deletion guard like user deletions (test/safety/group-deletions.test.ts); here they may go ahead.
+    const fx = await makeSyncFixture({ ...options, config: { rules: [rule(options.include ?? ['g-eng', 'g-ops'])], deletionGuard: { maxFraction: 1 }, ...options.config } });
     fixtures.push(fx);
     return fx;
   };
@@ -123,6 +118,8 @@ describe('groups and memberships outbound (real dev server, Duo sandbox, file st
   it('an empty read of the store groups deletes nothing and changes no membership; a dry run writes nothing', async () => {
     const fx = await fixture();
     writeDirectory(fx, usersIn(2, () => ['g-eng', 'g-ops']));
+    await configureEntity(fx);
+    fx.sandbox.resetStats(); // the connection test's write-permission probe is not the sync's
     const dry = await runFullSync(fx, { dryRun: true });
     assert.equal(dry.summary.groups?.created, 2);
     assert.equal(dry.summary.groups?.membershipsAdded, 4);
@@ -211,9 +208,7 @@ describe('groups and memberships outbound (real dev server, Duo sandbox, file st
     await duo.addUserToGroup(fx.duoUser('user5')!.user_id, ops.group_id);
     writeDirectory(fx, usersIn(6, (i) => (i < 5 ? ['g-ops'] : [])), GROUPS.map((g) => (g.id === 'g-ops' ? { ...g, name: 'Ops' } : g)));
     const workflowId = uniqueId(`reconcile-group/${fx.connectionId}`);
-    const result = await withWorker({}, (taskQueue) =>
-      testTemporal().client.workflow.execute(reconcileGroupWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config, group: 'Operations', pageSize: 2, pagesPerRun: 2 }] }),
-    );
+    const result = await runByHand(fx, 'reconcileGroupWorkflow', { group: 'Operations', pageSize: 2, pagesPerRun: 2 }, { workflowId });
     assert.equal(result.outcome, 'succeeded', JSON.stringify(result.summary.failures));
     assert.equal(result.groupsSynced, 1);
     assert.deepEqual(result.summary.groups, { created: 0, updated: 1, deleted: 0, unchanged: 0, membershipsAdded: 5, membershipsRemoved: 1 });
@@ -231,18 +226,14 @@ describe('groups and memberships outbound (real dev server, Duo sandbox, file st
       const fx = await fixture({
         config: {
           userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'delete', deprovisionOnRuleDeletion: deprovision },
+          // Deleting every user of the rule is above any fraction: the approval path has its own tests.
+          deletionGuard: { maxFraction: 1 },
         },
       });
       writeDirectory(fx, usersIn(2, () => ['g-eng', 'g-ops']));
       await runFullSync(fx);
       assert.equal(duoGroups(fx).length, 2);
-      const result = await withWorker({}, (taskQueue) =>
-        testTemporal().client.workflow.execute(deleteRuleWorkflow, {
-          taskQueue,
-          workflowId: uniqueId(`delete-rule/${fx.connectionId}`),
-          args: [{ connectionId: fx.connectionId, config: fx.config, rule: fx.config.rules[0]! }],
-        }),
-      );
+      const result = await deleteRuleThroughEntity(fx, 'staff');
       assert.equal(result.outcome, 'succeeded');
       if (deprovision) {
         assert.equal(result.summary.groups?.deleted, 2);

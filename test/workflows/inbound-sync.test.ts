@@ -9,15 +9,14 @@ import { inboundStoreProblem } from '../../src/activities/inbound';
 import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
 import { formatInboundMarker } from '../../src/domain/inbound';
 import { withMarker } from '../../src/domain/ownership';
-import { deleteRuleWorkflow, inboundSyncWorkflow } from '../../src/workflows';
-import type { ConnectionStatus, FullSyncProgress } from '../../src/workflows/definitions';
-import type { InboundSyncInput, InboundSyncResult } from '../../src/workflows/inbound-sync';
+import type { ConnectionStatus, InboundSyncInput, InboundSyncResult, RunProgress } from '../../src/contract';
 import { createStore, type IdentityStore, type StoreConfig } from '../../src/stores';
 import { saveHistory } from '../support/histories';
+import { deleteRuleThroughEntity, entityStatus, runByHand, startByHand } from '../support/runs';
 import { startScimServer, type ScimTestServer } from '../support/scim-server';
 import { buildLdif, LDAP_ADMIN_DN, LDAP_ADMIN_PASSWORD, LDAP_GROUPS_DN, LDAP_USERS_DN, startOpenLdap, type OpenLdapServer } from '../support/openldap';
 import { makeSyncFixture, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
-import { testTemporal, uniqueId, withWorker } from '../support/temporal';
+import { testTemporal, uniqueId } from '../support/temporal';
 import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 
 const RULE = 'duo-users';
@@ -71,16 +70,8 @@ function deleteDuoUser(fx: SyncFixture, username: string): void {
   fx.sandbox.store.deleteUser(id);
 }
 
-async function runInbound(fx: SyncFixture, extra: Partial<InboundSyncInput> = {}, historyName?: string): Promise<InboundSyncResult> {
-  const { client } = testTemporal();
-  const workflowId = uniqueId(`inbound-sync/${fx.connectionId}`);
-  return withWorker({}, async (taskQueue) => {
-    const handle = await client.workflow.start(inboundSyncWorkflow, { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, config: fx.config, ...extra }] });
-    const result = await handle.result();
-    // The first run: with a small pagesPerRun it holds the pages and the continue-as-new.
-    if (historyName) await saveHistory(historyName, workflowId, handle.firstExecutionRunId);
-    return result;
-  });
+function runInbound(fx: SyncFixture, extra: Omit<InboundSyncInput, 'connectionId'> = {}, historyName?: string): Promise<InboundSyncResult> {
+  return runByHand(fx, 'inboundSyncWorkflow', extra, historyName ? { historyName } : {});
 }
 
 /** Inbound runs chain an outbound and an inbound sync: they get longer than the default wait. */
@@ -200,18 +191,15 @@ describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', funct
     for (const name of ['duo1', 'duo2', 'duo3']) deleteDuoUser(fx, name);
     fx.config.sourceHealth.maxDropFraction = 1;
 
-    const { client } = testTemporal();
-    const result = await withWorker({}, async (taskQueue) => {
-      const handle = await client.workflow.start(inboundSyncWorkflow, { taskQueue, workflowId: uniqueId(`inbound-sync/${fx.connectionId}`), args: [{ connectionId: fx.connectionId, config: fx.config }] });
-      const waiting = await waitFor('awaitingApproval', async () => {
-        const p = await handle.query<FullSyncProgress>('progress');
-        return p.phase === 'awaitingApproval' ? p : undefined;
-      }, WAIT_MS);
-      assert.equal(waiting.awaitingApproval?.plannedDeletions, 3);
-      assert.equal(storeUsers(fx).length, 10, 'nothing deleted while waiting');
-      await handle.signal('approveDeletions', { decision: 'approve', deletionSetHash: waiting.awaitingApproval?.deletionSetHash });
-      return handle.result();
-    });
+    const handle = await startByHand(fx, 'inboundSyncWorkflow', {});
+    const waiting = await waitFor('awaitingApproval', async () => {
+      const p = await handle.query<RunProgress>('progress');
+      return p.phase === 'awaitingApproval' ? p : undefined;
+    }, WAIT_MS);
+    assert.equal(waiting.awaitingApproval?.plannedDeletions, 3);
+    assert.equal(storeUsers(fx).length, 10, 'nothing deleted while waiting');
+    await handle.signal('approveDeletions', { runId: handle.workflowId, decision: 'approve', deletionSetHash: waiting.awaitingApproval?.deletionSetHash });
+    const result = (await handle.result()) as InboundSyncResult;
     assert.equal(result.summary.deleted, 3);
     assert.equal(storeUsers(fx).length, 7);
   });
@@ -240,41 +228,33 @@ describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', funct
     const fx = await fixture({ users: [{ username: 'hr-only', phones: [], enabled: true, groups: [] }] });
     seedDuo(fx, people(5));
     await runInbound(fx);
-    const { client } = testTemporal();
-    const deleteRule = async (config: typeof fx.config, historyName?: string) => {
-      const workflowId = uniqueId(`delete-rule/${fx.connectionId}`);
-      const result = await withWorker({}, (taskQueue) =>
-        client.workflow.execute(deleteRuleWorkflow, {
-          taskQueue,
-          workflowId,
-          args: [{ connectionId: fx.connectionId, config: { ...config, rules: [] }, rule: { ...INBOUND_RULE, attributeMappings: {} }, storePageSize: 2 }],
-        }),
-      );
-      if (historyName) await saveHistory(historyName, workflowId);
-      return result;
-    };
-
-    const deprovisioned = await deleteRule({ ...fx.config, userActions: { ...fx.config.userActions, deprovisionOnRuleDeletion: true, removeAction: 'delete' } }, 'delete-rule-inbound');
+    // Deleting all of a rule's users is above any fraction: the approval path has its own tests.
+    fx.config.deletionGuard.maxFraction = 1;
+    fx.config.userActions.deprovisionOnRuleDeletion = true;
+    const deprovisioned = await deleteRuleThroughEntity(fx, RULE, { historyName: 'delete-rule-inbound' });
     assert.equal(deprovisioned.summary.deleted, 5, JSON.stringify(deprovisioned));
     assert.deepEqual(storeUsers(fx).map((u) => u.username), ['hr-only']);
 
+    fx.config.rules = [INBOUND_RULE as (typeof fx.config.rules)[number]];
+    fx.config.userActions.deprovisionOnRuleDeletion = false;
     await runInbound(fx);
-    const released = await deleteRule(fx.config);
+    const released = await deleteRuleThroughEntity(fx, RULE);
     assert.equal(released.summary.updated, 5, JSON.stringify(released));
-    assert.match(released.notes.join(), /ownership released, users left in the store/);
+    assert.match(released.notes.join(), /ownership released, users and groups left as they are/);
     assert.equal(storeUsers(fx).length, 6);
     assert.deepEqual(storeUser(fx, 'duo3')?.attributes, {}, 'marker removed: inbound sync no longer manages duo3');
+    fx.config.rules = [INBOUND_RULE as (typeof fx.config.rules)[number]];
     const again = await runInbound(fx);
     assert.equal(again.summary.skipped, 5, 'released users are not re-adopted');
   });
 
-  it('a read-only store fails with a message saying what to change', async () => {
+  it('a read-only store fails the connection test with a message saying what to change, and no run starts', async () => {
     const fx = await fixture();
     fx.config.store = { kind: 'file', path: fx.storePath, readOnly: true };
     seedDuo(fx, people(1));
-    const res = await runInbound(fx);
-    assert.equal(res.outcome, 'partial');
-    assert.ok(res.notes.some((n) => /readOnly; set readOnly: false to use it for inbound rules/.test(n)), res.notes.join('\n'));
+    await assert.rejects(runInbound(fx), (err: Error) => /connection test has not passed/.test(String((err.cause as Error | undefined)?.message)));
+    const status = await entityStatus(fx);
+    assert.ok(status.connectionTest?.checks.some((c) => c.name === 'store' && /readOnly; set readOnly: false to use it for inbound rules/.test(c.message)), JSON.stringify(status.connectionTest));
     assert.equal(storeUsers(fx).length, 0);
   });
 });
@@ -310,9 +290,9 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     const inbound = status.lastRuns.find((r) => r.kind === 'inboundSync');
     assert.ok(full?.finishedAt && inbound, JSON.stringify(status.lastRuns));
     assert.ok(full.finishedAt <= inbound.startedAt, 'inbound starts after the full sync finished');
-    assert.equal(full.summary?.created, 1, 'store0 provisioned to Duo');
-    assert.equal(inbound.summary?.created, 3, JSON.stringify(inbound));
-    assert.equal(inbound.summary?.skipped, 1, 'store0 came from the store: not copied back');
+    assert.equal(full.counts?.created, 1, 'store0 provisioned to Duo');
+    assert.equal(inbound.counts?.created, 3, JSON.stringify(inbound));
+    assert.equal(inbound.counts?.skipped, 1, 'store0 came from the store: not copied back');
     assert.ok(storeUser(fx, 'duo1'));
     assert.match(inbound.workflowId, new RegExp(`^inbound-sync/${fx.connectionId}/\\d+$`));
 
@@ -320,8 +300,8 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     const fullAgain = await syncNow(dsc, fx.connectionId, { ruleId: 'staff' });
     const afterFull = await runsDone('fullSync', 2);
     const second = afterFull.lastRuns.find((r) => r.workflowId === fullAgain.workflowId);
-    assert.equal(second?.summary?.created, 0, JSON.stringify(second));
-    assert.equal(second?.summary?.skipped, 3);
+    assert.equal(second?.counts?.created, 0, JSON.stringify(second));
+    assert.equal(second?.counts?.skipped, 3);
     assert.equal(fx.duoUsernames().length, 4);
 
     seedDuo(fx, [{ username: 'late', email: 'late@example.org' }]);
@@ -329,7 +309,7 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     assert.match(started.workflowId, /^inbound-sync\//);
     const after = await runsDone('inboundSync', 2);
     assert.equal(after.lastRuns.filter((r) => r.kind === 'fullSync').length, 2, 'syncNow of the inbound rule ran no outbound sync');
-    assert.equal(after.lastRuns.find((r) => r.workflowId === started.workflowId)?.summary?.created, 1);
+    assert.equal(after.lastRuns.find((r) => r.workflowId === started.workflowId)?.counts?.created, 1);
     assert.ok(storeUser(fx, 'late'));
     await saveHistory('connection-inbound', connectionWorkflowId(fx.connectionId));
 
@@ -352,7 +332,7 @@ describe('inboundSyncWorkflow through connectionWorkflow', function () {
     assert.equal(storeUsers(fx).length, 10);
     await approveDeletions(dsc, fx.connectionId, { runId: workflowId, deletionSetHash: waiting.awaitingApproval?.deletionSetHash ?? '' });
     const done = await runsDone('inboundSync', 2);
-    assert.equal(done.lastRuns.find((r) => r.workflowId === workflowId)?.summary?.deleted, 3);
+    assert.equal(done.lastRuns.find((r) => r.workflowId === workflowId)?.counts?.deleted, 3);
     assert.deepEqual(storeUsers(fx).map((u) => u.username).sort(), ['duo0', 'duo4', 'duo5', 'duo6', 'duo7', 'duo8', 'duo9']);
   });
 

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { configureConnection, connectionStatus, pauseConnection, type DuoSyncClient } from '../../src/client';
-import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../../src/shared/search-attributes';
+import { DuoSyncConnection, DuoSyncKind, DuoSyncOutcome } from '../../src/contract';
 import { makeUsers, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal, uniqueId } from '../support/temporal';
 import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';

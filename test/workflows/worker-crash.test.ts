@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
-import { fullSyncWorkflow } from '../../src/workflows';
+import { connectionWorkflowId, type FullSyncResult } from '../../src/contract';
+import { configureEntityOn } from '../support/runs';
 import { saveHistory } from '../support/histories';
 import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
-import { createTestWorker, testTemporal, uniqueId } from '../support/temporal';
+import { createTestWorker, testTemporal, uniqueId, withWorker } from '../support/temporal';
 
 const root = resolve(__dirname, '../..');
 
@@ -18,6 +19,9 @@ describe('crash recovery: a worker process killed in the middle of a full sync',
     fx = await makeSyncFixture({ users: makeUsers(total) });
     const { client, server } = { client: testTemporal().client, server: testTemporal().server };
     const taskQueue = uniqueId('tq-crash');
+    // The connection's entity lives on the same queue; it is configured before the doomed worker starts.
+    const test = await withWorker({ taskQueue }, () => configureEntityOn(fx as SyncFixture, taskQueue));
+    assert.equal(test?.ok, true, JSON.stringify(test));
     // A real worker process (src/worker.ts), so the kill is a real crash: no graceful shutdown.
     const doomed = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/worker.ts'], {
       cwd: root,
@@ -26,11 +30,7 @@ describe('crash recovery: a worker process killed in the middle of a full sync',
     });
     const exited = new Promise<void>((r) => doomed.once('exit', () => r()));
     const workflowId = uniqueId(`full-sync/${fx.connectionId}`);
-    const handle = await client.workflow.start(fullSyncWorkflow, {
-      taskQueue,
-      workflowId,
-      args: [{ connectionId: fx.connectionId, config: fx.config, pagesPerRun: 5 }],
-    });
+    const handle = await client.workflow.start('fullSyncWorkflow', { taskQueue, workflowId, args: [{ connectionId: fx.connectionId, pagesPerRun: 5 }] });
 
     const deadline = Date.now() + 180_000;
     while (fx.sandbox.store.users.size < 500) {
@@ -43,7 +43,11 @@ describe('crash recovery: a worker process killed in the middle of a full sync',
     assert.ok(createdBeforeCrash < total, 'the crash happened mid-sync');
 
     const { worker } = await createTestWorker({ taskQueue });
-    const result = await worker.runUntil(handle.result());
+    const result = (await worker.runUntil(async () => {
+      const done = (await handle.result()) as FullSyncResult;
+      await client.workflow.getHandle(connectionWorkflowId(fx!.connectionId)).terminate('test done');
+      return done;
+    })) as FullSyncResult;
 
     assert.equal(result.summary.failed, 0, JSON.stringify(result.summary.failures.slice(0, 3)));
     assert.equal(fx.sandbox.store.users.size, total, 'every user exists');

@@ -1,0 +1,27 @@
+/**
+ * Update handlers whose payload is parsed once: the validator parses (rejecting bad input before
+ * it reaches history) and the handler reuses that value, because the SDK passes both the same
+ * argument object. On replay validators do not run, so the handler parses itself.
+ */
+import { setHandler } from '@temporalio/workflow';
+import type { UpdateDefinition } from '@temporalio/common';
+
+export function setParsedUpdateHandler<R, Args extends unknown[], P>(
+  def: UpdateDefinition<R, Args>,
+  parse: (raw: unknown) => P,
+  apply: (parsed: P) => R | Promise<R>,
+  onAccepted: () => void,
+): void {
+  const parsed = new WeakMap<object, P>();
+  const key = (raw: unknown): object => (typeof raw === 'object' && raw !== null ? raw : parsed);
+  setHandler(
+    def as unknown as UpdateDefinition<R, [unknown]>,
+    (raw: unknown) => {
+      onAccepted();
+      const value = parsed.has(key(raw)) ? (parsed.get(key(raw)) as P) : parse(raw);
+      parsed.delete(key(raw));
+      return apply(value);
+    },
+    { validator: (raw: unknown) => void parsed.set(key(raw), parse(raw)) },
+  );
+}

@@ -1,0 +1,21 @@
+/**
+ * The registry of `patched()` ids. A workflow change that would make recorded histories replay
+ * differently goes behind `patched('<id>')` (a string literal, listed here) so runs started before it keep their old path.
+ * Rules (docs/architecture.md, "Changing workflow code"):
+ * - record a replay fixture of the old behaviour *before* adding the patch (test/fixtures/histories);
+ * - add the id here with the release that introduced it and when it can be retired: once no run
+ *   started before that release can still be open (the longest a run lives: an entity is
+ *   continued-as-new at least daily, a sync waits at most approvalTimeoutMinutes), first replace
+ *   `patched` with `deprecatePatch`, then remove both in a later release;
+ * - never reuse an id.
+ * 0.1.0 was never released, so the restructure dropped its three patches and re-recorded every fixture.
+ */
+export interface PatchEntry {
+  /** The string passed to patched()/deprecatePatch(). */
+  id: string;
+  introducedIn: string;
+  whatChanged: string;
+  retireWhen: string;
+}
+
+export const PATCHES: Readonly<Record<string, PatchEntry>> = {};
