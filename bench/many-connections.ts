@@ -1,12 +1,16 @@
 /**
  * Many connections syncing at once (`npm run bench -- connections --connections 200 --users 1000`):
  * C connection entities on one worker with the SDK's default slots (100 activities), each with its
- * own file store of U users, against one unlimited Duo sandbox. Every entity is configured at once,
+ * own file store of U users, against one unlimited Duo sandbox in its own process (so the sandbox
+ * and the worker do not share an event loop). Every entity is configured at once,
  * which starts every first full sync together. It records the time until all C syncs finished, the
  * peak number of activity slots in use (sampled every 50 ms), the history sizes of the entities and
  * of the sync chains, and Duo calls, and writes a section into bench/RESULTS.md.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -15,7 +19,6 @@ import { Command } from 'commander';
 import { z } from 'zod';
 import { configureConnection, connectionStatus, connectionWorkflowId, type DuoSyncClient } from '../src/client';
 import { ConnectionConfigSchema } from '../src/domain/connection';
-import { startDuoSandbox } from '../src/sandbox';
 import { startDevServer } from '../src/temporal/dev-server';
 import { createDuoSyncWorker } from '../src/worker';
 import { machine, updateReport } from './report';
@@ -32,6 +35,43 @@ const OptionsSchema = z
     out: z.string().min(1),
   })
   .strict();
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const address = server.address();
+  await new Promise<void>((r) => server.close(() => r()));
+  if (!address || typeof address === 'string') throw new Error('no free port');
+  return address.port;
+}
+
+/** `npm run sandbox` as a child process; resolves once it listens. Its state file is written when it stops. */
+async function startSandboxProcess(args: string[]): Promise<{ child: ChildProcess; stop(): Promise<void> }> {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', 'src/sandbox/main.ts', ...args], { cwd: resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((ready, fail) => {
+    child.once('exit', (code) => fail(new Error(`the sandbox exited with ${code}`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('listening on')) ready();
+    });
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    child,
+    async stop() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Every connection's status, a few queries at a time; a query that fails (a busy worker) counts as not finished yet. */
+async function statuses(dsc: DuoSyncClient, ids: string[]) {
+  const out: (Awaited<ReturnType<typeof connectionStatus>> | undefined)[] = [];
+  for (let i = 0; i < ids.length; i += 20) {
+    out.push(...(await Promise.all(ids.slice(i, i + 20).map((id) => connectionStatus(dsc, id).catch(() => undefined)))));
+  }
+  return out;
+}
 
 function log(message: string): void {
   process.stderr.write(`[bench connections ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -52,8 +92,13 @@ export async function runManyConnections(argv: string[]): Promise<void> {
   const startedAt = new Date();
   const dir = mkdtempSync(join(tmpdir(), 'duo-sync-bench-many-'));
   const server = await startDevServer({ uiPort: null });
-  const sandbox = await startDuoSandbox({ seed: 5, latencyMs: options.latencyMs });
-  process.env[SECRET_VAR] = sandbox.account.secretKey;
+  const port = await freePort();
+  const secretKey = randomBytes(30).toString('hex');
+  const integrationKey = 'DIBENCHMANYCONNECTIONS';
+  const stateFile = join(dir, 'sandbox-state.json');
+  const sandbox = await startSandboxProcess(['--port', String(port), '--ikey', integrationKey, '--skey', secretKey, '--seed', '5', '--latency-ms', String(options.latencyMs), '--state-file', stateFile]);
+  const apiHost = `127.0.0.1:${port}`;
+  process.env[SECRET_VAR] = secretKey;
   const connection = await Connection.connect({ address: server.address });
   const client = new Client({ connection, namespace: server.namespace });
   const native = await NativeConnection.connect({ address: server.address });
@@ -71,6 +116,7 @@ export async function runManyConnections(argv: string[]): Promise<void> {
   const dsc: DuoSyncClient = { client, taskQueue, close: async () => undefined };
   const ids = Array.from({ length: options.connections }, (_, i) => `bench-${i}`);
   let outcome = 'all succeeded';
+  let duoUsers = 0;
   let wallS = 0;
   const histories = { entityMax: 0, syncRunsMax: 0, syncEventsMax: 0, syncEventsTotal: 0 };
   try {
@@ -88,7 +134,7 @@ export async function runManyConnections(argv: string[]): Promise<void> {
       writeFileSync(path, JSON.stringify({ users }));
       return ConnectionConfigSchema.parse({
         connectionId,
-        duo: { apiHost: sandbox.apiHost, integrationKey: sandbox.account.integrationKey, secretKey: { env: SECRET_VAR } },
+        duo: { apiHost, integrationKey, secretKey: { env: SECRET_VAR } },
         store: { kind: 'file', path },
         userActions: { create: true, update: true },
         rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],
@@ -99,8 +145,7 @@ export async function runManyConnections(argv: string[]): Promise<void> {
     await Promise.all(configs.map((config) => configureConnection(dsc, config)));
     const deadline = Date.now() + options.timeoutMinutes * 60_000;
     for (;;) {
-      const statuses = await Promise.all(ids.map((id) => connectionStatus(dsc, id)));
-      const finished = statuses.map((s) => s.lastRuns.find((r) => r.kind === 'fullSync' && r.outcome !== 'running')).filter((r) => r !== undefined);
+      const finished = (await statuses(dsc, ids)).map((s) => s?.lastRuns.find((r) => r.kind === 'fullSync' && r.outcome !== 'running')).filter((r) => r !== undefined);
       if (finished.length === ids.length) {
         wallS = (performance.now() - t0) / 1000;
         const bad = finished.filter((r) => r.outcome !== 'succeeded' || r.counts?.created !== options.users);
@@ -112,7 +157,7 @@ export async function runManyConnections(argv: string[]): Promise<void> {
         outcome = `timeout: ${finished.length} of ${ids.length} finished in ${options.timeoutMinutes} min`;
         break;
       }
-      log(`${finished.length}/${ids.length} finished; ${sandbox.store.users.size} Duo users; activity slots in use ${worker.getStatus().numInFlightActivities} (peak ${peakActivities})`);
+      log(`${finished.length}/${ids.length} finished; activity slots in use ${worker.getStatus().numInFlightActivities} (peak ${peakActivities})`);
       await new Promise((r) => setTimeout(r, 5_000));
     }
     log('measuring histories');
@@ -134,12 +179,12 @@ export async function runManyConnections(argv: string[]): Promise<void> {
     await native.close();
     await connection.close();
     await sandbox.stop();
+    duoUsers = (JSON.parse(readFileSync(stateFile, 'utf8')) as { users?: unknown[] }).users?.length ?? 0;
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
     delete process.env[SECRET_VAR];
   }
   const m = machine();
-  const stats = sandbox.stats();
   const total = options.connections * options.users;
   const report = [
     `### ${options.label}: ${options.connections} connections x ${options.users} users at once, one worker, default slots`,
@@ -147,11 +192,11 @@ export async function runManyConnections(argv: string[]): Promise<void> {
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.memory} RAM, ${m.cpu}`,
     `- date: ${startedAt.toISOString()}`,
     `- command: \`npm run bench -- connections ${argv.join(' ')}\``,
-    `- settings: one in-process worker (SDK defaults: 100 activity slots), sandbox unlimited, latency ${options.latencyMs} ms; every entity configured at once, so every first full sync starts together`,
+    `- settings: one in-process worker (SDK defaults: 100 activity slots), sandbox (own process) unlimited, latency ${options.latencyMs} ms; every entity configured at once, so every first full sync starts together`,
     '',
-    '| outcome | wall s (configure → all finished) | users created | users/s | Duo calls | peak activity slots in use | peak workflow activations | max entity history events | max runs per sync chain | max events per sync run | sync events total |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${outcome} | ${wallS.toFixed(1)} | ${sandbox.store.users.size} of ${total} | ${(sandbox.store.users.size / wallS).toFixed(0)} | ${stats.total} | ${peakActivities} | ${peakWorkflowTasks} | ${histories.entityMax} | ${histories.syncRunsMax} | ${histories.syncEventsMax} | ${histories.syncEventsTotal} |`,
+    '| outcome | wall s (configure → all finished) | Duo users | users/s | peak activity slots in use | peak workflow activations | max entity history events | max runs per sync chain | max events per sync run | sync events total |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${outcome} | ${wallS.toFixed(1)} | ${duoUsers} of ${total} | ${(duoUsers / wallS).toFixed(0)} | ${peakActivities} | ${peakWorkflowTasks} | ${histories.entityMax} | ${histories.syncRunsMax} | ${histories.syncEventsMax} | ${histories.syncEventsTotal} |`,
   ].join('\n');
   updateReport(resolve(__dirname, '..', options.out), options.label, report);
   process.stdout.write(`${report}\n`);

@@ -50,7 +50,7 @@ async function main(): Promise<void> {
     try {
       const health = await runHealthCheck(client, 'npm start');
       console.log(`duo-sync: worker ${health.workerIdentity} answered on task queue ${config.TEMPORAL_TASK_QUEUE}`);
-      console.log(`duo-sync: demo connection "${DEMO_CONNECTION_ID}": ${demo.describe}, directory ${String(demo.config.store.path)}`);
+      console.log(`duo-sync: demo connection "${DEMO_CONNECTION_ID}": ${demo.describe}, directory ${demo.config.store.kind === 'file' ? demo.config.store.path : demo.config.store.kind}`);
       await configureConnection(client, demo.config);
       const run = await syncNow(client, DEMO_CONNECTION_ID, { reason: 'npm start' });
       console.log(`duo-sync: full sync ${run.workflowId} running…`);

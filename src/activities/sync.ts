@@ -146,7 +146,7 @@ async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rul
   const mappedUsers = users.map((user) => ({ user, mapped: mapStoreUser(user, rule.attributeMappings, rule) }));
   const byName = new Map<string, StoreUser[]>();
   for (const { user, mapped } of mappedUsers) {
-    if (!mapped.ok || cameFromDuo(config, user)) continue;
+    if (!mapped.ok) continue;
     const key = usernameKey(mapped.user.username);
     byName.set(key, [...(byName.get(key) ?? []), user]);
   }
@@ -176,7 +176,9 @@ function usernameConflict(summary: RunSummary, username: string, message: string
 async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap): Promise<RunSummary> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
   let summary = emptySummary();
-  if (cameFromDuo(config, user)) return recordOutcome(summary, 'skipped');
+  // The marker is only believed for users this connection does not already manage outbound: a store
+  // user who writes it into their own record must not escape being disabled or deprovisioned.
+  if (cameFromDuo(config, user) && !(current && isOwnedBy(current.notes, config.connectionId))) return recordOutcome(summary, 'skipped');
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
   const username = mapped.user.username;
   if (user.externalId.length > MAX_STORE_ID_LENGTH) {

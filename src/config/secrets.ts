@@ -10,11 +10,8 @@ import * as path from 'node:path';
 import { z } from 'zod';
 import { ConfigError, readEnv } from './env';
 
-export const SecretRefSchema = z.union([
-  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name') }).strict(),
-  z.object({ file: z.string().min(1, 'must be a file path') }).strict(),
-]);
-export type SecretRef = z.infer<typeof SecretRefSchema>;
+export { SecretRefSchema, type SecretRef } from '../domain/secret-ref';
+import type { SecretRef } from '../domain/secret-ref';
 
 export class SecretResolutionError extends Error {
   override readonly name: string = 'SecretResolutionError';

@@ -1,5 +1,5 @@
 /**
- * The connection and rule configuration: the public, JSON-friendly contract users write (DESIGN §1),
+ * The connection and rule configuration: the public, JSON-friendly contract users write (README, "Configuring a connection"),
  * as zod schemas with defaults and cross-field checks, plus `formatIssues` to turn validation
  * errors into readable lines. Parsing is idempotent (parse(parse(x)) equals parse(x)) because
  * the parsed config is carried through workflow history and continue-as-new and parsed again.
@@ -10,6 +10,7 @@ import { AttributeMappingsSchema, PhoneSourcesSchema } from './mapping';
 import { PhoneRegionSchema } from './phones';
 import { AttributeNameSchema, ScopeSchema } from './scope';
 import { SecretRefSchema } from './secret-ref';
+import { StoreConfigSchema } from './store-config';
 
 export const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const SlugSchema = z.string().regex(SLUG_RE, 'must be a lower-case slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters');
@@ -43,9 +44,6 @@ export const DuoSettingsSchema = z
   })
   .strict();
 
-/** Opaque here: src/stores validates the details on the activity side. */
-export const StoreConfigRefSchema = z.looseObject({ kind: z.enum(['file', 'ldap', 'scim']) });
-export type StoreConfigRef = z.infer<typeof StoreConfigRefSchema>;
 
 export const UserActionsSchema = z
   .object({
@@ -154,7 +152,7 @@ export const ConnectionConfigSchema = z
     connectionId: SlugSchema,
     enabled: z.boolean().default(true),
     duo: DuoSettingsSchema,
-    store: StoreConfigRefSchema,
+    store: StoreConfigSchema,
     userActions: UserActionsSchema.prefault({}),
     fullSyncIntervalMinutes: z.number().int().min(1).max(10_080).default(30),
     deletionGuard: DeletionGuardSchema.prefault({}),

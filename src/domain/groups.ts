@@ -1,5 +1,5 @@
 /**
- * Outbound groups and memberships (DESIGN §1): which Duo groups a rule's `groups.include` should
+ * Outbound groups and memberships: which Duo groups a rule's `groups.include` should
  * produce, and which memberships a user should have in them. Pure and deterministic (workflow-safe);
  * activities read the store and Duo, call these planners and apply the result.
  *
@@ -16,7 +16,7 @@
 import { MAX_GROUP_EXTERNAL_ID_LENGTH, parseGroupMarker, withGroupMarker, type Owner } from './ownership';
 import type { PlanOp } from './plan';
 
-/** Duo's one-to-many limit (duo-admin-api.md §5). */
+/** Duo's one-to-many limit: at most 100 groups per user (docs/duo.md). */
 export const DUO_MAX_GROUPS_PER_USER = 100;
 export { MAX_GROUPS_PER_RULE } from './connection';
 

@@ -1,5 +1,5 @@
 /**
- * Safety gates of a full sync (DESIGN §4): the deletion guard (too many deprovisions wait for an
+ * Safety gates of a full sync (docs/architecture.md, "One guarded-run driver"): the deletion guard (too many deprovisions wait for an
  * approval), the source-health gate (a failed, partial, empty or sharply shrunken store read never
  * means "everyone left"), and the deletion-set hash that names exactly what an approval covers.
  * Pure: the full-sync workflow evaluates these between activity calls.

@@ -99,7 +99,7 @@ export const DesiredStoreUserSchema = z.object({
 /** `null` (or an empty phone list) means "clear this field in the store". */
 export type DesiredStoreUser = z.infer<typeof DesiredStoreUserSchema>;
 
-/** DESIGN defaults: username→username, email→email, realname→displayName, firstname→givenName, lastname→familyName, phones→phones, status→enabled. */
+/** Default inbound mapping: username→username, email→email, realname→displayName, firstname→givenName, lastname→familyName, phones→phones, status→enabled. */
 export function mapDuoUser(duo: DuoUserView): DesiredStoreUser {
   const phones = [...new Set(duo.phones.flatMap((p) => (p.number && p.number.trim() !== '' ? [phoneKey(p.number)] : [])))].sort();
   const enabled = duo.status === 'active' ? true : duo.status === 'disabled' ? false : undefined;

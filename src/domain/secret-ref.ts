@@ -1,8 +1,7 @@
 /**
- * Secret references for workflow-side code: the same shape as `SecretRefSchema` in
- * src/config/secrets.ts, redefined here because that module reads files (node:fs) and workflow
- * code may not import it. Configuration names *where* a secret lives, never the secret itself, so a
- * connection's settings can pass through workflow history safely. Keep both schemas identical.
+ * Secret references: configuration names *where* a secret lives (`{env}` or `{file}`), never the
+ * secret itself, so a connection's settings can pass through workflow history safely. Only
+ * src/config/secrets.ts resolves them, on the activity side, within the worker's allow-list.
  */
 import { z } from 'zod';
 

@@ -641,7 +641,7 @@ export class DuoClient {
     }
   }
 
-  /** Test connection (DESIGN §1): reachability, credentials, read, write, optionally admins. */
+  /** Test connection: reachability, credentials, read, write, optionally admins (README, connection test). */
   async testConnection(options: { administrators?: boolean } = {}): Promise<DuoConnectionReport> {
     const skipped: DuoCheck = { ok: false, message: 'not checked because an earlier check failed' };
     const report: DuoConnectionReport = { ok: false, reachable: skipped, credentials: skipped, read: skipped, write: skipped };

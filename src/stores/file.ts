@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import YAML from 'yaml';
 import { z } from 'zod';
 import { usernameKey } from '../domain/duo-rules';
-import type { FileStoreConfig } from './config';
+import type { FileStoreConfig } from '../domain/store-config';
 import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
 import { StoreError, causeText } from './errors';
 import { ALL_USERS, matchesFilter, parseScope, type Scope } from './filter';

@@ -4,7 +4,7 @@
  * returns the matching adapter. Workflows must not import this module (it does I/O).
  */
 import { resolveSecret as defaultResolveSecret, type SecretRef } from '../config/secrets';
-import { StoreConfigSchema, type ParsedStoreConfig } from './config';
+import { StoreConfigSchema, type ParsedStoreConfig } from '../domain/store-config';
 import { StoreError } from './errors';
 import { FileStore } from './file';
 import { LdapStore } from './ldap';
@@ -14,7 +14,7 @@ import type { IdentityStore } from './types';
 export * from './types';
 export * from './errors';
 export * from './filter';
-export * from './config';
+export * from '../domain/store-config';
 export { FileStore, DirectoryFileSchema, type DirectoryFile } from './file';
 export { LdapStore, type SecretResolver } from './ldap';
 export { ScimStore } from './scim';

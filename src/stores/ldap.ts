@@ -16,7 +16,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { Attribute, Change, Client, DN, FilterParser, ResultCodeError, type Entry, type SearchResult } from 'ldapts';
 import { z } from 'zod';
 import { describeSecretRef, type SecretRef } from '../config/secrets';
-import { LDAP_PRESETS, type LdapAttributeMap, type LdapDisabledConvention, type LdapStoreConfig } from './config';
+import { LDAP_PRESETS, type LdapAttributeMap, type LdapDisabledConvention, type LdapStoreConfig } from '../domain/store-config';
 import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint, type CursorPosition } from './cursor';
 import { StoreError, causeText, isNetworkError } from './errors';
 import { ALL_USERS, escapeLdapFilterValue, parseScope, FilterTranslationError, forEachComparison, isLdapAttributeName, toLdapFilter, type Scope } from './filter';

@@ -9,7 +9,7 @@ import { Agent as HttpsAgent } from 'node:https';
 import axios, { AxiosError, type AxiosInstance, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { z } from 'zod';
 import { describeSecretRef } from '../config/secrets';
-import type { ScimStoreConfig } from './config';
+import type { ScimStoreConfig } from '../domain/store-config';
 import { assertLookupBatch, decodeCursor, encodeCursor, pageSizeOf, queryFingerprint } from './cursor';
 import { HttpRequestFailure, StoreError, causeText, isNetworkError } from './errors';
 import { ALL_USERS, parseScope, quoteScimValue, toScimFilter, FilterTranslationError, type Filter, type Scope } from './filter';

@@ -15,16 +15,14 @@ import {
 import { describeConnection } from '../contract/ui-text';
 import { ConnectionEntity, type CarriedEntity } from '../domain/entity/connection-entity';
 import { shortActivities } from './activity-options';
-import { invalidInput } from './failures';
+import { parseInput } from './failures';
 import { setParsedUpdateHandler } from './parsed-update';
 import { reconcileGroupChild, reconcileUserChild, startRunChild } from './children';
 
 const MAX_UPDATES_PER_RUN = 1_000;
 
 export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Promise<void> {
-  const parsed = ConnectionWorkflowInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw invalidInput('connectionWorkflow', parsed.error);
-  const input = parsed.data;
+  const input = parseInput(ConnectionWorkflowInputSchema, 'connectionWorkflow', rawInput);
   const id = input.connectionId;
   if (workflowInfo().workflowId !== connectionWorkflowId(id)) {
     throw ApplicationFailure.nonRetryable(`connectionWorkflow for ${id} must run with workflow id ${connectionWorkflowId(id)}`, 'InvalidInput');

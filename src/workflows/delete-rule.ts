@@ -12,7 +12,7 @@ import { z } from 'zod';
 import { DeleteRuleInputSchema, type DeleteRuleInput, type DeleteRuleResult, type RunProgress } from '../contract';
 import { describeCounts, mergeSummary } from '../domain/summary';
 import { pageActivities } from './activity-options';
-import { invalidInput } from './failures';
+import { parseInput } from './failures';
 import { ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
@@ -20,9 +20,7 @@ const CarriedSchema = GuardedRunStateSchema.extend({ offset: z.number().int().mi
 type Carried = z.infer<typeof CarriedSchema>;
 
 export async function deleteRuleWorkflow(rawInput: DeleteRuleInput): Promise<DeleteRuleResult> {
-  const parsed = DeleteRuleInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw invalidInput('deleteRuleWorkflow', parsed.error);
-  const input = parsed.data;
+  const input = parseInput(DeleteRuleInputSchema, 'deleteRuleWorkflow', rawInput);
   registerRunHandlers();
   return asRun({ connectionId: input.connectionId, kind: 'deleteRule', dryRun: false }, () => deleteRule(input), (r) => r);
 }

@@ -15,6 +15,13 @@ export function invalidInput(what: string, error: z.ZodError): ApplicationFailur
   return ApplicationFailure.nonRetryable(`invalid ${what} input: ${describeIssues(error)}`, 'InvalidInput');
 }
 
+/** A workflow's input, parsed; a bad one fails the workflow (not its task) with readable lines. */
+export function parseInput<S extends z.ZodType>(schema: S, workflow: string, raw: unknown): z.output<S> {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw invalidInput(workflow, parsed.error);
+  return parsed.data;
+}
+
 /** The innermost readable message of an activity/child failure chain. */
 export function failureMessage(err: unknown): string {
   let current: unknown = err;

@@ -12,7 +12,7 @@ import { outboundRules, type ConnectionConfig } from '../domain/connection';
 import { evaluateSourceHealth } from '../domain/guards';
 import { describeCounts, describeGroupCounts, emptySummary, mergeSummary, recordFailure } from '../domain/summary';
 import { pageActivities } from './activity-options';
-import { failureMessage, invalidInput } from './failures';
+import { failureMessage, parseInput } from './failures';
 import { CandidateSchema, ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
@@ -33,9 +33,7 @@ const CarriedSchema = GuardedRunStateSchema.extend({
 type Carried = z.infer<typeof CarriedSchema>;
 
 export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyncResult> {
-  const parsed = FullSyncInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw invalidInput('fullSyncWorkflow', parsed.error);
-  const input = parsed.data;
+  const input = parseInput(FullSyncInputSchema, 'fullSyncWorkflow', rawInput);
   registerRunHandlers();
   return asRun({ connectionId: input.connectionId, kind: 'fullSync', dryRun: input.dryRun }, () => fullSync(input), (r) => ({ outcome: r.outcome, summary: r.summary, notes: r.notes, ...(r.inScopeCount === null ? {} : { inScopeByRule: r.inScopeByRule }) }));
 }

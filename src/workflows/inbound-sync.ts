@@ -11,7 +11,7 @@ import { inboundRules } from '../domain/connection';
 import { evaluateSourceHealth } from '../domain/guards';
 import { describeCounts, mergeSummary } from '../domain/summary';
 import { pageActivities } from './activity-options';
-import { failureMessage, invalidInput } from './failures';
+import { failureMessage, parseInput } from './failures';
 import { ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
@@ -20,9 +20,7 @@ const CarriedSchema = GuardedRunStateSchema.extend({ duoOffset: z.number().int()
 type Carried = z.infer<typeof CarriedSchema>;
 
 export async function inboundSyncWorkflow(rawInput: InboundSyncInput): Promise<InboundSyncResult> {
-  const parsed = InboundSyncInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw invalidInput('inboundSyncWorkflow', parsed.error);
-  const input = parsed.data;
+  const input = parseInput(InboundSyncInputSchema, 'inboundSyncWorkflow', rawInput);
   registerRunHandlers();
   return asRun({ connectionId: input.connectionId, kind: 'inboundSync', dryRun: input.dryRun }, () => inboundSync(input), (r) => r);
 }

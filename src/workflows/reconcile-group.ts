@@ -10,7 +10,7 @@ import { z } from 'zod';
 import { ReconcileGroupInputSchema, type ReconcileGroupInput, type ReconcileGroupResult } from '../contract';
 import { mergeSummary, RunSummarySchema } from '../domain/summary';
 import { pageActivities } from './activity-options';
-import { invalidInput } from './failures';
+import { parseInput } from './failures';
 import { ClaimSchema } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
@@ -27,9 +27,7 @@ const CarriedSchema = z.object({
 type Carried = z.infer<typeof CarriedSchema>;
 
 export async function reconcileGroupWorkflow(rawInput: ReconcileGroupInput): Promise<ReconcileGroupResult> {
-  const parsed = ReconcileGroupInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw invalidInput('reconcileGroupWorkflow', parsed.error);
-  const input = parsed.data;
+  const input = parseInput(ReconcileGroupInputSchema, 'reconcileGroupWorkflow', rawInput);
   return asRun({ connectionId: input.connectionId, kind: 'reconcileGroup', dryRun: input.dryRun }, () => reconcileGroup(input), (r) => r);
 }
 

@@ -6,13 +6,11 @@
 import { setCurrentDetails } from '@temporalio/workflow';
 import { ReconcileUserInputSchema, type ReconcileUserInput, type ReconcileUserResult } from '../contract';
 import { shortActivities } from './activity-options';
-import { invalidInput } from './failures';
+import { parseInput } from './failures';
 import { asRun, claimFromEntity } from './run-support';
 
 export async function reconcileUserWorkflow(rawInput: ReconcileUserInput): Promise<ReconcileUserResult> {
-  const parsed = ReconcileUserInputSchema.safeParse(rawInput);
-  if (!parsed.success) throw invalidInput('reconcileUserWorkflow', parsed.error);
-  const input = parsed.data;
+  const input = parseInput(ReconcileUserInputSchema, 'reconcileUserWorkflow', rawInput);
   return asRun(
     { connectionId: input.connectionId, kind: 'reconcileUser', dryRun: input.dryRun },
     async () => {

@@ -20,7 +20,7 @@ function errorsOf(input: unknown): string[] {
 
 describe('domain/connection', () => {
   describe('defaults', () => {
-    it('fills DESIGN defaults: enabled, all actions off, phone cleanup on, 30 min interval, guard 10%/500/1440 min, health 50%', () => {
+    it('fills the documented defaults: enabled, all actions off, phone cleanup on, 30 min interval, guard 10%/500/1440 min, health 50%', () => {
       const config = parseConfig();
       assert.equal(config.enabled, true);
       assert.deepEqual(config.userActions, {
@@ -45,9 +45,13 @@ describe('domain/connection', () => {
       assert.deepEqual(ConnectionConfigSchema.parse(JSON.parse(JSON.stringify(once))), once);
     });
 
-    it('keeps store details it does not know (the stores module validates them)', () => {
-      const config = parseConfig({ store: { kind: 'ldap', url: 'ldaps://dc1', baseDn: 'dc=example,dc=com' } });
-      assert.deepEqual(config.store, { kind: 'ldap', url: 'ldaps://dc1', baseDn: 'dc=example,dc=com' });
+    it('validates the store section at configure time: a bad store is rejected with the path of each problem', () => {
+      const errors = errorsOf(baseConfig({ store: { kind: 'ldap', url: 'ldaps://dc1', baseDn: 'dc=example,dc=com' } as never }));
+      assert.ok(errors.some((e) => /^store.*baseDn/.test(e)), errors.join('\n'));
+      assert.ok(errors.some((e) => /^store\.usersDn/.test(e)), errors.join('\n'));
+      const good = parseConfig({ store: { kind: 'ldap', url: 'ldaps://dc1', usersDn: 'ou=people,dc=example,dc=com', groupsDn: 'ou=groups,dc=example,dc=com' } });
+      assert.equal(good.store.kind, 'ldap');
+      assert.deepEqual(ConnectionConfigSchema.parse(good), good, 'parsing the parsed store again changes nothing');
     });
   });
 
@@ -84,14 +88,14 @@ describe('domain/connection', () => {
     });
 
     it('rejects an unknown store kind and out-of-range numbers', () => {
-      const errors = errorsOf(baseConfig({ store: { kind: 'ad' as 'ldap' }, fullSyncIntervalMinutes: 0, deletionGuard: { maxFraction: 1.5 } }));
+      const errors = errorsOf(baseConfig({ store: { kind: 'ad' } as never, fullSyncIntervalMinutes: 0, deletionGuard: { maxFraction: 1.5 } }));
       assert.ok(errors.includes('store.kind: expected one of file|ldap|scim'), errors.join('\n'));
       assert.ok(errors.some((e) => e.startsWith('fullSyncIntervalMinutes:')), errors.join('\n'));
       assert.ok(errors.some((e) => e.startsWith('deletionGuard.maxFraction:')), errors.join('\n'));
     });
   });
 
-  describe('cross-field rules (DESIGN §1)', () => {
+  describe('cross-field rules', () => {
     it('disable requires update', () => {
       assert.deepEqual(errorsOf(baseConfig({ userActions: { disable: true } })), ['userActions.disable: disable needs update: set userActions.update to true, or disable to false']);
       assert.equal(parseConfig({ userActions: { update: true, disable: true } }).userActions.disable, true);

@@ -38,7 +38,7 @@ describe('domain/mapping', () => {
     assert.ok(StoreUserSchema.safeParse(storeUser()).success);
   });
 
-  describe('default mappings (DESIGN §1)', () => {
+  describe('default mappings', () => {
     it('maps username, email, names, first phone, status and userType', () => {
       const user = ok(mapStoreUser(storeUser({ phones: ['', '+1 (415) 555-0100', '+44 20 7946 0958'] })));
       assert.deepEqual(user, {

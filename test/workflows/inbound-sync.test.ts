@@ -10,7 +10,7 @@ import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/
 import { formatInboundMarker } from '../../src/domain/inbound';
 import { withMarker } from '../../src/domain/ownership';
 import type { ConnectionStatus, InboundSyncInput, InboundSyncResult, RunProgress } from '../../src/contract';
-import { createStore, type IdentityStore, type StoreConfig } from '../../src/stores';
+import { createStore, StoreConfigSchema, type IdentityStore, type StoreConfig } from '../../src/stores';
 import { saveHistory } from '../support/histories';
 import { deleteRuleThroughEntity, entityStatus, runByHand, startByHand } from '../support/runs';
 import { startScimServer, type ScimTestServer } from '../support/scim-server';
@@ -418,7 +418,7 @@ describe('inboundSyncWorkflow into a real OpenLDAP', function () {
       groupsDn: LDAP_GROUPS_DN,
       disabled: { kind: 'attribute', attribute: 'employeeType', value: 'disabled' },
     };
-    fx.config.store = storeConfig;
+    fx.config.store = StoreConfigSchema.parse(storeConfig);
     store = createStore(storeConfig);
     seedDuo(fx, [...people(3), { username: 'hr0', email: 'impostor@example.org', realname: 'Not HR' }]);
 
@@ -471,7 +471,7 @@ describe('inboundSyncWorkflow into a real SCIM 2.0 server', function () {
     scim.seed([{ userName: 'hr0', email: 'hr0@example.org', phones: [], active: true, groups: [] }], []);
     fx = await makeSyncFixture({ config: { rules: [{ ...INBOUND_RULE, ownerAttribute: 'nickName' }], deletionGuard: { maxFraction: 1 } } });
     const storeConfig: StoreConfig = { kind: 'scim', baseUrl: scim.baseUrl, auth: { kind: 'bearer', token: { env: TOKEN_ENV } }, timeoutMs: 5000 };
-    fx.config.store = storeConfig;
+    fx.config.store = StoreConfigSchema.parse(storeConfig);
     const store = createStore(storeConfig);
     try {
       seedDuo(fx, [...people(2), { username: 'hr0', email: 'impostor@example.org' }]);

@@ -4,7 +4,7 @@
  * use, so a config object can be logged or kept in workflow history without leaking anything.
  */
 import { z } from 'zod';
-import { SecretRefSchema } from '../config/secrets';
+import { SecretRefSchema } from './secret-ref';
 
 const LdapAttr = z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be an LDAP attribute name');
 /** A trusted, operator-written LDAP filter; must be parenthesised so it composes with `&`. */
