@@ -1,12 +1,16 @@
 /**
  * Applying a user's plan (src/domain/plan.ts) to Duo, idempotently: a retry after a crash mid-plan
- * changes nothing twice. Creates that hit "already exists" adopt the user only when it carries
- * this connection's marker (the previous attempt created it); deletes and detaches of missing
- * objects succeed; phone deletes re-check that no user is left on the phone.
+ * changes nothing twice. Creates that hit "already exists" continue with the existing user only
+ * when its username (not an alias) is the one created and it carries exactly the marker the create
+ * wrote (the previous attempt created it); deletes and detaches of missing objects succeed; phone
+ * deletes re-check that the phone is ours and no user is left on it.
+ *
+ * Every lookup of Duo users by username goes through `lookUpUsersByUsername` here: Duo's lookups
+ * also match aliases, and an alias hit is never the user of that name.
  */
-import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoUser } from '../duo';
+import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoPhone, type DuoUser } from '../duo';
 import { usernameKey } from '../domain/mapping';
-import { isOwnedBy, type Owner } from '../domain/ownership';
+import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, type Owner, type UserOwner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
 import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
 import { recordFailure, recordGroupCounts, recordOutcome, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
@@ -33,7 +37,7 @@ export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
     // A status Duo adds in future is treated like `locked out`: an admin's or Duo's state, left alone.
     status: DuoUserStatusSchema.catch('locked out').parse(user.status),
     notes: text(user.notes),
-    phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null, extension: p.extension })),
+    phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null, extension: p.extension, name: text(p.name) })),
     ...(isAdmin === undefined ? {} : { isAdmin }),
   };
 }
@@ -43,8 +47,133 @@ export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
  * rate limits and outages heal by waiting; bad keys and missing grants affect every user alike.
  */
 export function isPageLevelError(err: unknown): boolean {
+  if (err instanceof IdentityConflictError) return false;
   if (!(err instanceof DuoError)) return true;
   return err.retryable || err.kind === 'authentication' || (err.kind === 'permission' && err.missingPermission !== 'Grant administrators');
+}
+
+/**
+ * One store user cannot be given the Duo user or phone it asked for, because that object belongs
+ * to someone else (an alias or same-name user it does not own, another store user's account,
+ * a phone duo-sync did not create). A per-user failure: the page goes on, nothing is adopted.
+ */
+export class IdentityConflictError extends Error {
+  override readonly name = 'IdentityConflictError';
+  constructor(
+    readonly code: 'UsernameConflict' | 'PhoneConflict',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---- looking Duo users up by username ----------------------------------------------------------
+
+/** Every alias of a Duo user (alias1..alias4 and the newer `aliases` map). */
+export function aliasesOf(user: DuoUser): string[] {
+  const all = [user.alias1, user.alias2, user.alias3, user.alias4, ...Object.values(user.aliases)];
+  return [...new Set(all.filter((a): a is string => typeof a === 'string' && a !== ''))];
+}
+
+export interface UsernameLookup {
+  /** Users by `usernameKey` of their own username: only names that are the user's username. */
+  users: Map<string, DuoUser>;
+  /** Names asked for that are an alias of another Duo user, by `usernameKey`: that user. */
+  aliasHolders: Map<string, DuoUser>;
+}
+
+/**
+ * Looks Duo users up by username in batches (Duo's lookup also matches aliases, so every hit is
+ * checked): a name is a user's only when it is that user's username; a name that is someone's
+ * alias is reported as such, never as the user.
+ */
+export async function lookUpUsersByUsername(duo: DuoClient, usernames: readonly string[]): Promise<UsernameLookup> {
+  const lookup: UsernameLookup = { users: new Map(), aliasHolders: new Map() };
+  if (usernames.length === 0) return lookup;
+  const asked = new Set(usernames.map(usernameKey));
+  for (const user of await withTransientRetry(() => duo.getUsersByUsernames(usernames))) {
+    const own = usernameKey(user.username);
+    if (asked.has(own)) lookup.users.set(own, user);
+    for (const alias of aliasesOf(user)) {
+      const key = usernameKey(alias);
+      if (asked.has(key) && key !== own) lookup.aliasHolders.set(key, user);
+    }
+  }
+  // A name that is one user's username and (impossibly, per Duo's uniqueness) another's alias is the username's.
+  for (const key of lookup.users.keys()) lookup.aliasHolders.delete(key);
+  return lookup;
+}
+
+/** The Duo user whose username is `username`, and the user holding it as an alias, if any. */
+export async function findUserByUsername(duo: DuoClient, username: string): Promise<{ user?: DuoUser; aliasHolder?: DuoUser }> {
+  const lookup = await lookUpUsersByUsername(duo, [username]);
+  const key = usernameKey(username);
+  const user = lookup.users.get(key);
+  const aliasHolder = lookup.aliasHolders.get(key);
+  return { ...(user ? { user } : {}), ...(aliasHolder ? { aliasHolder } : {}) };
+}
+
+/** A Duo user for messages: `"alice" (DU…)`. */
+export function describeDuoUser(user: Pick<DuoUser, 'username' | 'user_id'>): string {
+  return `"${user.username}" (${user.user_id})`;
+}
+
+export function aliasConflictMessage(username: string, storeUser: string, holder: DuoUser): string {
+  return `Duo username "${username}" is an alias of Duo user ${describeDuoUser(holder)}: store user ${storeUser} was not created and ${holder.username} was not changed; remove the alias from ${holder.username} in Duo, or give one of them another username`;
+}
+
+export function otherStoreUserMessage(existing: DuoUser, otherStoreId: string, storeUser: string): string {
+  return `Duo user ${describeDuoUser(existing)} belongs to store user with id ${otherStoreId}, and store user ${storeUser} maps to the same Duo username, so it was not synced and the account was not changed; give one of them another username in the store (if the store user with id ${otherStoreId} no longer exists, delete ${existing.username} in Duo and the next sync creates it anew)`;
+}
+
+/** Why a create that hit "already exists" must not continue with the user that has the name. */
+function createConflict(op: Extract<PlanOp, { op: 'create' }>, owner: Owner, found: { user?: DuoUser; aliasHolder?: DuoUser }, cause: DuoError): Error {
+  const storeId = parseUserMarker(op.fields.notes)?.storeId;
+  const storeUser = storeId === undefined ? `"${op.username}"` : `"${op.username}" (store id ${storeId})`;
+  if (found.aliasHolder) return new IdentityConflictError('UsernameConflict', aliasConflictMessage(op.username, storeUser, found.aliasHolder));
+  const existing = found.user;
+  if (!existing) return cause;
+  const marker = parseUserMarker(existing.notes);
+  if (marker && marker.connectionId === owner.connectionId && marker.ruleId === owner.ruleId && marker.storeId !== undefined) {
+    return new IdentityConflictError('UsernameConflict', otherStoreUserMessage(existing, marker.storeId, storeUser));
+  }
+  return new IdentityConflictError(
+    'UsernameConflict',
+    `Duo user ${describeDuoUser(existing)} already exists and is not the account this rule created for store user ${storeUser} (${whoseMarker(marker, owner)}), so it was neither adopted nor changed; rename or delete one of them`,
+  );
+}
+
+/** Whose a Duo user is, by its marker, for a conflict message. */
+function whoseMarker(marker: UserOwner | null, owner: Owner): string {
+  if (!marker) return 'it has no duo-sync marker';
+  if (marker.connectionId !== owner.connectionId) return `it belongs to connection ${marker.connectionId}`;
+  if (marker.ruleId !== owner.ruleId) return `it belongs to rule ${marker.ruleId}`;
+  return 'its marker predates store ids, so it cannot be told apart from another store user’s account';
+}
+
+// ---- phones ---------------------------------------------------------------------------------------
+
+/**
+ * The phone with `number` that the user may be given: ours (named for this connection) and shared,
+ * if at all, only with users this connection owns. Anyone else's phone, or an inventory phone we
+ * did not create, is a PhoneConflict: never shared, never adopted.
+ */
+async function usablePhone(duo: DuoClient, phone: DuoPhone, owner: Owner, username: string): Promise<DuoPhone> {
+  const others = phone.users ?? [];
+  if (!isOwnedPhone(phone.name, owner.connectionId)) {
+    const whose = others.length > 0 ? `the phone of Duo user${others.length > 1 ? 's' : ''} ${others.map((u) => `"${u.username}"`).join(', ')}` : 'an unassigned phone duo-sync did not create';
+    throw new IdentityConflictError('PhoneConflict', `phone ${phone.number} (${phone.phone_id}) is ${whose}: it was not attached to ${username}; correct the number in the store, or remove that phone in Duo if it is stale`);
+  }
+  if (others.length === 0) return phone;
+  const found = await lookUpUsersByUsername(duo, others.map((u) => u.username));
+  const foreign = others.filter((o) => {
+    const user = found.users.get(usernameKey(o.username));
+    return !user || user.user_id !== o.user_id || parseMarker(user.notes)?.connectionId !== owner.connectionId;
+  });
+  if (foreign.length > 0) {
+    throw new IdentityConflictError('PhoneConflict', `phone ${phone.number} (${phone.phone_id}) is also the phone of Duo user${foreign.length > 1 ? 's' : ''} ${foreign.map((u) => `"${u.username}"`).join(', ')}, which duo-sync does not manage: it was not attached to ${username}; correct the number in the store or in Duo`);
+  }
+  return phone;
 }
 
 /** In-activity attempts for one Duo call before the page is handed back to Temporal's retry. */
@@ -79,10 +208,10 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
         created.userId = user.user_id;
       } catch (err) {
         if (!isDuoError(err, 'conflict')) throw err;
-        // A previous attempt may have created it before the worker died: adopt only our own.
-        const existing = await duo.findUserByUsername(op.username);
-        if (!existing || !isOwnedBy(existing.notes, owner.connectionId, owner.ruleId)) throw err;
-        created.userId = existing.user_id;
+        // A previous attempt may have created it before the worker died: continue only with exactly that user.
+        const found = await findUserByUsername(duo, op.username);
+        if (found.aliasHolder || !found.user || !sameUserMarker(found.user.notes, op.fields.notes)) throw createConflict(op, owner, found, err);
+        created.userId = found.user.user_id;
       }
       return;
     }
@@ -111,7 +240,7 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
       let phone = existing[0];
       if (!phone) {
         try {
-          phone = await duo.createPhone({ number: op.number, type: op.type, ...(op.extension ? { extension: op.extension } : {}) });
+          phone = await duo.createPhone({ number: op.number, type: op.type, name: phoneMarker(owner.connectionId), ...(op.extension ? { extension: op.extension } : {}) });
         } catch (err) {
           // Users reconciled side by side may share a number: the other one created it first.
           if (!isDuoError(err, 'conflict')) throw err;
@@ -120,7 +249,8 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
         }
       }
       if (phone.users?.some((u) => u.user_id === userId)) return;
-      await duo.associatePhone(userId, phone.phone_id);
+      const usable = await usablePhone(duo, phone, owner, op.username);
+      await duo.associatePhone(userId, usable.phone_id);
       return;
     }
     case 'detachPhone':
@@ -129,12 +259,12 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
     case 'deletePhoneIfUnused':
       await ignoreNotFound(async () => {
         const phone = await duo.getPhone(op.phoneId);
-        if ((phone.users ?? []).length === 0) await duo.deletePhone(op.phoneId);
+        if (isOwnedPhone(phone.name, owner.connectionId) && (phone.users ?? []).length === 0) await duo.deletePhone(op.phoneId);
       });
       return;
     case 'ensureAdmin': {
       const admin = await duo.findAdminByEmail(op.email);
-      if (!admin) await duo.createAdmin({ email: op.email, name: op.name });
+      if (!admin) await duo.createAdmin({ email: op.email, name: op.name, role: op.role });
       return;
     }
     case 'addToGroup': {
@@ -152,7 +282,8 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
 }
 
 /** The failure recorded for one user's failed op; Duo's opaque 500/50001 on a group add is named for what it is. */
-function opFailure(op: PlanOp, err: DuoError): Failure {
+function opFailure(op: PlanOp, err: DuoError | IdentityConflictError): Failure {
+  if (err instanceof IdentityConflictError) return { username: op.username, operation: op.op, code: err.code, message: err.message };
   if (op.op === 'addToGroup' && err.kind === 'limitExceeded') {
     return {
       username: op.username,
@@ -186,13 +317,8 @@ export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owne
       await withTransientRetry(() => applyOp(duo, op, owner, created));
     } catch (err) {
       if (isPageLevelError(err)) throw err;
-      return recordFailure(summary, opFailure(op, err as DuoError));
+      return recordFailure(summary, opFailure(op, err as DuoError | IdentityConflictError));
     }
   }
   return done(summary);
-}
-
-/** Duo users keyed by case-insensitive username. */
-export function indexByUsername(users: readonly DuoUser[]): Map<string, DuoUser> {
-  return new Map(users.map((u) => [usernameKey(u.username), u]));
 }

@@ -18,11 +18,11 @@ import {
   type GroupPlan,
   type StoreGroupRef,
 } from '../domain/groups';
-import { usernameKey } from '../domain/mapping';
-import { isOwnedBy, parseGroupMarker, stripGroupMarker, type Owner } from '../domain/ownership';
+import { mapStoreUser, usernameKey } from '../domain/mapping';
+import { isOwnedBy, parseGroupMarker, parseUserMarker, stripGroupMarker, type Owner } from '../domain/ownership';
 import { emptySummary, mergeSummary, recordFailure, recordGroupCounts, recordOutcome, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore } from '../stores';
-import { applyUserPlan, ignoreNotFound, isPageLevelError, withTransientRetry } from './duo-ops';
+import { applyUserPlan, ignoreNotFound, isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 import { guarded, outboundRule } from './guarded';
@@ -295,8 +295,18 @@ export function createGroupActivities(resources: ConnectionResources) {
             throw err;
           }
         });
-        const usernames = page.items.map((u) => u.username);
-        const duoUsers = usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : [];
+        // Members are looked up under their Duo usernames (as the rule maps them); members that do not map are the user passes' failures.
+        const members = page.items.flatMap((u) => {
+          const mapped = mapStoreUser(u, rule.attributeMappings, rule);
+          return mapped.ok ? [{ storeId: u.externalId, username: mapped.user.username }] : [];
+        });
+        // Only a Duo user whose username (not an alias) is the member's, and whose marker names that store user, is the member.
+        const found = await guarded('looking users up in Duo', () => lookUpUsersByUsername(duo, members.map((m) => m.username)));
+        const duoUsers = members.flatMap((m) => {
+          const user = found.users.get(usernameKey(m.username));
+          const storeId = user ? parseUserMarker(user.notes)?.storeId : undefined;
+          return user && (storeId === undefined || storeId === m.storeId) ? [user] : [];
+        });
         for (const user of duoUsers) {
           if (!owned(user) || user.groups.some((g) => g.group_id === input.groupId)) continue;
           if (user.groups.length >= DUO_MAX_GROUPS_PER_USER) {
@@ -320,8 +330,8 @@ export function createGroupActivities(resources: ConnectionResources) {
       if (dryRun && input.groupId.startsWith('planned:')) return { nextCursor: null, nextOffset: null, summary };
       const page = await guarded(`listing members of Duo group ${input.groupId}`, () => withTransientRetry(() => duo.listGroupMembers(input.groupId, { offset: input.offset, limit: input.pageSize })));
       const usernames = page.items.map((m) => m.username);
-      const duoUsers = usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : [];
-      const ownedUsers = duoUsers.filter(owned);
+      const found = await guarded('looking users up in Duo', () => lookUpUsersByUsername(duo, usernames));
+      const ownedUsers = [...found.users.values()].filter(owned);
       const inStore = ownedUsers.length
         ? await guarded(`looking group members up in ${store.location}`, () => store.lookupUsers(ownedUsers.map((u) => u.username), rule.scope))
         : [];

@@ -13,7 +13,7 @@ import { planOutcome } from '../domain/plan';
 import type { Owner } from '../domain/ownership';
 import { emptySummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
-import { indexByUsername, toUserView, withTransientRetry } from './duo-ops';
+import { lookUpUsersByUsername, toUserView, withTransientRetry } from './duo-ops';
 import { guarded } from './guarded';
 import { nextOffsetOf } from './paging';
 import { beat } from './heartbeat';
@@ -153,7 +153,8 @@ function ownedScope(ctx: InboundContext) {
 async function deprovisionCandidates(resources: ConnectionResources, input: InboundRuleInput, ctx: InboundContext, users: readonly StoreUser[]) {
   const duo = await resources.duo(input.config);
   const usernames = users.map((u) => u.username);
-  const inDuo = usernames.length ? indexByUsername(await guarded('looking owned users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames)))) : new Map();
+  // An alias of some other Duo user is not this user: only a username match keeps the store user.
+  const inDuo = (await guarded('looking owned users up in Duo', () => lookUpUsersByUsername(duo, usernames))).users;
   const candidates: { user: StoreUser; ops: InboundOp[] }[] = [];
   let owned = 0;
   for (const user of users) {

@@ -9,15 +9,15 @@ import { z } from 'zod';
 import { DuoClient, isDuoError, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
-import { mapStoreUser, normalizeUsername, usernameKey } from '../domain/mapping';
+import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
 import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
-import { isOwnedBy, parseMarker, type Owner } from '../domain/ownership';
-import { planDeprovision, planUser, isWriteOp, type PlanOp } from '../domain/plan';
+import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, type Owner } from '../domain/ownership';
+import { planDeprovision, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
 import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
-import { applyUserPlan, indexByUsername, toUserView, withTransientRetry } from './duo-ops';
+import { aliasConflictMessage, applyUserPlan, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { guarded, outboundRule } from './guarded';
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
@@ -120,36 +120,98 @@ function cameFromDuo(config: ConnectionConfig, user: StoreUser): boolean {
   });
 }
 
+/** A store user for messages: its username, store id and (LDAP) DN. */
+function describeStoreUser(user: StoreUser): string {
+  const dn = user.attributes['dn'];
+  return `"${user.username}" (store id ${user.externalId}${typeof dn === 'string' && dn !== '' ? `, ${dn}` : ''})`;
+}
+
+/** A store user mapped for one rule, and what Duo has under its Duo username. */
+interface Candidate {
+  user: StoreUser;
+  mapped: MappingResult;
+  /** The Duo user whose username (not an alias) is the mapped username. */
+  current: DuoUser | undefined;
+  /** The Duo user that has the mapped username as an alias. */
+  aliasHolder: DuoUser | undefined;
+  /** Other store users of the same read that map to the same Duo username. */
+  sameUsername: readonly StoreUser[];
+}
+
+/**
+ * Maps store users for a rule and looks their Duo usernames up in one verified batch. Store users
+ * that map to the same Duo username are reported to each other (none of them may have it).
+ */
+async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rule, users: readonly StoreUser[]): Promise<Candidate[]> {
+  const mappedUsers = users.map((user) => ({ user, mapped: mapStoreUser(user, rule.attributeMappings, rule) }));
+  const byName = new Map<string, StoreUser[]>();
+  for (const { user, mapped } of mappedUsers) {
+    if (!mapped.ok) continue;
+    const key = usernameKey(mapped.user.username);
+    byName.set(key, [...(byName.get(key) ?? []), user]);
+  }
+  const lookup: UsernameLookup = await guarded('looking users up in Duo', () => lookUpUsersByUsername(duo, [...byName.keys()]));
+  return mappedUsers.map(({ user, mapped }) => {
+    const key = mapped.ok ? usernameKey(mapped.user.username) : undefined;
+    return {
+      user,
+      mapped,
+      current: key === undefined ? undefined : lookup.users.get(key),
+      aliasHolder: key === undefined ? undefined : lookup.aliasHolders.get(key),
+      sameUsername: key === undefined ? [] : (byName.get(key) ?? []).filter((other) => other !== user),
+    };
+  });
+}
+
+function usernameConflict(summary: RunSummary, username: string, message: string): RunSummary {
+  return recordFailure(summary, { username, operation: 'match', code: 'UsernameConflict', message });
+}
+
 /**
  * Plans and applies one store user against its Duo counterpart; with the rule's group map, also
- * the user's memberships in the rule's groups (only for users the rule owns or creates).
+ * the user's memberships in the rule's groups (only for users the rule owns or creates). A store
+ * user whose Duo username is taken by someone else (an alias, another store user's account, or a
+ * second store entry with the same username) fails with UsernameConflict and changes nothing.
  */
-async function reconcileOne(
-  duo: DuoClient,
-  config: ConnectionConfig,
-  rule: Rule,
-  user: StoreUser,
-  current: DuoUser | undefined,
-  summary: RunSummary,
-  dryRun: boolean,
-  groupIds?: GroupIdMap,
-): Promise<RunSummary> {
+async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap): Promise<RunSummary> {
+  const { user, mapped, current, aliasHolder, sameUsername } = candidate;
+  let summary = emptySummary();
   // The marker is only believed for users this connection does not already manage outbound: a store
   // user who writes it into their own record must not escape being disabled or deprovisioned.
   if (cameFromDuo(config, user) && !(current && isOwnedBy(current.notes, config.connectionId))) return recordOutcome(summary, 'skipped');
-  const mapped = mapStoreUser(user, rule.attributeMappings, rule);
   if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
-  summary = mapped.problems.reduce(recordFailure, summary);
+  const username = mapped.user.username;
+  if (user.externalId.length > MAX_STORE_ID_LENGTH) {
+    return recordFailure(summary, { username, operation: 'map', code: 'MappingError', message: `store user ${username}: its store id is ${user.externalId.length} characters long; duo-sync records store ids of at most ${MAX_STORE_ID_LENGTH} in Duo` });
+  }
+  if (sameUsername.length > 0) {
+    const all = [user, ...sameUsername].map(describeStoreUser).join(' and ');
+    return usernameConflict(summary, username, `store users ${all} all map to Duo username "${username}", so none of them was synced and no Duo account was changed for them; give each a distinct username in the store, or narrow the rule's scope`);
+  }
+  if (!current && aliasHolder) return usernameConflict(summary, username, aliasConflictMessage(username, describeStoreUser(user), aliasHolder));
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
+  const view = current ? toUserView(current) : null;
+  const otherStoreId = view ? storeIdConflict(view, owner, user.externalId) : null;
+  if (current && otherStoreId !== null) return usernameConflict(summary, username, otherStoreUserMessage(current, otherStoreId, describeStoreUser(user)));
+  // Fields that could not be read (a phone) fail on their own; the user is synced without them.
+  summary = mapped.problems.reduce(recordFailure, summary);
   // Admin status is not on the user object: one lookup per admin user keeps re-syncs free of writes.
   const email = mapped.user.email;
-  const isAdmin = current && mapped.user.userType === 'admin' && email ? Boolean(await withTransientRetry(() => duo.findAdminByEmail(email))) : undefined;
-  const ops = planUser({ desired: mapped.user, current: current ? toUserView(current, isAdmin) : null, owner, userActions: config.userActions });
-  const membership = groupIds ? membershipsFor(owner, mapped.user.username, user, current, ops, groupIds) : undefined;
+  const adminRole = rule.administrators?.role;
+  const isAdmin = view && adminRole && mapped.user.userType === 'admin' && email ? Boolean(await withTransientRetry(() => duo.findAdminByEmail(email))) : undefined;
+  const ops = planUser({
+    desired: mapped.user,
+    current: view ? { ...view, ...(isAdmin === undefined ? {} : { isAdmin }) } : null,
+    owner,
+    userActions: config.userActions,
+    storeId: user.externalId,
+    ...(adminRole ? { adminRole } : {}),
+  });
+  const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
   if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun);
   const applied = await applyUserPlan(duo, [...ops, ...membership.ops], owner, emptySummary(), dryRun);
   if (membership.failure && applied.failed === 0) {
-    return mergeSummary(summary, recordFailure(emptySummary(), { username: mapped.user.username, operation: 'addToGroup', ...membership.failure }));
+    return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
   return mergeSummary(summary, applied);
 }
@@ -211,11 +273,10 @@ export function createSyncActivities(resources: ConnectionResources) {
       const store = await resources.store(input.config);
       const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
       const duo = await resources.duo(input.config);
-      const usernames = page.items.map((u) => normalizeUsername(u.username));
-      const existing = indexByUsername(usernames.length ? await guarded('looking users up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames(usernames))) : []);
-      const resumed = resumePoint(usernames);
+      const candidates = new Map((await candidatesFor(duo, input.config, rule, page.items)).map((c) => [c.user, c]));
+      const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
       let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, user, existing.get(usernameKey(user.username)), emptySummary(), input.dryRun, input.groupIds)),
+        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds)),
       );
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
@@ -317,16 +378,23 @@ export function createSyncActivities(resources: ConnectionResources) {
       const store = await resources.store(input.config);
       const duo = await resources.duo(input.config);
       const rules = input.ruleId ? [outboundRule(input.config, input.ruleId)] : outboundRules(input.config);
-      const [current] = await guarded('looking the user up in Duo', () => withTransientRetry(() => duo.getUsersByUsernames([input.username])));
       // The first rule whose scope holds the user owns it.
       for (const rule of rules) {
-        const [user] = await guarded(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
-        if (!user) continue;
+        // Every store entry with this username (an LDAP uid may exist in two OUs): more than one fails them all.
+        const users = await guarded(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
+        if (users.length === 0) continue;
+        const candidates = await candidatesFor(duo, input.config, rule, users);
         // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
         const groupIds = rule.groups ? groupIdMapOf(await guarded('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
-        return guarded(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, user, current, emptySummary(), input.dryRun, groupIds));
+        let summary = emptySummary();
+        for (const candidate of candidates) {
+          summary = mergeSummary(summary, await guarded(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds)));
+        }
+        return summary;
       }
-      // In no rule's scope: deprovision if a rule of this connection owns it.
+      // In no rule's scope: deprovision if a rule of this connection owns it. An alias of some
+      // other user is not this user (the lookup only returns a user whose username it is).
+      const { user: current } = await guarded('looking the user up in Duo', () => findUserByUsername(duo, input.username));
       const marker = current ? parseMarker(current.notes) : null;
       if (!current || !marker || marker.connectionId !== input.config.connectionId || !findRule(input.config, marker.ruleId)) {
         return { ...emptySummary(), unchanged: 1 };
@@ -344,7 +412,8 @@ export function createSyncActivities(resources: ConnectionResources) {
         checks.push({ name: 'credentials', ok: false, message: err instanceof Error ? err.message : String(err) });
       }
       if (duo) {
-        const wantsAdmins = input.config.rules.some((r) => r.attributeMappings.userType !== undefined);
+        // A rule that may create administrators needs "Grant administrators"; say so before it provisions.
+        const wantsAdmins = input.config.rules.some((r) => r.direction === 'outbound' && (r.administrators !== undefined || r.attributeMappings.userType !== undefined));
         const report = await duo.testConnection({ administrators: wantsAdmins });
         for (const name of ['reachable', 'credentials', 'read', 'write'] as const) {
           const check = report[name];

@@ -83,6 +83,23 @@ export const DeletionGuardSchema = z
 
 export const SourceHealthSchema = z.object({ maxDropFraction: z.number().min(0).max(1).default(0.5) }).strict();
 
+/** Duo's administrator roles (case-sensitive, as the Admin API takes them). */
+export const ADMIN_ROLES = ['Owner', 'Administrator', 'Application Manager', 'User Manager', 'Help Desk', 'Billing', 'Phishing Manager', 'Read-only'] as const;
+export const AdminRoleSchema = z.enum(ADMIN_ROLES);
+export type AdminRole = z.infer<typeof AdminRoleSchema>;
+
+/**
+ * A rule that may create Duo administrators (users whose mapped `userType` is `admin`) names the
+ * role they get. Duo makes an administrator created without a role an Owner, so a role is always
+ * sent, and Owner itself needs `allowOwnerRole`.
+ */
+export const RuleAdministratorsSchema = z
+  .object({
+    role: AdminRoleSchema,
+    allowOwnerRole: z.boolean().default(false),
+  })
+  .strict();
+
 /** An include list is written by hand; the resulting id map travels in every page's input, so it stays small. */
 export const MAX_GROUPS_PER_RULE = 100;
 
@@ -110,15 +127,39 @@ export const RuleSchema = z
     phoneRegion: PhoneRegionSchema.optional(),
     /** Where a user's Duo phone comes from, in priority order, with its Duo phone type; absent: DEFAULT_PHONE_SOURCES. */
     phoneSources: PhoneSourcesSchema.optional(),
+    /** Outbound rules that map `userType`: the role of the administrators they create. */
+    administrators: RuleAdministratorsSchema.optional(),
   })
   .strict()
   .superRefine((rule, ctx) => {
     if (rule.phoneSources && rule.attributeMappings.phone) {
       ctx.addIssue({ code: 'custom', path: ['phoneSources'], message: 'set either phoneSources or attributeMappings.phone, not both (attributeMappings.phone picks one value, typed mobile)' });
     }
+    for (const issue of administratorIssues(rule)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
   });
 export type Rule = z.infer<typeof RuleSchema>;
 export type RuleInput = z.input<typeof RuleSchema>;
+
+const ROLE_LIST = ADMIN_ROLES.filter((r) => r !== 'Owner').join(', ');
+
+/** Administrators are created only by an explicit `userType` mapping together with an explicit role. */
+function administratorIssues(rule: Pick<Rule, 'direction' | 'attributeMappings' | 'administrators'>): { path: PropertyKey[]; message: string }[] {
+  const admins = rule.administrators;
+  if (rule.direction === 'inbound') {
+    return admins ? [{ path: ['administrators'], message: 'only outbound rules create Duo administrators: remove administrators from this inbound rule' }] : [];
+  }
+  const mapsUserType = rule.attributeMappings.userType !== undefined;
+  if (mapsUserType && !admins) {
+    return [{ path: ['attributeMappings', 'userType'], message: `mapping userType lets this rule create Duo administrators: add "administrators": {"role": …} with one of ${ROLE_LIST} (Owner needs "allowOwnerRole": true), or remove the userType mapping` }];
+  }
+  if (admins && !mapsUserType) {
+    return [{ path: ['administrators'], message: 'administrators has no effect without a userType mapping: map attributeMappings.userType to say which users are administrators, or remove administrators' }];
+  }
+  if (admins?.role === 'Owner' && !admins.allowOwnerRole) {
+    return [{ path: ['administrators', 'role'], message: `Owner is Duo's unrestricted role: set "allowOwnerRole": true to create Owners, or use a narrower role (${ROLE_LIST})` }];
+  }
+  return [];
+}
 
 export const ConnectionConfigSchema = z
   .object({

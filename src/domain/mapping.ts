@@ -102,16 +102,18 @@ export type AttributeMappings = z.infer<typeof AttributeMappingsSchema>;
 /**
  * DESIGN §1 defaults. `notes` has no default: unmapped, the human part of a Duo user's notes is
  * left as it is (only the ownership marker is managed). `phone` has none either: unmapped, the
- * phone comes from the rule's `phoneSources` (DEFAULT_PHONE_SOURCES).
+ * phone comes from the rule's `phoneSources` (DEFAULT_PHONE_SOURCES). `userType` has none: everyone
+ * is a plain user unless a rule maps it explicitly (with an administrator role), because a default
+ * would read whatever the store calls `userType` (SCIM's core attribute says "Admin" for IdP admins)
+ * and make Duo administrators of them.
  */
-export const DEFAULT_MAPPINGS: Readonly<Omit<Required<AttributeMappings>, 'notes' | 'phone'>> = {
+export const DEFAULT_MAPPINGS: Readonly<Omit<Required<AttributeMappings>, 'notes' | 'phone' | 'userType'>> = {
   username: { from: 'username' },
   email: { from: 'email' },
   realname: { firstOf: [{ from: 'displayName' }, { template: '${givenName} ${familyName}' }] },
   firstname: { from: 'givenName' },
   lastname: { from: 'familyName' },
   status: { from: 'enabled' },
-  userType: { from: 'attr:userType' },
 };
 
 // ---- phone sources ----------------------------------------------------------------------------
@@ -373,7 +375,7 @@ export function mapStoreUser(user: StoreUser, overrides?: AttributeMappings, opt
       lastname: evaluateSource(m.lastname, user),
       status,
       ...(phone !== undefined ? { phone } : {}),
-      userType: toUserType(evaluateSource(m.userType, user), who),
+      userType: toUserType(m.userType ? evaluateSource(m.userType, user) : null, who),
     };
     if (m.notes) desired.notes = evaluateSource(m.notes, user);
     // Duo requires an email (and a name) to create an administrator.

@@ -1,10 +1,17 @@
 /**
  * The ownership marker duo-sync writes on the Duo objects it provisions (DESIGN §3): users' `notes`
- * end with `[duo-sync:c=<connectionId>;r=<ruleId>]`; groups' `desc` end with
+ * end with `[duo-sync:c=<connectionId>;r=<ruleId>;s=<store id, percent-encoded>]`; groups' `desc` end with
  * `[duo-sync:c=<connectionId>;r=<ruleId>;g=<store group externalId, percent-encoded>]`, so a group
  * renamed in the store is found (and renamed) in Duo by its store id, not its name. The text before it is the
  * human part (where a mapped `notes` value goes) and is preserved. Ownership lives on the object
  * itself, so it survives restarts and needs no database.
+ *
+ * The user marker's store id (`s=`) names the one store user the Duo account belongs to, so two
+ * store entries that map to the same Duo username can never take turns with one account. Markers
+ * written before it existed (`[duo-sync:c=…;r=…]`) still parse; the id is added on the next update.
+ *
+ * Phones duo-sync creates carry `duo-sync:<connectionId>` as their Duo `name`; only those are ever
+ * attached, detached or deleted by it (phones people enrolled themselves have other names).
  *
  * Only a marker on its own last line, in the exact format with slug ids, counts; a marker typed
  * anywhere else in the notes is just text. Anyone who can edit notes in Duo is already a Duo
@@ -25,24 +32,61 @@ export const OwnerSchema = z.object({
 });
 export type Owner = z.infer<typeof OwnerSchema>;
 
+/** A user's owner as its marker records it: the rule, and (new markers) the store user's id. */
+export interface UserOwner extends Owner {
+  /** The store user's externalId (LDAP entryUUID, SCIM id, file id); absent in markers written before it was recorded. */
+  storeId?: string;
+}
+
+/** Longest store id (user or group externalId) a marker carries; longer ids are refused before planning. */
+export const MAX_STORE_ID_LENGTH = 256;
+
 const SLUG = '[a-z0-9][a-z0-9-]{0,62}';
+// encodeURIComponent's output alphabet: no `]`, `;` or newline can end a marker early.
+const ENCODED_ID = `[A-Za-z0-9\\-_.!~*'()%]{1,${MAX_STORE_ID_LENGTH * 3}}`;
 // Own last line (start of text or after a newline), exact format, only trailing whitespace after it.
-const TRAILING_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG})\\]\\s*$`);
+const TRAILING_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG})(?:;s=(${ENCODED_ID}))?\\]\\s*$`);
 const ELLIPSIS = '…';
 
-export function formatMarker(owner: Owner): string {
+export function formatMarker(owner: UserOwner): string {
   if (!SLUG_RE.test(owner.connectionId) || !SLUG_RE.test(owner.ruleId)) {
     throw new RangeError(`ownership marker ids must be slugs, got connection "${owner.connectionId}" and rule "${owner.ruleId}"`);
   }
-  return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId}]`;
+  if (owner.storeId === undefined) return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId}]`;
+  if (owner.storeId === '' || owner.storeId.length > MAX_STORE_ID_LENGTH) {
+    throw new RangeError(`a store id in an ownership marker must be 1-${MAX_STORE_ID_LENGTH} characters, got ${owner.storeId.length}`);
+  }
+  return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId};s=${encodeURIComponent(owner.storeId)}]`;
+}
+
+function matchMarker(notes: string | null | undefined): UserOwner | null {
+  if (!notes) return null;
+  const m = TRAILING_MARKER_RE.exec(notes);
+  if (!m || m[1] === undefined || m[2] === undefined) return null;
+  if (m[3] === undefined) return { connectionId: m[1], ruleId: m[2] };
+  try {
+    return { connectionId: m[1], ruleId: m[2], storeId: decodeURIComponent(m[3]) };
+  } catch {
+    return null;
+  }
 }
 
 /** The owner named by the marker at the very end of `notes`, or null when there is none. */
 export function parseMarker(notes: string | null | undefined): Owner | null {
-  if (!notes) return null;
-  const m = TRAILING_MARKER_RE.exec(notes);
-  if (!m || m[1] === undefined || m[2] === undefined) return null;
-  return { connectionId: m[1], ruleId: m[2] };
+  const owner = matchMarker(notes);
+  return owner ? { connectionId: owner.connectionId, ruleId: owner.ruleId } : null;
+}
+
+/** The owner and store id recorded by the marker at the very end of `notes`, or null when there is none. */
+export function parseUserMarker(notes: string | null | undefined): UserOwner | null {
+  return matchMarker(notes);
+}
+
+/** Whether two notes end with the same marker: same connection, rule and store id (or both without one). */
+export function sameUserMarker(a: string | null | undefined, b: string | null | undefined): boolean {
+  const x = matchMarker(a);
+  const y = matchMarker(b);
+  return x !== null && y !== null && x.connectionId === y.connectionId && x.ruleId === y.ruleId && x.storeId === y.storeId;
 }
 
 /**
@@ -73,7 +117,7 @@ function truncate(text: string, max: number): string {
  * the whole fits `maxLength`) followed by our marker on its own line. Idempotent:
  * `withMarker(stripMarker(withMarker(h, o)), o) === withMarker(h, o)`.
  */
-export function withMarker(humanNotes: string | null | undefined, owner: Owner, maxLength: number = DUO_NOTES_MAX_LENGTH): string {
+export function withMarker(humanNotes: string | null | undefined, owner: UserOwner, maxLength: number = DUO_NOTES_MAX_LENGTH): string {
   const marker = formatMarker(owner);
   if (maxLength < marker.length) throw new RangeError(`maxLength ${maxLength} is shorter than the marker (${marker.length})`);
   const human = stripMarker(humanNotes);
@@ -96,12 +140,11 @@ export interface GroupOwner extends Owner {
 }
 
 /** Longest externalId a group marker carries (encoded); longer ids are refused when planning. */
-export const MAX_GROUP_EXTERNAL_ID_LENGTH = 256;
-// encodeURIComponent's output alphabet: no `]`, `;` or newline can end the marker early.
-const TRAILING_GROUP_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG});g=([A-Za-z0-9\\-_.!~*'()%]{1,${MAX_GROUP_EXTERNAL_ID_LENGTH * 3}})\\]\\s*$`);
+export const MAX_GROUP_EXTERNAL_ID_LENGTH = MAX_STORE_ID_LENGTH;
+const TRAILING_GROUP_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG});g=(${ENCODED_ID})\\]\\s*$`);
 
 export function formatGroupMarker(owner: GroupOwner): string {
-  const base = formatMarker(owner);
+  const base = formatMarker({ connectionId: owner.connectionId, ruleId: owner.ruleId });
   return `${base.slice(0, -1)};g=${encodeURIComponent(owner.externalId)}]`;
 }
 
@@ -137,4 +180,17 @@ export function withGroupMarker(humanDesc: string | null | undefined, owner: Gro
   if (human === '') return marker;
   const fitted = truncate(human, maxLength - marker.length - 1).trimEnd();
   return fitted === '' ? marker : `${fitted}\n${marker}`;
+}
+
+// ---- phones ---------------------------------------------------------------------------------------
+
+/** The Duo phone `name` duo-sync gives the phones it creates for a connection. */
+export function phoneMarker(connectionId: string): string {
+  if (!SLUG_RE.test(connectionId)) throw new RangeError(`phone marker ids must be slugs, got connection "${connectionId}"`);
+  return `duo-sync:${connectionId}`;
+}
+
+/** Whether a Duo phone with this `name` is one this connection created (and so may attach, detach and delete). */
+export function isOwnedPhone(name: string | null | undefined, connectionId: string): boolean {
+  return name === `duo-sync:${connectionId}`;
 }

@@ -12,23 +12,28 @@
  *   only from `disabled`; `bypass` and `locked out` are left alone (an admin's or Duo's decision).
  * - Source-disabled users are never created (creating an account only to disable it helps nobody).
  * - Users `pending deletion` (Duo's Trash) are not touched: modifying does not restore them.
- * - Phones: the mapped phone (src/domain/mapping.ts: the rule's phone sources) is the user's only
- *   *numbered* phone in Duo. A phone is its number plus extension. It is attached (looked up by
- *   number and extension, created with its type if missing) before others are detached, so the
- *   user is never left without a phone; phones without a number (tablets) are left alone. An
- *   existing Duo phone keeps its type (phones can be shared; the type is set when duo-sync
- *   creates it). A desired user without `phone` (its store phone could not be read) leaves the
- *   Duo phones as they are. Detached phones, and the phones of deleted users, are deleted when no
- *   user is left on them, unless `cleanupUnusedPhones` is off.
- * - `userType: admin` plans `ensureAdmin` unless the view says the user already is one; admins are
- *   never demoted (removing administrator rights is left to people).
+ * - Phones: duo-sync manages only the phones it created (named `duo-sync:<connectionId>`, see
+ *   ownership.ts). The mapped phone (src/domain/mapping.ts: the rule's phone sources) is attached
+ *   (looked up by number and extension, created with that name and its type if missing; the
+ *   activity refuses a phone that is not ours) unless the user already has a phone with that number
+ *   and extension, before our other numbered phones are detached, so the user is never left
+ *   without a phone. Phones people enrolled themselves, and phones without a number (tablets), are
+ *   never detached or deleted. An existing Duo phone keeps its type. A desired user without `phone`
+ *   (its store phone could not be read) leaves the Duo phones as they are. Our detached phones, and
+ *   our phones of deleted users, are deleted when no user is left on them, unless
+ *   `cleanupUnusedPhones` is off.
+ * - The marker records the store user's id; an owned user whose marker names another store user
+ *   is not this store user's (`storeIdConflict`), and the caller fails it instead of planning.
+ * - `userType: admin` plans `ensureAdmin` with the rule's administrator role (none without a role:
+ *   Duo would make an Owner) unless the view says the user already is one; admins are never
+ *   demoted (removing administrator rights is left to people).
  * - The brief's `noop` is the empty plan.
  */
 import { z } from 'zod';
-import type { UserActions } from './connection';
+import { AdminRoleSchema, type AdminRole, type UserActions } from './connection';
 import { clean, usernameKey, type DesiredDuoUser, type DesiredPhone } from './mapping';
 import { duoPhoneKey, PhoneTypeSchema } from './phones';
-import { isOwnedBy, parseMarker, stripMarker, withMarker, type Owner } from './ownership';
+import { isOwnedBy, isOwnedPhone, parseMarker, parseUserMarker, stripMarker, withMarker, type Owner } from './ownership';
 
 // ---- Duo user as the plan sees it --------------------------------------------------------------
 
@@ -44,7 +49,8 @@ export const DuoUserViewSchema = z.object({
   lastname: z.string().nullable(),
   status: DuoUserStatusSchema,
   notes: z.string().nullable(),
-  phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable(), extension: z.string().nullable().optional() })),
+  /** `name` tells duo-sync's own phones (ownership.ts) from phones people enrolled; absent = not ours. */
+  phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable(), extension: z.string().nullable().optional(), name: z.string().nullable().optional() })),
   /** Whether an administrator with this user's email exists; unknown (absent) plans `ensureAdmin` for admin users. */
   isAdmin: z.boolean().optional(),
 });
@@ -94,8 +100,8 @@ export const PlanOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('detachPhone'), userId: z.string().min(1), username, phoneId: z.string().min(1), number: z.string() }),
   /** Delete the phone only if no user is associated with it any more (phones can be shared). */
   z.object({ op: z.literal('deletePhoneIfUnused'), username, phoneId: z.string().min(1), number: z.string() }),
-  /** Make sure a Duo administrator exists for this user (matched by email); Duo needs email and name. */
-  z.object({ op: z.literal('ensureAdmin'), username, email: z.string().min(1), name: z.string().min(1) }),
+  /** Make sure a Duo administrator exists for this user (matched by email); Duo needs email and name, and the role is always explicit. */
+  z.object({ op: z.literal('ensureAdmin'), username, email: z.string().min(1), name: z.string().min(1), role: AdminRoleSchema }),
   /** Membership in a Duo group this rule owns (src/domain/groups.ts plans these). */
   z.object({ op: z.literal('addToGroup'), userId: targetUserId, username, groupId: z.string().min(1), groupName: z.string() }),
   z.object({ op: z.literal('removeFromGroup'), userId: z.string().min(1), username, groupId: z.string().min(1), groupName: z.string() }),
@@ -129,6 +135,10 @@ export interface PlanUserInput {
   current: DuoUserView | null;
   owner: Owner;
   userActions: UserActions;
+  /** The store user's externalId, recorded in the marker of the users it creates or updates. */
+  storeId?: string;
+  /** The rule's administrator role; without one, `userType: admin` plans no administrator. */
+  adminRole?: AdminRole;
 }
 
 export const SKIP_NOT_OWNED = 'exists in Duo and is not owned by this connection';
@@ -144,8 +154,25 @@ function sameText(field: TextField, desired: string | null, current: string | nu
   return field === 'email' ? a?.toLowerCase() === b?.toLowerCase() : a === b;
 }
 
-function numberedPhones(view: DuoUserView): { phone_id: string; number: string; key: string }[] {
-  return view.phones.flatMap((p) => (p.number !== null && p.number.trim() !== '' ? [{ phone_id: p.phone_id, number: p.number, key: duoPhoneKey(p.number, p.extension) }] : []));
+function numberedPhones(view: DuoUserView): { phone_id: string; number: string; key: string; name?: string | null | undefined }[] {
+  return view.phones.flatMap((p) => (p.number !== null && p.number.trim() !== '' ? [{ phone_id: p.phone_id, number: p.number, key: duoPhoneKey(p.number, p.extension), name: p.name }] : []));
+}
+
+/** The numbered phones of `view` that this connection created: the only ones it may detach or delete. */
+function ownedPhones(view: DuoUserView, connectionId: string): { phone_id: string; number: string; key: string }[] {
+  return numberedPhones(view).filter((p) => isOwnedPhone(p.name, connectionId));
+}
+
+/**
+ * Why the owned Duo user `current` is not the store user with `storeId`: its marker records another
+ * store user's id (two store entries map to one Duo username). null when it is (or the marker
+ * predates store ids, in which case the next update records this one).
+ */
+export function storeIdConflict(current: DuoUserView, owner: Owner, storeId: string): string | null {
+  const marker = parseUserMarker(current.notes);
+  if (!marker || marker.connectionId !== owner.connectionId || marker.ruleId !== owner.ruleId) return null;
+  if (marker.storeId === undefined || marker.storeId === storeId) return null;
+  return marker.storeId;
 }
 
 function attachPhone(userId: string | null, user: string, phone: DesiredPhone): PlanOp {
@@ -162,7 +189,7 @@ export function planUser(input: PlanUserInput): PlanOp[] {
   if (desired && current && usernameKey(desired.username) !== usernameKey(current.username)) {
     throw new RangeError(`planUser got store user ${desired.username} but Duo user ${current.username}; look Duo users up by username`);
   }
-  if (!current) return desired ? planCreate(desired, owner, userActions) : [];
+  if (!current) return desired ? planCreate(desired, input) : [];
 
   const marker = parseMarker(current.notes);
   if (!marker || marker.connectionId !== owner.connectionId) return desired ? [skip(current.username, SKIP_NOT_OWNED)] : [];
@@ -171,16 +198,17 @@ export function planUser(input: PlanUserInput): PlanOp[] {
     return desired ? [skip(current.username, 'is pending deletion in Duo (in the Trash); restore it in the Admin Panel to manage it again')] : [];
   }
   if (!desired) return planDeprovision({ current, owner, userActions, trigger: 'gone' });
-  return planUpdate(desired, current, owner, userActions);
+  return planUpdate(desired, current, input);
 }
 
-function planCreate(desired: DesiredDuoUser, owner: Owner, a: UserActions): PlanOp[] {
+function planCreate(desired: DesiredDuoUser, input: PlanUserInput): PlanOp[] {
+  const { owner, userActions: a, storeId } = input;
   if (!a.create) return [skip(desired.username, 'not in Duo and userActions.create is off')];
   if (desired.status === 'disabled') return [skip(desired.username, 'disabled in the store, so not created in Duo')];
   const fields: Extract<PlanOp, { op: 'create' }>['fields'] = {
     username: desired.username,
     status: 'active',
-    notes: withMarker(desired.notes ?? '', owner),
+    notes: withMarker(desired.notes ?? '', storeId === undefined ? owner : { ...owner, storeId }),
   };
   for (const f of TEXT_FIELDS) {
     const v = desired[f];
@@ -188,16 +216,17 @@ function planCreate(desired: DesiredDuoUser, owner: Owner, a: UserActions): Plan
   }
   const ops: PlanOp[] = [{ op: 'create', username: desired.username, fields }];
   if (desired.phone) ops.push(attachPhone(null, desired.username, desired.phone));
-  if (desired.userType === 'admin') ops.push(ensureAdmin(desired));
+  if (desired.userType === 'admin' && input.adminRole) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
 }
 
-function ensureAdmin(desired: DesiredDuoUser): PlanOp {
+function ensureAdmin(desired: DesiredDuoUser, role: AdminRole): PlanOp {
   // mapStoreUser guarantees an email for admins; the fallback keeps the op well-formed regardless.
-  return { op: 'ensureAdmin', username: desired.username, email: desired.email ?? desired.username, name: desired.realname ?? desired.username };
+  return { op: 'ensureAdmin', username: desired.username, email: desired.email ?? desired.username, name: desired.realname ?? desired.username, role };
 }
 
-function planUpdate(desired: DesiredDuoUser, current: DuoUserView, owner: Owner, a: UserActions): PlanOp[] {
+function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUserInput): PlanOp[] {
+  const { owner, userActions: a } = input;
   if (!a.update) return [];
   const user = current.username;
   const changes: UserChanges = {};
@@ -205,7 +234,9 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, owner: Owner,
     if (!sameText(f, desired[f], current[f])) changes[f] = desired[f] ?? '';
   }
   const human = desired.notes === undefined ? stripMarker(current.notes) : desired.notes;
-  const notes = withMarker(human, owner);
+  // The store id already recorded stays when the caller names none, so a plan never flips it.
+  const storeId = input.storeId ?? parseUserMarker(current.notes)?.storeId;
+  const notes = withMarker(human, storeId === undefined ? owner : { ...owner, storeId });
   if (notes !== (current.notes ?? '')) changes.notes = notes;
 
   let disable = false;
@@ -219,15 +250,15 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, owner: Owner,
   if (disable) ops.push({ op: 'disable', userId: current.user_id, username: user });
 
   if (desired.phone !== undefined) {
-    const phones = numberedPhones(current);
+    // A phone the person enrolled with the store's number already serves; ours are the only ones replaced.
     const wanted = desired.phone ? duoPhoneKey(desired.phone.number, desired.phone.extension) : null;
-    if (desired.phone && !phones.some((p) => p.key === wanted)) ops.push(attachPhone(current.user_id, user, desired.phone));
-    const stale = phones.filter((p) => p.key !== wanted);
+    if (desired.phone && !numberedPhones(current).some((p) => p.key === wanted)) ops.push(attachPhone(current.user_id, user, desired.phone));
+    const stale = ownedPhones(current, owner.connectionId).filter((p) => p.key !== wanted);
     for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
     ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
   }
 
-  if (desired.userType === 'admin' && current.isAdmin !== true) ops.push(ensureAdmin(desired));
+  if (desired.userType === 'admin' && input.adminRole && current.isAdmin !== true) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
 }
 
@@ -258,7 +289,7 @@ export function planDeprovision(input: PlanDeprovisionInput): PlanOp[] {
   switch (a.removeAction) {
     case 'delete':
       // Duo keeps a deleted user's phones; clean them up like any other phone left unused.
-      return [{ op: 'delete', userId: current.user_id, username: current.username }, ...phoneCleanup(current, numberedPhones(current), a.cleanupUnusedPhones)];
+      return [{ op: 'delete', userId: current.user_id, username: current.username }, ...phoneCleanup(current, ownedPhones(current, owner.connectionId), a.cleanupUnusedPhones)];
     case 'disable':
       return current.status === 'disabled' ? [] : [{ op: 'disable', userId: current.user_id, username: current.username }];
     case undefined:

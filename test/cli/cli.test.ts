@@ -42,7 +42,9 @@ describe('duo-sync CLI (in-process, real worker)', function () {
   }
 
   before(async () => {
-    harness = await startEntityHarness({ users: makeUsers(USERS) });
+    // userType is mapped (with a role) so a bad value can make a run partial below.
+    const rules = [{ id: 'staff', direction: 'outbound' as const, scope: { kind: 'all' as const }, attributeMappings: { userType: { from: 'attr:userType' } }, administrators: { role: 'Help Desk' as const } }];
+    harness = await startEntityHarness({ users: makeUsers(USERS), config: { rules } });
     fx = harness.fx;
     env = cliEnv(harness.dsc.taskQueue);
     dir = mkdtempSync(join(tmpdir(), 'duo-sync-cli-'));

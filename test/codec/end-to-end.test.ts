@@ -54,7 +54,8 @@ describe('payload encryption end to end (real dev server, worker and client with
   async function fullSync(encrypted: boolean): Promise<{ fx: SyncFixture; workflowId: string; result: FullSyncResult }> {
     const users = makeUsers(3);
     users[1] = { ...users[1]!, username: PII, attributes: { userType: 'superuser' } };
-    const fx = await makeSyncFixture({ users });
+    const rules = [{ id: 'staff', direction: 'outbound' as const, scope: { kind: 'all' as const }, attributeMappings: { userType: { from: 'attr:userType' } }, administrators: { role: 'Help Desk' as const } }];
+    const fx = await makeSyncFixture({ users, config: { rules } });
     fixtures.push(fx);
     const client = encrypted ? codecClient : testTemporal().client;
     const workflowId = uniqueId(`full-sync/${fx.connectionId}`);

@@ -187,6 +187,41 @@ describe('domain/connection', () => {
       assert.deepEqual(rule.groups, { include: ['Staff'] });
     });
 
+    describe('administrators', () => {
+      const mapsUserType = { userType: { from: 'attr:duoRole' } };
+      const rule = (extra: Record<string, unknown>) => validateRule({ id: 'admins', direction: 'outbound', scope: { kind: 'all' }, ...extra });
+      const errors = (extra: Record<string, unknown>) => {
+        const result = rule(extra);
+        return result.ok ? [] : result.errors;
+      };
+
+      it('a userType mapping needs an explicit administrator role', () => {
+        assert.deepEqual(errors({ attributeMappings: mapsUserType }).length, 1);
+        assert.match(errors({ attributeMappings: mapsUserType })[0] ?? '', /^attributeMappings\.userType: mapping userType lets this rule create Duo administrators: add "administrators"/);
+        assert.equal(rule({ attributeMappings: mapsUserType, administrators: { role: 'Help Desk' } }).ok, true);
+      });
+
+      it('Owner needs allowOwnerRole; roles are Duo’s, case-sensitive', () => {
+        assert.match(errors({ attributeMappings: mapsUserType, administrators: { role: 'Owner' } })[0] ?? '', /^administrators\.role: Owner is Duo's unrestricted role: set "allowOwnerRole": true/);
+        assert.equal(rule({ attributeMappings: mapsUserType, administrators: { role: 'Owner', allowOwnerRole: true } }).ok, true);
+        assert.match(errors({ attributeMappings: mapsUserType, administrators: { role: 'help desk' } })[0] ?? '', /^administrators\.role: expected one of Owner\|Administrator\|/);
+        assert.match(errors({ attributeMappings: mapsUserType, administrators: { role: 'Help Desk', sendEmail: true } })[0] ?? '', /unknown key "sendEmail"/);
+      });
+
+      it('administrators without a userType mapping, or on an inbound rule, is rejected', () => {
+        assert.match(errors({ administrators: { role: 'Help Desk' } })[0] ?? '', /^administrators: administrators has no effect without a userType mapping/);
+        const inbound = validateRule({ id: 'in', direction: 'inbound', scope: { kind: 'all' }, administrators: { role: 'Help Desk' } });
+        assert.ok(!inbound.ok && inbound.errors.some((e) => /only outbound rules create Duo administrators/.test(e)), JSON.stringify(inbound));
+      });
+
+      it('configure rejects such a rule too, and a valid one parses idempotently', () => {
+        assert.equal(validateConnectionConfig(baseConfig({ rules: [{ id: 'a', direction: 'outbound', scope: { kind: 'all' }, attributeMappings: mapsUserType }] })).ok, false);
+        const config = parseConfig({ rules: [{ id: 'a', direction: 'outbound', scope: { kind: 'all' }, attributeMappings: mapsUserType, administrators: { role: 'Read-only' } }] });
+        assert.deepEqual(config.rules[0]?.administrators, { role: 'Read-only', allowOwnerRole: false });
+        assert.deepEqual(ConnectionConfigSchema.parse(config), config);
+      });
+    });
+
     it('phoneRegion and phoneSources: a known region (upper-cased), sources in priority order with a Duo phone type', () => {
       const rule = RuleSchema.parse({
         id: 'uk',

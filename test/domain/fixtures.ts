@@ -1,7 +1,7 @@
 /** Builders shared by the domain unit tests. */
 import { ConnectionConfigSchema, type ConnectionConfig, type ConnectionConfigInput, type UserActions } from '../../src/domain/connection';
 import type { DesiredDuoUser, StoreUser } from '../../src/domain/mapping';
-import { withMarker, type Owner } from '../../src/domain/ownership';
+import { phoneMarker, withMarker, type Owner } from '../../src/domain/ownership';
 import type { DuoUserView } from '../../src/domain/plan';
 
 export const OWNER: Owner = { connectionId: 'acme', ruleId: 'staff' };
@@ -52,7 +52,10 @@ export function desired(overrides: Partial<DesiredDuoUser> = {}): DesiredDuoUser
   };
 }
 
-/** A Duo user matching `desired()` exactly and owned by OWNER. */
+/** The `name` of the phones OWNER's connection creates. */
+export const OUR_PHONE = phoneMarker(OWNER.connectionId);
+
+/** A Duo user matching `desired()` exactly and owned by OWNER, with a phone OWNER's connection created. */
 export function owned(overrides: Partial<DuoUserView> = {}, owner: Owner = OWNER): DuoUserView {
   return {
     user_id: 'DU0000000000000000A1',
@@ -63,7 +66,7 @@ export function owned(overrides: Partial<DuoUserView> = {}, owner: Owner = OWNER
     lastname: 'Lovelace',
     status: 'active',
     notes: withMarker('', owner),
-    phones: [{ phone_id: 'DP0000000000000000P1', number: '+442079460958' }],
+    phones: [{ phone_id: 'DP0000000000000000P1', number: '+442079460958', name: OUR_PHONE }],
     ...overrides,
   };
 }

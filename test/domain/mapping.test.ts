@@ -80,20 +80,29 @@ describe('domain/mapping', () => {
   });
 
   describe('userType', () => {
-    it('defaults to user and reads attributes.userType', () => {
+    const mapped = AttributeMappingsSchema.parse({ userType: { from: 'attr:userType' } });
+
+    it('is user unless a rule maps it: a store attribute called userType (SCIM: "Admin") is not read by default', () => {
       assert.equal(ok(mapStoreUser(storeUser())).userType, 'user');
-      assert.equal(ok(mapStoreUser(storeUser({ attributes: { userType: 'Admin' } }))).userType, 'admin');
+      assert.equal(ok(mapStoreUser(storeUser({ attributes: { userType: 'Admin' } }))).userType, 'user');
+      assert.equal(ok(mapStoreUser(storeUser({ attributes: { userType: 'Employee' } }))).userType, 'user');
+    });
+
+    it('mapped explicitly, reads user or admin in any case', () => {
+      assert.equal(ok(mapStoreUser(storeUser({ attributes: { userType: 'Admin' } }), mapped)).userType, 'admin');
+      assert.equal(ok(mapStoreUser(storeUser({ attributes: { userType: 'user' } }), mapped)).userType, 'user');
+      assert.equal(ok(mapStoreUser(storeUser(), mapped)).userType, 'user', 'an empty value is a plain user');
     });
 
     it('any other value fails that user with a message naming user and value', () => {
-      const error = fails(mapStoreUser(storeUser({ username: 'grace', attributes: { userType: 'superuser' } })));
+      const error = fails(mapStoreUser(storeUser({ username: 'grace', attributes: { userType: 'superuser' } }), mapped));
       assert.equal(error.field, 'userType');
       assert.equal(error.username, 'grace');
       assert.equal(error.message, 'user grace: userType "superuser" is not valid; use "user" or "admin"');
     });
 
     it('an admin needs an email (Duo requires one to create an administrator)', () => {
-      const error = fails(mapStoreUser(storeUser({ email: undefined, attributes: { userType: 'admin' } })));
+      const error = fails(mapStoreUser(storeUser({ email: undefined, attributes: { userType: 'admin' } }), mapped));
       assert.equal(error.field, 'userType');
       assert.match(error.message, /needs an email/);
     });

@@ -1,5 +1,20 @@
 import assert from 'node:assert/strict';
-import { DUO_NOTES_MAX_LENGTH, formatMarker, isOwnedBy, parseMarker, stripMarker, withMarker } from '../../src/domain/ownership';
+import {
+  DUO_NOTES_MAX_LENGTH,
+  formatMarker,
+  isOwnedBy,
+  isOwnedPhone,
+  MAX_STORE_ID_LENGTH,
+  parseGroupMarker,
+  parseMarker,
+  parseUserMarker,
+  phoneMarker,
+  sameUserMarker,
+  stripGroupMarker,
+  stripMarker,
+  withGroupMarker,
+  withMarker,
+} from '../../src/domain/ownership';
 import { OWNER } from './fixtures';
 
 const MARKER = '[duo-sync:c=acme;r=staff]';
@@ -111,6 +126,62 @@ describe('domain/ownership', () => {
     it('honours a custom maximum (e.g. group descriptions)', () => {
       assert.equal(withMarker('abcdefghij', OWNER, MARKER.length + 6), `abcd…\n${MARKER}`);
       assert.throws(() => withMarker('a', OWNER, 5), /shorter than the marker/);
+    });
+  });
+
+  describe('store id in user markers', () => {
+    const DN = 'uid=jdoe,ou=contractors,dc=example,dc=org';
+
+    it('records the store id percent-encoded and parses it back', () => {
+      const notes = withMarker('note', { ...OWNER, storeId: DN });
+      assert.equal(notes, 'note\n[duo-sync:c=acme;r=staff;s=uid%3Djdoe%2Cou%3Dcontractors%2Cdc%3Dexample%2Cdc%3Dorg]');
+      assert.deepEqual(parseUserMarker(notes), { ...OWNER, storeId: DN });
+      assert.deepEqual(parseMarker(notes), OWNER, 'parseMarker keeps answering connection and rule');
+      assert.equal(isOwnedBy(notes, 'acme', 'staff'), true);
+      assert.equal(stripMarker(notes), 'note');
+    });
+
+    it('ids with ], ; or a newline cannot end the marker early', () => {
+      const storeId = 'a];r=evil\n[duo-sync:c=x;r=y]';
+      assert.deepEqual(parseUserMarker(withMarker('', { ...OWNER, storeId })), { ...OWNER, storeId });
+    });
+
+    it('old markers without a store id still parse, as owned, without an id', () => {
+      assert.deepEqual(parseUserMarker(`human\n${MARKER}`), OWNER);
+      assert.equal(parseUserMarker(`human\n${MARKER}`)?.storeId, undefined);
+    });
+
+    it('sameUserMarker compares connection, rule and store id', () => {
+      const a = withMarker('x', { ...OWNER, storeId: 'one' });
+      assert.equal(sameUserMarker(a, withMarker('y', { ...OWNER, storeId: 'one' })), true);
+      assert.equal(sameUserMarker(a, withMarker('x', { ...OWNER, storeId: 'two' })), false);
+      assert.equal(sameUserMarker(a, MARKER), false, 'an old marker is not the same as one with an id');
+      assert.equal(sameUserMarker(a, withMarker('x', { connectionId: 'acme', ruleId: 'other', storeId: 'one' })), false);
+      assert.equal(sameUserMarker('no marker', 'no marker'), false);
+    });
+
+    it('refuses empty and over-long ids (callers fail that user before planning)', () => {
+      assert.throws(() => formatMarker({ ...OWNER, storeId: '' }), /1-256 characters/);
+      assert.throws(() => formatMarker({ ...OWNER, storeId: 'x'.repeat(MAX_STORE_ID_LENGTH + 1) }), /1-256 characters/);
+      const longest = withMarker('', { ...OWNER, storeId: '%'.repeat(MAX_STORE_ID_LENGTH) });
+      assert.equal(parseUserMarker(longest)?.storeId, '%'.repeat(MAX_STORE_ID_LENGTH));
+    });
+
+    it('user and group markers stay apart', () => {
+      const userNotes = withMarker('', { ...OWNER, storeId: 'g1' });
+      assert.equal(parseGroupMarker(userNotes), null);
+      const desc = withGroupMarker('Engineers', { ...OWNER, externalId: 'g1' });
+      assert.equal(parseUserMarker(desc), null);
+      assert.equal(stripGroupMarker(`${desc}\n${formatMarker({ ...OWNER, storeId: 's' })}`), 'Engineers');
+    });
+  });
+
+  describe('phones', () => {
+    it('names the phones a connection creates, and only that exact name is ours', () => {
+      assert.equal(phoneMarker('acme'), 'duo-sync:acme');
+      assert.equal(isOwnedPhone('duo-sync:acme', 'acme'), true);
+      for (const name of ['duo-sync:globex', 'Duo-Sync:acme', 'duo-sync:acme ', 'iPhone', '', null, undefined]) assert.equal(isOwnedPhone(name, 'acme'), false, String(name));
+      assert.throws(() => phoneMarker('Acme'), /slugs/);
     });
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { UserActions } from '../../src/domain/connection';
-import { mapStoreUser, type DesiredDuoUser } from '../../src/domain/mapping';
-import { stripMarker, withMarker } from '../../src/domain/ownership';
+import { AttributeMappingsSchema, mapStoreUser, type DesiredDuoUser } from '../../src/domain/mapping';
+import { phoneMarker, stripMarker, withMarker } from '../../src/domain/ownership';
 import {
   applyPlanToView,
   isWriteOp,
@@ -10,13 +10,15 @@ import {
   planOutcome,
   planUser,
   SKIP_NOT_OWNED,
+  storeIdConflict,
   type DuoUserView,
   type PlanOp,
+  type PlanUserInput,
 } from '../../src/domain/plan';
-import { actions, desired, OWNER, owned, storeUser } from './fixtures';
+import { actions, desired, OUR_PHONE, OWNER, owned, storeUser } from './fixtures';
 
-function plan(d: DesiredDuoUser | null, c: DuoUserView | null, a: Partial<UserActions> = {}): PlanOp[] {
-  const ops = planUser({ desired: d, current: c, owner: OWNER, userActions: actions(a) });
+function plan(d: DesiredDuoUser | null, c: DuoUserView | null, a: Partial<UserActions> = {}, extra: Partial<PlanUserInput> = {}): PlanOp[] {
+  const ops = planUser({ desired: d, current: c, owner: OWNER, userActions: actions(a), ...extra });
   for (const op of ops) assert.ok(PlanOpSchema.safeParse(op).success, `op must match PlanOpSchema: ${JSON.stringify(op)}`);
   return ops;
 }
@@ -65,9 +67,14 @@ describe('domain/plan', () => {
       assert.deepEqual(kinds(plan(desired({ status: 'disabled' }), null)), ['skip']);
     });
 
-    it('admins get ensureAdmin after create', () => {
-      const ops = plan(desired({ userType: 'admin' }), null);
-      assert.deepEqual(ops.at(-1), { op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace' });
+    it('admins get ensureAdmin with the rule’s role after create', () => {
+      const ops = plan(desired({ userType: 'admin' }), null, {}, { adminRole: 'Help Desk' });
+      assert.deepEqual(ops.at(-1), { op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace', role: 'Help Desk' });
+    });
+
+    it('records the store id in the marker of the user it creates', () => {
+      const [create] = plan(desired(), null, {}, { storeId: 'uid=ada,ou=people' });
+      assert.equal(create?.op === 'create' && create.fields.notes, '[duo-sync:c=acme;r=staff;s=uid%3Dada%2Cou%3Dpeople]');
     });
   });
 
@@ -173,7 +180,8 @@ describe('domain/plan', () => {
   });
 
   describe('phones', () => {
-    const oldPhone = { phone_id: 'DPOLD', number: '+15550100000' };
+    const oldPhone = { phone_id: 'DPOLD', number: '+15550100000', name: OUR_PHONE };
+    const enrolled = { phone_id: 'DPOWN', number: '+15550199999', name: 'Ada’s phone' };
 
     it('a changed phone: attach the new one first, then detach and clean up the old one', () => {
       const ops = plan(desired(), owned({ phones: [oldPhone] }));
@@ -205,7 +213,7 @@ describe('domain/plan', () => {
     });
 
     it('a phone is the number and the extension: same number, other extension is another phone', () => {
-      const desk = { phone_id: 'DPDESK', number: '+442079301110', extension: '204' };
+      const desk = { phone_id: 'DPDESK', number: '+442079301110', extension: '204', name: OUR_PHONE };
       assert.deepEqual(plan(desired({ phone: { number: '+442079301110', extension: '204', type: 'landline' } }), owned({ phones: [desk] })), []);
       const ops = plan(desired({ phone: { number: '+442079301110', extension: '12', type: 'landline' } }), owned({ phones: [desk] }));
       assert.deepEqual(kinds(ops), ['attachPhone', 'detachPhone', 'deletePhoneIfUnused']);
@@ -227,12 +235,62 @@ describe('domain/plan', () => {
     it('no attach when the phone is already there, only stale extras go', () => {
       assert.deepEqual(kinds(plan(desired(), owned({ phones: [{ phone_id: 'DP1', number: '+442079460958' }, oldPhone] }))), ['detachPhone', 'deletePhoneIfUnused']);
     });
+
+    it('a phone the person enrolled (not named for this connection) is never detached or deleted', () => {
+      const withEnrolled = (phones: DuoUserView['phones']) => owned({ phones: [...phones, enrolled] });
+      assert.deepEqual(plan(desired(), withEnrolled(owned().phones)), [], 'unchanged store phone');
+      const changed = plan(desired({ phone: { number: '+15550111111', type: 'mobile' } }), withEnrolled(owned().phones));
+      assert.deepEqual(kinds(changed), ['attachPhone', 'detachPhone', 'deletePhoneIfUnused']);
+      assert.ok(changed.every((o) => !('phoneId' in o) || o.phoneId === 'DP0000000000000000P1'), JSON.stringify(changed));
+      assert.deepEqual(plan(desired({ phone: null }), withEnrolled([])), [], 'a cleared store phone leaves hers');
+      assert.deepEqual(kinds(plan(null, withEnrolled(owned().phones))), ['delete', 'deletePhoneIfUnused']);
+      assert.ok(plan(null, withEnrolled(owned().phones)).every((o) => !('phoneId' in o) || o.phoneId !== 'DPOWN'));
+    });
+
+    it('a phone another connection created, or one without a name, is not ours', () => {
+      const theirs = { phone_id: 'DPTHEIRS', number: '+15550122222', name: phoneMarker('globex') };
+      const unnamed = { phone_id: 'DPANON', number: '+15550133333' };
+      assert.deepEqual(plan(desired(), owned({ phones: [...owned().phones, theirs, unnamed] })), []);
+    });
+
+    it('the person’s own phone with the store number already serves: nothing attached', () => {
+      assert.deepEqual(plan(desired(), owned({ phones: [{ ...enrolled, number: '+442079460958' }] })), []);
+    });
+  });
+
+  describe('store id in the marker', () => {
+    const STORE_ID = 'entry-uuid-1';
+
+    it('an owned user with an old marker gets the store id once, then plans nothing', () => {
+      const ops = plan(desired(), owned(), {}, { storeId: STORE_ID });
+      assert.deepEqual(ops, [{ op: 'update', userId: 'DU0000000000000000A1', username: 'ada', changes: { notes: '[duo-sync:c=acme;r=staff;s=entry-uuid-1]' } }]);
+      assert.deepEqual(plan(desired(), applyPlanToView(owned(), ops), {}, { storeId: STORE_ID }), []);
+    });
+
+    it('a plan without a store id keeps the one recorded', () => {
+      assert.deepEqual(plan(desired(), owned({ notes: withMarker('', { ...OWNER, storeId: STORE_ID }) })), []);
+    });
+
+    it('storeIdConflict names the other store user when the marker records another id', () => {
+      const current = owned({ notes: withMarker('', { ...OWNER, storeId: 'someone-else' }) });
+      assert.equal(storeIdConflict(current, OWNER, STORE_ID), 'someone-else');
+      assert.equal(storeIdConflict(current, OWNER, 'someone-else'), null);
+      assert.equal(storeIdConflict(owned(), OWNER, STORE_ID), null, 'an old marker conflicts with nobody');
+      assert.equal(storeIdConflict(current, { ...OWNER, ruleId: 'other' }, STORE_ID), null, 'another rule’s user is the plan’s skip, not a conflict');
+    });
   });
 
   describe('admins', () => {
-    it('plans ensureAdmin unless the view says the user already is an admin', () => {
-      assert.deepEqual(kinds(plan(desired({ userType: 'admin' }), owned())), ['ensureAdmin']);
-      assert.deepEqual(plan(desired({ userType: 'admin' }), owned({ isAdmin: true })), []);
+    const role = { adminRole: 'Help Desk' as const };
+
+    it('plans ensureAdmin with the rule’s role unless the view says the user already is an admin', () => {
+      assert.deepEqual(plan(desired({ userType: 'admin' }), owned(), {}, role), [{ op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace', role: 'Help Desk' }]);
+      assert.deepEqual(plan(desired({ userType: 'admin' }), owned({ isAdmin: true }), {}, role), []);
+    });
+
+    it('plans no administrator without a role (Duo would make it an Owner)', () => {
+      assert.deepEqual(plan(desired({ userType: 'admin' }), owned()), []);
+      assert.deepEqual(kinds(plan(desired({ userType: 'admin' }), null)), ['create', 'attachPhone']);
     });
 
     it('never demotes an administrator', () => {
@@ -240,7 +298,7 @@ describe('domain/plan', () => {
     });
 
     it('an invalid userType never reaches the plan: mapping fails that user', () => {
-      const mapped = mapStoreUser(storeUser({ attributes: { userType: 'root' } }));
+      const mapped = mapStoreUser(storeUser({ attributes: { userType: 'root' } }), AttributeMappingsSchema.parse({ userType: { from: 'attr:userType' } }));
       assert.equal(mapped.ok, false);
     });
   });
@@ -344,15 +402,17 @@ describe('domain/plan', () => {
                 notes: r() < 0.15 ? pick(r, [null, '', 'manual']) : withMarker(pick(r, ['', 'human']), pick(r, owners)),
                 phones: pick(r, [
                   [],
-                  [{ phone_id: 'DP1', number: '+1 555 010 0000' }],
+                  [{ phone_id: 'DP1', number: '+1 555 010 0000', name: OUR_PHONE }],
                   [{ phone_id: 'DP2', number: '+442079460958' }, { phone_id: 'DP3', number: '' }],
-                  [{ phone_id: 'DP4', number: '442079460958', extension: '204' }],
+                  [{ phone_id: 'DP4', number: '442079460958', extension: '204', name: OUR_PHONE }],
+                  [{ phone_id: 'DP5', number: '+15550100000', name: 'own' }],
                 ]),
                 ...(r() < 0.5 ? { isAdmin: r() < 0.5 } : {}),
               };
-        const first = planUser({ desired: d, current: c, owner: OWNER, userActions });
+        const extra = { ...(r() < 0.5 ? { storeId: 'store-1' } : {}), ...(r() < 0.5 ? { adminRole: 'Help Desk' as const } : {}) };
+        const first = planUser({ desired: d, current: c, owner: OWNER, userActions, ...extra });
         const after = applyPlanToView(c, first);
-        const second = planUser({ desired: d, current: after, owner: OWNER, userActions });
+        const second = planUser({ desired: d, current: after, owner: OWNER, userActions, ...extra });
         assert.deepEqual(second.filter(isWriteOp), [], `case ${i}: ${JSON.stringify({ d, c, userActions, first, second })}`);
       }
     });

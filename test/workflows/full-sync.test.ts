@@ -139,13 +139,14 @@ describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function
     const users = makeUsers(3);
     users[0] = { ...users[0]!, attributes: { userType: 'admin' } };
     users[1] = { ...users[1]!, attributes: { userType: 'superuser' } };
-    const fx = await fixture({ users });
+    const rules = [{ id: 'staff', direction: 'outbound' as const, scope: { kind: 'all' as const }, attributeMappings: { userType: { from: 'attr:userType' } }, administrators: { role: 'Help Desk' as const } }];
+    const fx = await fixture({ users, config: { rules } });
     const res = await runFullSync(fx);
     assert.equal(res.summary.created, 2);
     assert.equal(res.summary.failed, 1);
     assert.match(res.summary.failures[0]?.message ?? '', /user1.*userType "superuser" is not valid/);
-    const admins = [...fx.sandbox.store.admins.values()].map((a) => a.email);
-    assert.deepEqual(admins.filter((e) => e.startsWith('user')), ['user0@example.org']);
+    const admins = [...fx.sandbox.store.admins.values()].map((a) => `${a.email} ${a.role}`);
+    assert.deepEqual(admins.filter((e) => e.startsWith('user')), ['user0@example.org Help Desk']);
     assert.equal(fx.duoUser('user1'), undefined);
     fx.sandbox.resetStats();
     const again = await runFullSync(fx);
