@@ -13,7 +13,7 @@ import { usernameKey } from '../domain/mapping';
 import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, type Owner, type UserOwner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
 import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
-import { recordFailure, recordGroupCounts, recordOutcome, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
+import { recordFailure, recordGroupCounts, recordOutcome, recordTrashed, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
 import { sleepWithBeats } from './heartbeat';
 
 /** Deleting or detaching something already gone succeeds (DESIGN §4): a retry after a crash is a no-op. */
@@ -233,6 +233,12 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
     case 'delete':
       await ignoreNotFound(() => duo.deleteUser(op.userId));
       return;
+    case 'trash': {
+      // Idempotent: trashing a user already in Trash keeps its first trash time.
+      const [result] = await duo.sendUsersToTrash([op.userId]);
+      if (result && !result.ok && !isDuoError(result.error, 'notFound')) throw result.error;
+      return;
+    }
     case 'attachPhone': {
       const userId = op.userId ?? created.userId;
       if (!userId) throw new Error(`cannot attach phone to ${op.username}: the user was not created`);
@@ -320,5 +326,6 @@ export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owne
       return recordFailure(summary, opFailure(op, err as DuoError | IdentityConflictError));
     }
   }
-  return done(summary);
+  const trashed = ops.find((op) => op.op === 'trash');
+  return done(trashed ? recordTrashed(summary, { id: trashed.userId, label: trashed.username }) : summary);
 }

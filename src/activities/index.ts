@@ -10,6 +10,7 @@ import { createConnectionResources, type ConnectionResources, type ResourceOptio
 import { createGroupActivities } from './groups';
 import { createSyncActivities } from './sync';
 import { createTemporalActivities } from './temporal';
+import { createTrashActivities } from './bulk-trash';
 
 export interface ActivityDependencies extends ResourceOptions {
   /** Identifies this worker in health checks. */
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDependencies = {}) {
     ...createGroupActivities(resources),
     ...createInboundActivities(resources),
     ...createTemporalActivities(),
+    ...createTrashActivities(resources),
   };
 }
 

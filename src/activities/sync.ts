@@ -260,7 +260,7 @@ async function deprovisionCandidates(
     for (const user of owners) {
       if (present.has(usernameKey(user.username))) continue;
       const ops = planDeprovision({ current: toUserView(user), owner: { connectionId: config.connectionId, ruleId }, userActions: config.userActions, trigger: 'gone' });
-      if (ops.some((op) => isWriteOp(op) && (op.op === 'delete' || op.op === 'disable'))) candidates.push({ user, ops });
+      if (ops.some((op) => isWriteOp(op) && (op.op === 'delete' || op.op === 'disable' || op.op === 'trash'))) candidates.push({ user, ops });
     }
   }
   return { owned, candidates };

@@ -41,6 +41,11 @@ export const DuoSettingsSchema = z
      * by the number of workers, and syncs run near the limit without 429 back-offs. Absent: unpaced.
      */
     requestsPerSecond: z.number().positive().max(10_000).optional(),
+    /**
+     * Full syncs create new users through Duo's bulk_create (100 per call) and send deprovisioned
+     * users to Trash. Absent: on. false: one call per user (Trash keeps its bulk endpoint, the only one it has).
+     */
+    bulk: z.boolean().optional(),
   })
   .strict();
 
@@ -53,8 +58,11 @@ export const UserActionsSchema = z
     disable: z.boolean().default(false),
     /** Deprovision owned Duo users that left the store or the rule's scope. */
     deprovision: z.boolean().default(false),
-    /** How to deprovision. No default: a destructive choice is made explicitly when deprovisioning is on. */
-    removeAction: z.enum(['delete', 'disable']).optional(),
+    /**
+     * How to deprovision. No default: a destructive choice is made explicitly when deprovisioning is on.
+     * `trash` is the recommended one: Duo keeps the user restorable for 7 days (`duo-sync restore`).
+     */
+    removeAction: z.enum(['trash', 'delete', 'disable']).optional(),
     deprovisionOnRuleDeletion: z.boolean().default(false),
     /** Delete phones left without users after a phone change or a user delete. */
     cleanupUnusedPhones: z.boolean().default(true),
@@ -169,7 +177,7 @@ export const ConnectionConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['userActions', 'removeAction'],
-        message: `required when ${a.deprovision ? 'deprovision' : 'deprovisionOnRuleDeletion'} is on: set it to "delete" or "disable"`,
+        message: `required when ${a.deprovision ? 'deprovision' : 'deprovisionOnRuleDeletion'} is on: set it to "trash" (recommended: restorable for 7 days), "delete" or "disable"`,
       });
     }
     if (a.removeAction === 'disable' && !a.disable) {

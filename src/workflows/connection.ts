@@ -9,7 +9,7 @@ import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getE
 import type { UpdateDefinition } from '@temporalio/common';
 import {
   approveDeletionsSignal, approveDeletionsUpdate, claimRunUpdate, configQuery, configureUpdate, connectionWorkflowId, ConnectionWorkflowInputSchema, deleteRuleUpdate,
-  DuoSyncConnection, DuoSyncKind, groupChangedSignal, groupDeletedSignal, membershipChangedSignal, pauseSignal, resumeSignal, runFinishedSignal, runProgressSignal,
+  DuoSyncConnection, DuoSyncKind, groupChangedSignal, restoreDeletionsUpdate, groupDeletedSignal, membershipChangedSignal, pauseSignal, resumeSignal, runFinishedSignal, runProgressSignal,
   statusQuery, syncNowSignal, syncNowUpdate, syncUserUpdate, testConnectionUpdate, userChangedSignal, userDeletedSignal, upsertRuleUpdate, type ConnectionWorkflowInput,
 } from '../contract';
 import { describeConnection } from '../contract/ui-text';
@@ -80,6 +80,11 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     await getExternalWorkflowHandle(decision.runId).signal(approveDeletionsSignal, decision);
     entity.event(now(), `deletions ${decision.decision === 'approve' ? 'approved' : 'skipped'} for ${decision.runId}`);
     return { forwardedTo: decision.runId };
+  });
+  onUpdate(restoreDeletionsUpdate, (raw) => entity.checkRestoreDeletions(raw), async ({ runId, config }) => {
+    const result = await shortActivities.restoreTrashedUsers({ connectionId: id, config, runId });
+    entity.event(now(), `restored ${result.restored} user(s) from Trash for ${runId} (${result.skipped} skipped, ${result.failed} failed)`);
+    return result;
   });
   onUpdate(claimRunUpdate, (raw) => entity.checkClaimRun(raw), (request) => entity.claimRun(now(), request));
 

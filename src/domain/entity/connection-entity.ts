@@ -15,6 +15,7 @@ import {
   GroupChangeSchema,
   MembershipChangeSchema,
   PauseSchema,
+  RestoreDeletionsSchema,
   RunFinishedSchema,
   RunProgressSchema,
   SyncNowSchema,
@@ -26,6 +27,7 @@ import {
   type DeletionDecision,
   type FailureType,
   type GroupChange,
+  type RestoreDeletionsRequest,
   type RunClaim,
   type RunKind,
   type RunProgress,
@@ -173,6 +175,12 @@ export class ConnectionEntity {
   }
 
   // ---- updates: `check*` validates (runs in the update's validator), the method applies ----------
+
+  /** Restoring a run's Trash needs the connection's Duo settings; which users is the run's own record. */
+  checkRestoreDeletions(raw: unknown): RestoreDeletionsRequest & { config: ConnectionConfig } {
+    const config = this.requireConfig();
+    return { ...parsePayload(RestoreDeletionsSchema, 'restoreDeletions request', raw), config };
+  }
 
   checkConfigure(raw: unknown): ConnectionConfig {
     const config = parsePayload(ConnectionConfigSchema, 'configuration', raw);

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { connectionWorkflowId, restoreDeletionsUpdate, type FullSyncResult } from '../../src/contract';
+import { ConnectionConfigSchema } from '../../src/domain/connection';
+import { configureEntity, runByHand } from '../support/runs';
+import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
+import { testTemporal } from '../support/temporal';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+describe('removeAction trash and restoreDeletions (real dev server, Duo sandbox, file store)', function () {
+  this.timeout(120_000);
+  let fx: SyncFixture | undefined;
+  afterEach(async () => {
+    await fx?.cleanup();
+    fx = undefined;
+  });
+
+  const runFullSync = (f: SyncFixture): Promise<FullSyncResult> => runByHand(f, 'fullSyncWorkflow', {});
+  const restore = async (f: SyncFixture, runId: string) => {
+    await configureEntity(f);
+    return testTemporal().client.workflow.getHandle(connectionWorkflowId(f.connectionId)).executeUpdate(restoreDeletionsUpdate, { args: [{ runId }] });
+  };
+
+  it('accepts trash as a removeAction and still requires an explicit choice', () => {
+    const base = { connectionId: 'c-1', duo: { apiHost: 'api-x.duosecurity.com', integrationKey: 'DIXXXXXXXXXXXXXXXXXX', secretKey: { env: 'DUO_SYNC_X' } }, store: { kind: 'file', path: '/tmp/x.json' }, rules: [] };
+    assert.equal(ConnectionConfigSchema.parse({ ...base, userActions: { deprovision: true, removeAction: 'trash' } }).userActions.removeAction, 'trash');
+    assert.equal(ConnectionConfigSchema.safeParse({ ...base, userActions: { deprovision: true } }).success, false);
+  });
+
+  it('sends deprovisioned users to Trash, restores exactly what a run trashed, and reports users purged after 7 days', async () => {
+    let offset = 0;
+    const users = makeUsers(30);
+    fx = await makeSyncFixture({ users, sandbox: { now: () => Date.now() + offset, maxClockSkewSeconds: 30 * 24 * 3600 } });
+    fx.config.userActions.removeAction = 'trash';
+    await runFullSync(fx);
+    const phonesBefore = fx.sandbox.store.phones.size;
+
+    fx.writeUsers(users.filter((u) => u.username !== 'user3'));
+    const trashRun = await runFullSync(fx);
+    assert.equal(trashRun.summary.deleted, 1);
+    assert.deepEqual(trashRun.summary.trashed?.map((t) => t.label), ['user3']);
+    assert.equal(fx.duoUser('user3')?.status, 'pending deletion', 'in Trash, not deleted');
+    assert.equal(fx.sandbox.store.phones.size, phonesBefore, 'a trashed user keeps its phones so a restore is complete');
+
+    // Someone else's trashed user is not restored by this run's restore.
+    const other = fx.duoUser('user9');
+    assert.ok(other);
+    fx.sandbox.store.sendToTrash(other.user_id);
+
+    const restored = await restore(fx, trashRun.workflowId);
+    assert.equal(restored.restored, 1);
+    assert.equal(restored.failed, 0);
+    assert.equal(fx.duoUser('user3')?.status, 'active');
+    assert.equal(fx.duoUser('user9')?.status, 'pending deletion');
+    fx.sandbox.store.restoreFromTrash(other.user_id);
+
+    // A second run trashes user4; 8 days later Duo has purged it, and the restore says so.
+    fx.writeUsers(users.filter((u) => u.username !== 'user4'));
+    const second = await runFullSync(fx);
+    assert.deepEqual(second.summary.trashed?.map((t) => t.label), ['user4']);
+    offset = 8 * DAY_MS;
+    fx.sandbox.store.purgeExpiredTrash();
+    const late = await restore(fx, second.workflowId);
+    assert.equal(late.restored, 0);
+    assert.equal(late.failed, 1);
+    assert.match(late.failures[0]?.message ?? '', /user4.*(purged|no longer)/);
+    assert.equal(fx.duoUser('user4'), undefined);
+  });
+});
