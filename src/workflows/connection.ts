@@ -15,7 +15,7 @@ import {
 import { describeConnection } from '../contract/ui-text';
 import { ConnectionEntity, type CarriedEntity } from '../domain/entity/connection-entity';
 import { shortActivities } from './activity-options';
-import { parseInput } from './failures';
+import { failureMessage, parseInput } from './failures';
 import { setParsedUpdateHandler } from './parsed-update';
 import { reconcileGroupChild, reconcileUserChild, startRunChild } from './children';
 
@@ -82,7 +82,9 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     return { forwardedTo: decision.runId };
   });
   onUpdate(restoreDeletionsUpdate, (raw) => entity.checkRestoreDeletions(raw), async ({ runId, config }) => {
-    const result = await shortActivities.restoreTrashedUsers({ connectionId: id, config, runId });
+    const result = await shortActivities.restoreTrashedUsers({ connectionId: id, config, runId }).catch((err: unknown) => {
+      throw ApplicationFailure.nonRetryable(failureMessage(err), 'RestoreFailed');
+    });
     entity.event(now(), `restored ${result.restored} user(s) from Trash for ${runId} (${result.skipped} skipped, ${result.failed} failed)`);
     return result;
   });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { connectionWorkflowId, restoreDeletionsUpdate, type FullSyncResult } from '../../src/contract';
 import { ConnectionConfigSchema } from '../../src/domain/connection';
-import { configureEntity, runByHand } from '../support/runs';
+import { ExitCode } from '../../src/cli/main';
+import { cliDriver, cliEnv } from '../support/cli';
+import { configureEntity, fixtureTaskQueue, runByHand } from '../support/runs';
 import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal } from '../support/temporal';
 
@@ -60,10 +62,16 @@ describe('removeAction trash and restoreDeletions (real dev server, Duo sandbox,
     assert.deepEqual(second.summary.trashed?.map((t) => t.label), ['user4']);
     offset = 8 * DAY_MS;
     fx.sandbox.store.purgeExpiredTrash();
-    const late = await restore(fx, second.workflowId);
-    assert.equal(late.restored, 0);
-    assert.equal(late.failed, 1);
-    assert.match(late.failures[0]?.message ?? '', /user4.*(purged|no longer)/);
+    // Through the CLI, as ops do: a purged user fails the restore (exit 1) and is named.
+    const taskQueue = await fixtureTaskQueue(fx);
+    const { cli } = cliDriver(() => cliEnv(taskQueue));
+    const late = await cli('restore', fx.connectionId, second.workflowId);
+    assert.equal(late.code, ExitCode.failed, late.out + late.err);
+    assert.match(late.out, /restored 0 user\(s\).*1 failed/);
+    assert.match(late.out, /user4.*purged/);
     assert.equal(fx.duoUser('user4'), undefined);
+    const unknown = await cli('restore', fx.connectionId, 'full-sync/nope');
+    assert.notEqual(unknown.code, ExitCode.ok);
+    assert.match(unknown.out + unknown.err, /does not exist/);
   });
 });
