@@ -5,7 +5,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { loadSecretPolicy, resolveSecret as defaultResolveSecret, type SecretPolicy, type SecretRef } from '../config/secrets';
-import { DuoClient, RequestPacer, type DuoClientOptions } from '../duo';
+import { AccountPacer, DuoClient, RequestPacer, type AdaptivePacingOptions, type DuoClientOptions } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
 
@@ -17,6 +17,13 @@ export interface ResourceOptions {
   createStore?: typeof defaultCreateStore;
   /** Users of one page reconciled at once (default 8); each is a few dependent Duo calls. */
   pageConcurrency?: number;
+  /**
+   * Adaptive per-category pacing. Absent: real Duo accounts are paced by the process-wide pacer of
+   * each account (the client's default, from Duo's known limits); a loopback sandbox is not. Given:
+   * one AccountPacer per Duo account on this worker with these options, shared by every connection
+   * of the account, sandbox included (e.g. `{ limits: 'duo', timeScale: k }`). false: no pacing.
+   */
+  pacing?: AdaptivePacingOptions | false;
   /** Extra Duo client options (timeouts, CA bundle). */
   duo?: Partial<Omit<DuoClientOptions, 'apiHost' | 'integrationKey' | 'secretKey'>>;
 }
@@ -43,6 +50,18 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
     if (!pacer) {
       pacer = new RequestPacer(rate);
       pacers.set(key, pacer);
+    }
+    return pacer;
+  };
+  // One adaptive pacer per Duo account (API host + integration key), whatever the connection.
+  const accountPacers = new Map<string, AccountPacer>();
+  const pacingFor = (config: ConnectionConfig): AccountPacer | false | undefined => {
+    if (options.pacing === undefined || options.pacing === false) return options.pacing;
+    const key = JSON.stringify([config.duo.apiHost.toLowerCase(), config.duo.integrationKey]);
+    let pacer = accountPacers.get(key);
+    if (!pacer) {
+      pacer = new AccountPacer(options.pacing);
+      accountPacers.set(key, pacer);
     }
     return pacer;
   };
@@ -75,7 +94,8 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
           );
         }
         const pacer = pacerFor(config);
-        return new DuoClient({ ...options.duo, apiHost: config.duo.apiHost, integrationKey: config.duo.integrationKey, secretKey, ...(pacer ? { pacer } : {}) });
+        const pacing = pacingFor(config);
+        return new DuoClient({ ...options.duo, apiHost: config.duo.apiHost, integrationKey: config.duo.integrationKey, secretKey, ...(pacer ? { pacer } : {}), ...(pacing !== undefined ? { pacing } : {}) });
       });
     },
     store(config) {
@@ -96,6 +116,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
       stores.clear();
       duoClients.clear();
       pacers.clear();
+      accountPacers.clear();
       await Promise.allSettled(all.map(async (s) => (await s).close()));
     },
   };
