@@ -14,8 +14,11 @@ import type { ConnectionConfig } from '../domain/connection';
 import { usernameKey } from '../domain/mapping';
 import { parseMarker } from '../domain/ownership';
 import { recordFailure, recordOutcome, emptySummary, type RunSummary } from '../domain/summary';
-import { lookUpUsersByUsername, withTransientRetry } from './duo-ops';
+import { suggestedRetryDelayMs, type DuoClient, type DuoUser } from '../duo';
+import { recordTrashed } from '../domain/summary';
+import { isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
 import { guarded } from './guarded';
+import { sleepWithBeats } from './heartbeat';
 import type { ConnectionResources } from './resources';
 
 /** The part of a run's result this reads: whose run it is and whom it trashed. */
@@ -46,6 +49,45 @@ async function trashedBy(connectionId: string, runId: string): Promise<z.infer<t
     throw ApplicationFailure.nonRetryable(`run ${runId} is not a sync run of connection ${connectionId}: name a full sync or rule deletion run of this connection`, 'UnknownRun');
   }
   return parsed.data.summary;
+}
+
+/** Rounds of waiting out rate limits and outages before the batch is handed back to Temporal. */
+const TRASH_ATTEMPTS = 6;
+
+/**
+ * Sends deprovisioned users to Trash in bulk (100 per call: Trash is in Duo's `bulk` rate category,
+ * 50 calls a minute, so one call per user would crawl). Each user's result is its own: a refused
+ * one (or every one, on an account without Trash endpoints) fails alone. Users a rate limit or outage left unsent are
+ * sent again after Duo's back-off, so users already trashed stay listed in this attempt's summary;
+ * errors every user shares (credentials, permission) fail the batch.
+ */
+export async function trashUsers(duo: DuoClient, users: readonly DuoUser[], summary: RunSummary): Promise<RunSummary> {
+  let pending = [...users];
+  for (let attempt = 1; pending.length > 0; attempt += 1) {
+    const results = await duo.sendUsersToTrash(pending.map((u) => u.user_id));
+    const retry: DuoUser[] = [];
+    let wait: number | undefined;
+    results.forEach((result, i) => {
+      const user = pending[i] as DuoUser;
+      if (result.ok) {
+        summary = recordTrashed(recordOutcome(summary, 'deleted'), { id: user.user_id, label: user.username });
+        return;
+      }
+      const err = result.error;
+      const delay = attempt < TRASH_ATTEMPTS ? suggestedRetryDelayMs(err, attempt) : undefined;
+      if (delay !== undefined) {
+        retry.push(user);
+        wait = Math.max(wait ?? 0, delay);
+      } else if (isPageLevelError(err)) {
+        throw err;
+      } else {
+        summary = recordFailure(summary, { username: user.username, operation: 'trash', code: err.code !== undefined ? String(err.code) : err.kind, message: err.message });
+      }
+    });
+    if (retry.length > 0 && wait !== undefined) await sleepWithBeats(wait);
+    pending = retry;
+  }
+  return summary;
 }
 
 export function createTrashActivities(resources: ConnectionResources) {

@@ -20,6 +20,7 @@ import { listAllDuoGroups } from './groups';
 import { aliasConflictMessage, applyUserPlan, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { guarded, outboundRule } from './guarded';
 import { bulkCreateNewUsers } from './bulk-create';
+import { trashUsers } from './bulk-trash';
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
@@ -336,7 +337,14 @@ export function createSyncActivities(resources: ConnectionResources) {
         still = (await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, current))).candidates;
       }
       summary = recordOutcome(summary, 'skipped', current.length - still.length);
-      for (const { user, ops } of still) {
+      // Users whose whole deprovision is "send to Trash" go in bulk calls; the rest one by one.
+      const toTrash = input.dryRun ? [] : still.filter(({ ops }) => ops.length === 1 && ops[0]?.op === 'trash');
+      if (toTrash.length > 0) {
+        const before = summary;
+        summary = await guarded(`sending ${toTrash.length} users to Trash`, () => trashUsers(duo, toTrash.map(({ user }) => user), before));
+        beat();
+      }
+      for (const { user, ops } of still.filter((s) => !toTrash.includes(s))) {
         const owner = parseMarker(user.notes) as Owner;
         const before = summary;
         summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, before, input.dryRun));

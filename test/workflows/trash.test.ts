@@ -29,6 +29,20 @@ describe('removeAction trash and restoreDeletions (real dev server, Duo sandbox,
     assert.equal(ConnectionConfigSchema.safeParse({ ...base, userActions: { deprovision: true } }).success, false);
   });
 
+  it('sends a run\'s deprovisioned users to Trash in one bulk call per 100, and lists each of them', async () => {
+    const users = makeUsers(40);
+    fx = await makeSyncFixture({ users });
+    fx.config.userActions.removeAction = 'trash';
+    await runFullSync(fx);
+    fx.writeUsers(users.slice(0, 37));
+    fx.sandbox.resetStats();
+    const res = await runFullSync(fx);
+    assert.equal(res.summary.deleted, 3);
+    assert.deepEqual(res.summary.trashed?.map((t) => t.label).sort(), ['user37', 'user38', 'user39']);
+    assert.equal(fx.sandbox.stats().byEndpoint['POST /admin/v1/users/bulk_send_to_trash'], 1);
+    for (const name of ['user37', 'user38', 'user39']) assert.equal(fx.duoUser(name)?.status, 'pending deletion');
+  });
+
   it('sends deprovisioned users to Trash, restores exactly what a run trashed, and reports users purged after 7 days', async () => {
     let offset = 0;
     const users = makeUsers(30);
