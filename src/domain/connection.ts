@@ -38,12 +38,13 @@ export const DuoSettingsSchema = z
     /**
      * Pace this connection's Duo calls to at most this many per second on each worker. Duo does not
      * publish its Admin API limit; when you know your account's, set this a little under it divided
-     * by the number of workers, and syncs run near the limit without 429 back-offs. Absent: unpaced.
+     * by the number of workers. Absent: no cap; each worker still paces every Duo account adaptively
+     * per rate category (one pacer per account, from Duo's known limits), so this is optional.
      */
     requestsPerSecond: z.number().positive().max(10_000).optional(),
     /**
-     * Full syncs create new users through Duo's bulk_create (100 per call) and send deprovisioned
-     * users to Trash. Absent: on. false: one call per user (Trash keeps its bulk endpoint, the only one it has).
+     * Full syncs create new users through Duo's bulk_create (100 per call). Absent: on. false: one
+     * createUser call per user. Trash (removeAction "trash") always uses its bulk endpoint, its only one.
      */
     bulk: z.boolean().optional(),
   })
