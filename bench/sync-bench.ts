@@ -612,7 +612,9 @@ function renderReport(results: SizeResult[], checks: Check[], options: Options, 
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.memory} RAM (\`free -h\` total), ${m.cpu}`,
     `- date: ${startedAt.toISOString()}; whole matrix ${fmt(totalS / 60)} min`,
     `- command: \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\``,
-    `- settings: sizes ${options.sizes.join(', ')}; rate ${options.rate} req/s (burst ${options.burst ?? options.rate}); client pacing ${options.pace === 0 ? 'off' : `${options.pace * options.rate} req/s`}; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}; ` +
+    options.profile === 'duo'
+      ? `- settings: sizes ${options.sizes.join(', ')}; sandbox categoryLimits 'duo' × ${options.timeScale} (no account-wide limit); worker pacing adaptive per category from Duo's limits × ${options.timeScale}, no requestsPerSecond cap; duo.bulk ${options.bulk}; ${options.phones ? 'one phone' : 'no phones'} per user; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}`
+      : `- settings: sizes ${options.sizes.join(', ')}; rate ${options.rate} req/s (burst ${options.burst ?? options.rate}); client pacing ${options.pace === 0 ? 'off' : `${options.pace * options.rate} req/s`}; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}; ` +
       `initial sync via Temporal for N <= ${options.seedDuoAbove}, Duo seeded directly above; worker maxTaskQueueActivitiesPerSecond ${options.activitiesPerSecond ?? 'unset'}`,
     '',
     '| N | scenario | outcome | wall s | Duo calls | 429s | reads | writes | calls/user | bound s (non-429 calls ÷ rate) | wall/bound | runs | max events/run | total events | worker peak RSS MB | worker live MB |',
