@@ -15,6 +15,8 @@ export const FAILURE_TYPES = [
   'RunAlreadyRunning',
   /** restoreDeletions could not read the run's list or reach Duo; the message says which. */
   'RestoreFailed',
+  /** The connection is being deleted: it takes no more changes. */
+  'ConnectionDeleting',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 
