@@ -30,6 +30,7 @@ import type { DirectoryFile } from '../src/stores/file';
 import { startDevServer } from '../src/temporal/dev-server';
 import { machine, updateReport } from './report';
 import { runManyConnections } from './many-connections';
+import { DUO_KNOWN_LIMITS_PER_MINUTE, type DuoRateCategory } from '../src/duo/rate-categories';
 import { configureUpdate, connectionWorkflowId, type FullSyncResult, type FullSyncWorkflowFn } from '../src/contract';
 
 const ROOT = resolve(__dirname, '..');
@@ -54,6 +55,10 @@ const OptionsSchema = z
     activitiesPerSecond: z.coerce.number().positive().optional(),
     pace: z.coerce.number().min(0).max(1),
     timeoutMinutes: z.coerce.number().positive(),
+    profile: z.enum(['flat', 'duo']),
+    timeScale: z.coerce.number().positive(),
+    phones: z.boolean(),
+    bulk: z.enum(['on', 'off']),
     label: z.string().regex(/^[a-z0-9-]{1,40}$/, 'must be a short slug'),
     out: z.string().min(1),
   })
@@ -74,6 +79,10 @@ function parseOptions(argv: string[]): Options {
     .option('--pace <fraction>', "set the connection's duo.requestsPerSecond to this fraction of --rate; 0 = unpaced", '0.95')
     .option('--activities-per-second <n>', "worker's maxTaskQueueActivitiesPerSecond (default: unlimited)")
     .option('--timeout-minutes <m>', 'give up on (terminate) one scenario after this long', '30')
+    .option('--profile <flat|duo>', "flat: one account-wide --rate limit; duo: Duo's per-category limits (sandbox categoryLimits 'duo'), --rate and --pace ignored, the worker paces adaptively", 'flat')
+    .option('--time-scale <k>', 'with --profile duo: every limit runs k times faster (a minute lasts 60/k s)', '1')
+    .option('--no-phones', 'directory users without phone numbers')
+    .option('--bulk <on|off>', "the connection's duo.bulk setting", 'on')
     .option('--label <slug>', 'report section in the output file (one per configuration)', 'main')
     .option('--out <path>', 'markdown report to update', 'bench/RESULTS.md')
     .parse(argv);
@@ -87,11 +96,11 @@ function parseOptions(argv: string[]): Options {
 
 type FileUser = NonNullable<DirectoryFile['users']>[number];
 
-function makeUsers(n: number): FileUser[] {
+function makeUsers(n: number, phones: boolean): FileUser[] {
   return Array.from({ length: n }, (_, i) => ({
     username: `user${i}`,
     email: `user${i}@example.org`,
-    phones: [`+1555${String(i).padStart(7, '0')}`],
+    phones: phones ? [`+1555${String(i).padStart(7, '0')}`] : [],
     givenName: `Given${i}`,
     familyName: `Family${i}`,
     enabled: true,
@@ -274,6 +283,22 @@ class WorkerChild {
 
 // ---- one scenario -------------------------------------------------------------------------------
 
+/**
+ * The rate-limit bound under Duo's per-category limits: each category's accepted calls need at least
+ * calls ÷ (limit per minute × k / 60) seconds, and they run side by side, so the slowest one bounds
+ * the sync (the sandbox's bucket starts full, so a short run can beat it by one bucket's worth).
+ */
+function categoryBoundS(stats: SandboxStats, timeScale: number): { boundS: number; category: DuoRateCategory } {
+  let worst: { boundS: number; category: DuoRateCategory } = { boundS: 0, category: 'modify' };
+  for (const [category, perMinute] of Object.entries(DUO_KNOWN_LIMITS_PER_MINUTE) as [DuoRateCategory, number][]) {
+    const c = stats.byCategory?.[category];
+    if (!c) continue;
+    const seconds = (c.requests - c.rateLimited) / ((perMinute * timeScale) / 60);
+    if (seconds > worst.boundS) worst = { boundS: seconds, category };
+  }
+  return worst;
+}
+
 type ScenarioName = 'initial' | 'seeded' | 'no-change' | 'changed-1%';
 
 interface ScenarioResult {
@@ -283,7 +308,10 @@ interface ScenarioResult {
   wallS: number;
   stats: SandboxStats;
   requiredCalls: number;
+  /** flat: non-429 calls ÷ rate; duo: the slowest category's non-429 calls ÷ its (scaled) limit. */
   boundS: number;
+  /** duo profile: the category that sets the bound. */
+  boundCategory?: DuoRateCategory;
   runs: number;
   maxEventsPerRun: number;
   totalEvents: number;
@@ -372,6 +400,7 @@ async function runFullSync(ctx: RunContext, n: number, scenario: ScenarioName): 
   const workerLiveMb = await worker.windowLiveMb();
   const lengths = await historyChain(client, workflowId, handle.firstExecutionRunId);
   const requiredCalls = stats.total - stats.rateLimited;
+  const categoryBound = options.profile === 'duo' ? categoryBoundS(stats, options.timeScale) : undefined;
   return {
     n,
     scenario,
@@ -379,7 +408,8 @@ async function runFullSync(ctx: RunContext, n: number, scenario: ScenarioName): 
     wallS,
     stats,
     requiredCalls,
-    boundS: requiredCalls / options.rate,
+    boundS: categoryBound ? categoryBound.boundS : requiredCalls / options.rate,
+    ...(categoryBound ? { boundCategory: categoryBound.category } : {}),
     runs: lengths.length,
     maxEventsPerRun: Math.max(...lengths),
     totalEvents: lengths.reduce((a, b) => a + b, 0),
@@ -428,11 +458,14 @@ interface SizeResult {
 async function benchSize(n: number, options: Options, client: Client, address: string, bundlePath: string): Promise<SizeResult> {
   const dir = mkdtempSync(join(tmpdir(), 'duo-sync-bench-'));
   const storePath = join(dir, 'directory.json');
-  const users = makeUsers(n);
+  const users = makeUsers(n, options.phones);
   writeDirectory(storePath, users);
+  const duoProfile = options.profile === 'duo';
   const sandbox = await startDuoSandbox({
     seed: 7,
-    rateLimit: { requestsPerSecond: options.rate, ...(options.burst === undefined ? {} : { burst: options.burst }) },
+    ...(duoProfile
+      ? { categoryLimits: 'duo' as const, timeScale: options.timeScale }
+      : { rateLimit: { requestsPerSecond: options.rate, ...(options.burst === undefined ? {} : { burst: options.burst }) } }),
     latencyMs: options.latencyMs,
   });
   const connectionId = `bench-${n}-${randomUUID().slice(0, 6)}`;
@@ -442,7 +475,8 @@ async function benchSize(n: number, options: Options, client: Client, address: s
       apiHost: sandbox.apiHost,
       integrationKey: sandbox.account.integrationKey,
       secretKey: { env: SECRET_VAR },
-      ...(options.pace === 0 ? {} : { requestsPerSecond: options.pace * options.rate }),
+      ...(options.pace === 0 || duoProfile ? {} : { requestsPerSecond: options.pace * options.rate }),
+      ...(options.bulk === 'off' ? { bulk: false } : {}),
     },
     store: { kind: 'file', path: storePath },
     userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'delete' },
@@ -455,6 +489,8 @@ async function benchSize(n: number, options: Options, client: Client, address: s
     BENCH_WORKFLOW_BUNDLE: bundlePath,
     [SECRET_VAR]: sandbox.account.secretKey,
     ...(options.activitiesPerSecond === undefined ? {} : { BENCH_ACTIVITIES_PER_SECOND: String(options.activitiesPerSecond) }),
+    // The sandbox is loopback, which the client does not pace by default: pace it as real Duo is paced.
+    ...(duoProfile ? { BENCH_PACING_TIME_SCALE: String(options.timeScale) } : {}),
   });
   const ctx: RunContext = { client, taskQueue, sandbox, worker, config, options };
   const scenarios: ScenarioResult[] = [];
@@ -514,7 +550,10 @@ function checkTargets(results: SizeResult[], options: Options): Check[] {
     checks.push({
       target: `N=${r.n} initial sync within 1.3x of the rate-limit bound`,
       pass: ratio <= 1.3 && a.outcome === 'succeeded',
-      detail: `wall ${a.wallS.toFixed(1)} s vs bound ${a.requiredCalls} calls / ${options.rate} req/s = ${a.boundS.toFixed(1)} s: ${ratio.toFixed(2)}x, outcome ${a.outcome}`,
+      detail:
+        options.profile === 'duo'
+          ? `wall ${a.wallS.toFixed(1)} s vs bound ${a.boundS.toFixed(1)} s (slowest category: ${a.boundCategory ?? '–'}): ${ratio.toFixed(2)}x, outcome ${a.outcome}`
+          : `wall ${a.wallS.toFixed(1)} s vs bound ${a.requiredCalls} calls / ${options.rate} req/s = ${a.boundS.toFixed(1)} s: ${ratio.toFixed(2)}x, outcome ${a.outcome}`,
     });
   }
 
@@ -566,12 +605,16 @@ function renderReport(results: SizeResult[], checks: Check[], options: Options, 
   const rows = results.flatMap((r) => r.scenarios);
   const fmt = (v: number, digits = 1): string => (Number.isFinite(v) ? v.toFixed(digits) : '–');
   const lines: string[] = [
-    `### ${options.label}: rate ${options.rate} req/s, latency ${options.latencyMs} ms`,
+    options.profile === 'duo'
+      ? `### ${options.label}: Duo's per-category limits × ${options.timeScale}, bulk ${options.bulk}, ${options.phones ? 'with' : 'no'} phones, latency ${options.latencyMs} ms`
+      : `### ${options.label}: rate ${options.rate} req/s, latency ${options.latencyMs} ms`,
     '',
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.memory} RAM (\`free -h\` total), ${m.cpu}`,
     `- date: ${startedAt.toISOString()}; whole matrix ${fmt(totalS / 60)} min`,
     `- command: \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\``,
-    `- settings: sizes ${options.sizes.join(', ')}; rate ${options.rate} req/s (burst ${options.burst ?? options.rate}); client pacing ${options.pace === 0 ? 'off' : `${options.pace * options.rate} req/s`}; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}; ` +
+    options.profile === 'duo'
+      ? `- settings: sizes ${options.sizes.join(', ')}; sandbox categoryLimits 'duo' × ${options.timeScale} (no account-wide limit); worker pacing adaptive per category from Duo's limits × ${options.timeScale}, no requestsPerSecond cap; duo.bulk ${options.bulk}; ${options.phones ? 'one phone' : 'no phones'} per user; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}`
+      : `- settings: sizes ${options.sizes.join(', ')}; rate ${options.rate} req/s (burst ${options.burst ?? options.rate}); client pacing ${options.pace === 0 ? 'off' : `${options.pace * options.rate} req/s`}; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}; ` +
       `initial sync via Temporal for N <= ${options.seedDuoAbove}, Duo seeded directly above; worker maxTaskQueueActivitiesPerSecond ${options.activitiesPerSecond ?? 'unset'}`,
     '',
     '| N | scenario | outcome | wall s | Duo calls | 429s | reads | writes | calls/user | bound s (non-429 calls ÷ rate) | wall/bound | runs | max events/run | total events | worker peak RSS MB | worker live MB |',
@@ -583,6 +626,7 @@ function renderReport(results: SizeResult[], checks: Check[], options: Options, 
     }),
     '',
     `Worker VmHWM (peak RSS since the worker process started, one worker per N): ${results.map((r) => `N=${r.n}: ${fmt(r.workerHwmMb, 0)} MB`).join(', ')}.`,
+    ...(options.profile === 'duo' ? duoProfileLines(rows, options) : []),
     '',
     'Duo calls by endpoint (sandbox.stats().byEndpoint, 429s included):',
     '',
@@ -597,6 +641,31 @@ function renderReport(results: SizeResult[], checks: Check[], options: Options, 
     ...checks.map((c) => `- **${c.pass === null ? 'N/A' : c.pass ? 'PASS' : 'FAIL'}** ${c.target}: ${c.detail}`),
   ];
   return lines.join('\n');
+}
+
+/**
+ * Under --profile duo: calls per Duo rate category and what the run would take against Duo itself,
+ * whose limits are k times slower than the sandbox's (wall × k, bound × k).
+ */
+function duoProfileLines(rows: readonly ScenarioResult[], options: Options): string[] {
+  const k = options.timeScale;
+  const min = (s: number): string => (s / 60).toFixed(1);
+  return [
+    '',
+    `Per Duo rate category (sandbox.stats().byCategory, accepted / 429), and the equivalent at Duo's unscaled limits (× ${k}):`,
+    '',
+    '| N | scenario | wall s | bound s (slowest category) | wall/bound | real-time equivalent: wall min | bound min | modify | getObject | getPage | getAll | bulk |',
+    '|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    ...rows
+      .filter((r) => r.scenario !== 'seeded')
+      .map((r) => {
+        const c = (cat: DuoRateCategory): string => {
+          const x = r.stats.byCategory?.[cat];
+          return x ? `${x.requests - x.rateLimited} / ${x.rateLimited}` : '–';
+        };
+        return `| ${r.n} | ${r.scenario} | ${r.wallS.toFixed(1)} | ${r.boundS.toFixed(1)} (${r.boundCategory ?? '–'}) | ${r.boundS > 0 ? (r.wallS / r.boundS).toFixed(2) : '–'} | ${min(r.wallS * k)} | ${min(r.boundS * k)} | ${c('modify')} | ${c('getObject')} | ${c('getPage')} | ${c('getAll')} | ${c('bulk')} |`;
+      }),
+  ];
 }
 
 // ---- main ---------------------------------------------------------------------------------------

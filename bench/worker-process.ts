@@ -19,6 +19,8 @@ const EnvSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().min(1),
   BENCH_WORKFLOW_BUNDLE: z.string().min(1),
   BENCH_ACTIVITIES_PER_SECOND: z.coerce.number().positive().optional(),
+  /** Pace the (loopback) sandbox like real Duo: adaptive per-category pacing from Duo's limits × this. */
+  BENCH_PACING_TIME_SCALE: z.coerce.number().positive().optional(),
   /** Seconds between `process.memoryUsage()` lines on stderr (diagnosing what takes the RSS). */
   BENCH_MEMORY_LOG_SECONDS: z.coerce.number().positive().optional(),
 });
@@ -42,6 +44,7 @@ async function main(): Promise<void> {
       namespace: env.TEMPORAL_NAMESPACE,
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       workflowBundle: { codePath: env.BENCH_WORKFLOW_BUNDLE },
+      ...(env.BENCH_PACING_TIME_SCALE === undefined ? {} : { dependencies: { pacing: { limits: 'duo' as const, timeScale: env.BENCH_PACING_TIME_SCALE } } }),
       tuning: {
         shutdownGraceTime: '2 seconds',
         ...(env.BENCH_ACTIVITIES_PER_SECOND === undefined ? {} : { maxTaskQueueActivitiesPerSecond: env.BENCH_ACTIVITIES_PER_SECOND }),

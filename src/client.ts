@@ -34,6 +34,8 @@ import {
   MembershipChangeSchema,
   membershipChangedSignal,
   pauseSignal,
+  RestoreDeletionsSchema,
+  restoreDeletionsUpdate,
   resumeSignal,
   statusQuery,
   SyncNowSchema,
@@ -45,6 +47,7 @@ import {
   userDeletedSignal,
   upsertRuleUpdate,
   type DeletionDecisionInput,
+  type RestoreDeletionsResult,
   type ConnectionStatus,
   type ConnectionTestResult,
   type GroupChange,
@@ -213,6 +216,11 @@ export async function deleteRule(dsc: DuoSyncClient, connectionId: string, ruleI
 
 export async function approveDeletions(dsc: DuoSyncClient, connectionId: string, request: DeletionDecisionInput): Promise<{ forwardedTo: string }> {
   return update('approveDeletions', () => handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(DeletionDecisionSchema, 'approveDeletions request', request), requestedBy(dsc)] }));
+}
+
+/** Restores the users a finished run sent to Duo's Trash (removeAction `trash`), within Duo's 7 days. */
+export async function restoreDeletions(dsc: DuoSyncClient, connectionId: string, runId: string): Promise<RestoreDeletionsResult> {
+  return update('restoreDeletions', () => handle(dsc, connectionId).executeUpdate(restoreDeletionsUpdate, { args: [check(RestoreDeletionsSchema, 'restoreDeletions request', { runId }), requestedBy(dsc)] }));
 }
 
 export async function pauseConnection(dsc: DuoSyncClient, connectionId: string, reason?: string): Promise<void> {

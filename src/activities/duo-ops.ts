@@ -8,12 +8,12 @@
  * Every lookup of Duo users by username goes through `lookUpUsersByUsername` here: Duo's lookups
  * also match aliases, and an alias hit is never the user of that name.
  */
-import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoPhone, type DuoUser } from '../duo';
+import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoItemResult, type DuoPhone, type DuoUser } from '../duo';
 import { usernameKey } from '../domain/mapping';
 import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, type Owner, type UserOwner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
 import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
-import { recordFailure, recordGroupCounts, recordOutcome, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
+import { recordFailure, recordGroupCounts, recordOutcome, recordTrashed, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
 import { sleepWithBeats } from './heartbeat';
 
 /** Deleting or detaching something already gone succeeds (DESIGN §4): a retry after a crash is a no-op. */
@@ -200,11 +200,21 @@ export async function withTransientRetry<T>(fn: () => Promise<T>): Promise<T> {
 
 const emptyToNull = (v: string | undefined): string | null | undefined => (v === undefined ? undefined : v === '' ? null : v);
 
-async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { userId: string | null }): Promise<void> {
+/** A plan's progress across its ops: the user created, and a create already sent in bulk (used once). */
+interface PlanState {
+  userId: string | null;
+  precreated?: DuoItemResult<DuoUser> | undefined;
+}
+
+async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanState): Promise<void> {
   switch (op.op) {
     case 'create': {
+      // A bulk create's answer counts as this op's first attempt; a retry makes the single call.
+      const pre = created.precreated;
+      created.precreated = undefined;
       try {
-        const user = await duo.createUser(op.fields);
+        if (pre && !pre.ok) throw pre.error;
+        const user = pre ? pre.value : await duo.createUser(op.fields);
         created.userId = user.user_id;
       } catch (err) {
         if (!isDuoError(err, 'conflict')) throw err;
@@ -233,6 +243,12 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: { user
     case 'delete':
       await ignoreNotFound(() => duo.deleteUser(op.userId));
       return;
+    case 'trash': {
+      // Idempotent: trashing a user already in Trash keeps its first trash time.
+      const [result] = await duo.sendUsersToTrash([op.userId]);
+      if (result && !result.ok && !isDuoError(result.error, 'notFound')) throw result.error;
+      return;
+    }
     case 'attachPhone': {
       const userId = op.userId ?? created.userId;
       if (!userId) throw new Error(`cannot attach phone to ${op.username}: the user was not created`);
@@ -304,14 +320,15 @@ function membershipCounts(ops: readonly PlanOp[]): Partial<GroupCounts> | null {
 /**
  * Applies one user's plan and records the outcome. Page-level errors propagate (the activity fails
  * and Temporal retries the page); per-user errors (Duo 400s, limits, conflicts) are recorded as
- * that user's failure and the page goes on.
+ * that user's failure and the page goes on. `precreated`: this user's result from a bulk create
+ * (src/activities/bulk-create.ts), taken as the answer to the plan's create.
  */
-export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean): Promise<RunSummary> {
+export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
   const outcome = planOutcome(ops);
   const memberships = membershipCounts(ops);
   const done = (s: RunSummary): RunSummary => (memberships ? recordGroupCounts(recordOutcome(s, outcome), memberships) : recordOutcome(s, outcome));
   if (dryRun) return done(summary);
-  const created = { userId: null as string | null };
+  const created: PlanState = { userId: null, precreated };
   for (const op of ops) {
     try {
       await withTransientRetry(() => applyOp(duo, op, owner, created));
@@ -320,5 +337,6 @@ export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owne
       return recordFailure(summary, opFailure(op, err as DuoError | IdentityConflictError));
     }
   }
-  return done(summary);
+  const trashed = ops.find((op) => op.op === 'trash');
+  return done(trashed ? recordTrashed(summary, { id: trashed.userId, label: trashed.username }) : summary);
 }

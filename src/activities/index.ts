@@ -12,6 +12,7 @@ import { createConnectionResources, type ConnectionResources, type ResourceOptio
 import { createGroupActivities } from './groups';
 import { createSyncActivities } from './sync';
 import { createTemporalActivities } from './temporal';
+import { createTrashActivities } from './bulk-trash';
 
 export interface ActivityDependencies extends ResourceOptions {
   /** Identifies this worker in health checks. */
@@ -36,6 +37,7 @@ export function createActivities(deps: ActivityDependencies = {}) {
     ...createGroupActivities(resources),
     ...createInboundActivities(resources),
     ...createTemporalActivities(),
+    ...createTrashActivities(resources),
     ...createAuditActivities(deps.audit),
     ...createNotifyActivities(resources, deps.notify),
   };

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { describeSecretRef, loadSecretPolicy, resolveSecret as defaultResolveSecret, type SecretPolicy, type SecretRef } from '../config/secrets';
-import { DuoClient, RequestPacer, type DuoClientOptions, type DuoRequestObserver } from '../duo';
+import { AccountPacer, DuoClient, RequestPacer, type AdaptivePacingOptions, type DuoClientOptions, type DuoRequestObserver } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
 
@@ -31,6 +31,13 @@ export interface ResourceOptions {
   createDuoClient?: (options: DuoClientOptions) => DuoClient;
   /** Users of one page reconciled at once (default 8); each is a few dependent Duo calls. */
   pageConcurrency?: number;
+  /**
+   * Adaptive per-category pacing. Absent: real Duo accounts are paced by the process-wide pacer of
+   * each account (the client's default, from Duo's known limits); a loopback sandbox is not. Given:
+   * one AccountPacer per Duo account on this worker with these options, shared by every connection
+   * of the account, sandbox included (e.g. `{ limits: 'duo', timeScale: k }`). false: no pacing.
+   */
+  pacing?: AdaptivePacingOptions | false;
   /** Extra Duo client options (timeouts). */
   duo?: Partial<Omit<DuoClientOptions, 'apiHost' | 'integrationKey' | 'secretKey'>>;
   /** How long a Duo client's resolved secret is trusted before it is read again (default 30 s; 0: every use). */
@@ -79,6 +86,18 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
     }
     return pacer;
   };
+  // One adaptive pacer per Duo account (API host + integration key), whatever the connection.
+  const accountPacers = new Map<string, AccountPacer>();
+  const pacingFor = (config: ConnectionConfig): AccountPacer | false | undefined => {
+    if (options.pacing === undefined || options.pacing === false) return options.pacing;
+    const key = JSON.stringify([config.duo.apiHost.toLowerCase(), config.duo.integrationKey]);
+    let pacer = accountPacers.get(key);
+    if (!pacer) {
+      pacer = new AccountPacer(options.pacing);
+      accountPacers.set(key, pacer);
+    }
+    return pacer;
+  };
   const stores = new Map<string, Promise<IdentityStore>>();
 
   const secretFailure = (config: ConnectionConfig, what: string, err: unknown): ApplicationFailure =>
@@ -115,6 +134,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
         return cached.client;
       }
       const pacer = pacerFor(config);
+      const pacing = pacingFor(config);
       let client: DuoClient;
       try {
         client = createDuoClient({
@@ -125,6 +145,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
           signatureVersion: d.signatureVersion ?? 5,
           ...(ca ? { caCertificates: ca } : {}),
           ...(pacer ? { pacer } : {}),
+          ...(pacing !== undefined ? { pacing } : {}),
           ...(options.instrumentation ? { observer: options.instrumentation.duoObserver(config.connectionId) } : {}),
         });
       } catch (err) {
@@ -157,6 +178,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
       stores.clear();
       duoClients.clear();
       pacers.clear();
+      accountPacers.clear();
       await Promise.allSettled(all.map(async (s) => (await s).close()));
     },
   };

@@ -6,7 +6,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { DuoClient, isDuoError, type DuoUser } from '../duo';
+import { DuoClient, isDuoError, type DuoItemResult, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
 import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
@@ -19,6 +19,8 @@ import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
 import { aliasConflictMessage, applyUserPlan, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { guarded, outboundRule } from './guarded';
+import { bulkCreateNewUsers } from './bulk-create';
+import { trashUsers } from './bulk-trash';
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
@@ -173,7 +175,7 @@ function usernameConflict(summary: RunSummary, username: string, message: string
  * user whose Duo username is taken by someone else (an alias, another store user's account, or a
  * second store entry with the same username) fails with UsernameConflict and changes nothing.
  */
-async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap): Promise<RunSummary> {
+async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
   let summary = emptySummary();
   // The marker is only believed for users this connection does not already manage outbound: a store
@@ -208,8 +210,8 @@ async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule
     ...(adminRole ? { adminRole } : {}),
   });
   const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
-  if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun);
-  const applied = await applyUserPlan(duo, [...ops, ...membership.ops], owner, emptySummary(), dryRun);
+  if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun, precreated);
+  const applied = await applyUserPlan(duo, [...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated);
   if (membership.failure && applied.failed === 0) {
     return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
@@ -260,7 +262,7 @@ async function deprovisionCandidates(
     for (const user of owners) {
       if (present.has(usernameKey(user.username))) continue;
       const ops = planDeprovision({ current: toUserView(user), owner: { connectionId: config.connectionId, ruleId }, userActions: config.userActions, trigger: 'gone' });
-      if (ops.some((op) => isWriteOp(op) && (op.op === 'delete' || op.op === 'disable'))) candidates.push({ user, ops });
+      if (ops.some((op) => isWriteOp(op) && (op.op === 'delete' || op.op === 'disable' || op.op === 'trash'))) candidates.push({ user, ops });
     }
   }
   return { owned, candidates };
@@ -275,8 +277,13 @@ export function createSyncActivities(resources: ConnectionResources) {
       const duo = await resources.duo(input.config);
       const candidates = new Map((await candidatesFor(duo, input.config, rule, page.items)).map((c) => [c.user, c]));
       const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
+      // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.
+      const precreated =
+        input.dryRun || input.config.duo.bulk === false
+          ? new Map<StoreUser, DuoItemResult<DuoUser>>()
+          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
       let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds)),
+        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user))),
       );
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
@@ -330,7 +337,14 @@ export function createSyncActivities(resources: ConnectionResources) {
         still = (await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, current))).candidates;
       }
       summary = recordOutcome(summary, 'skipped', current.length - still.length);
-      for (const { user, ops } of still) {
+      // Users whose whole deprovision is "send to Trash" go in bulk calls; the rest one by one.
+      const toTrash = input.dryRun ? [] : still.filter(({ ops }) => ops.length === 1 && ops[0]?.op === 'trash');
+      if (toTrash.length > 0) {
+        const before = summary;
+        summary = await guarded(`sending ${toTrash.length} users to Trash`, () => trashUsers(duo, toTrash.map(({ user }) => user), before));
+        beat();
+      }
+      for (const { user, ops } of still.filter((s) => !toTrash.includes(s))) {
         const owner = parseMarker(user.notes) as Owner;
         const before = summary;
         summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, before, input.dryRun));

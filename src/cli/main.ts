@@ -21,6 +21,7 @@ import {
   listConnections,
   InvalidRequestError,
   pauseConnection,
+  restoreDeletions,
   resumeConnection,
   syncNow,
   syncUser,
@@ -514,6 +515,26 @@ function buildProgram(io: CliIo, env: NodeJS.ProcessEnv, options: Required<CliOp
         };
         const result = await approveDeletions(await s.client(), connId(id), request);
         s.out.result(() => [`deletions ${opts.skip ? 'skipped' : 'approved'} for ${result.forwardedTo}`], { connectionId: id, runId, decision: opts.skip ? 'skip' : 'approve', ...result });
+      }),
+    );
+
+  program
+    .command('restore')
+    .argument('<connectionId>')
+    .argument('<runId>', 'the finished run (full sync or rule deletion) whose trashed users to restore, e.g. full-sync/acme/7')
+    .description("restore the users a run sent to Duo's Trash (removeAction trash; Duo purges them after 7 days)")
+    .action((id: string, runId: string) =>
+      s.run({ action: `restore the users run ${runId} of connection ${id} sent to Trash`, connectionId: id }, async () => {
+        const result = await restoreDeletions(await s.client(), connId(id), arg(WorkflowIdSchema, 'runId', runId));
+        s.out.result(
+          () => [
+            `restored ${result.restored} user(s) from Trash for ${result.runId} (${result.skipped} skipped: no longer in Trash or not this connection's; ${result.failed} failed)`,
+            ...result.failures.map((f) => `  ${f.username}: ${f.message}`),
+            ...(result.notListed > 0 ? [`  ${result.notListed} more trashed user(s) are not listed in the run: restore them in the Duo Admin Panel's Trash`] : []),
+          ],
+          { connectionId: id, ...result },
+        );
+        return result.failed > 0 ? ExitCode.failed : ExitCode.ok;
       }),
     );
 

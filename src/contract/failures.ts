@@ -13,6 +13,8 @@ export const FAILURE_TYPES = [
   'DeletionSetMismatch',
   'ReconcileFailed',
   'RunAlreadyRunning',
+  /** restoreDeletions could not read the run's list or reach Duo; the message says which. */
+  'RestoreFailed',
   /** The connection is being deleted: it takes no more changes. */
   'ConnectionDeleting',
 ] as const;

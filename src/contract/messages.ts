@@ -7,7 +7,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import { SlugSchema, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isDeletionSetHash } from '../domain/guards';
-import { RunCountsSchema, type RunSummary } from '../domain/summary';
+import { RunCountsSchema, type Failure, type RunSummary } from '../domain/summary';
 import type { ConnectionStatus, ConnectionTestResult, RunClaim, RunProgress, SyncNowResult } from './status';
 import type { RequestedBy } from './operations';
 
@@ -26,6 +26,22 @@ export type MembershipChange = z.infer<typeof MembershipChangeSchema>;
 
 export const SyncNowSchema = z.object({ ruleId: SlugSchema.optional(), dryRun: z.boolean().default(false), reason: z.string().max(200).optional() }).strict();
 export type SyncNowRequest = z.input<typeof SyncNowSchema>;
+
+/** Restore what one run sent to Duo's Trash (removeAction `trash`): its workflow id. */
+export const RestoreDeletionsSchema = z.object({ runId: z.string().trim().min(1, 'runId (the run\'s workflow id) is required').max(400) }).strict();
+export type RestoreDeletionsRequest = z.infer<typeof RestoreDeletionsSchema>;
+export interface RestoreDeletionsResult {
+  runId: string;
+  /** Users taken out of Trash. */
+  restored: number;
+  /** Listed users no longer in Trash (restored already) or no longer this connection's: left alone. */
+  skipped: number;
+  /** Listed users that could not be restored (purged after 7 days, or Duo refused). */
+  failed: number;
+  failures: Failure[];
+  /** Users the run trashed beyond the list it keeps (MAX_TRASHED): restore those in the Duo Admin Panel. */
+  notListed: number;
+}
 
 export const DeleteRuleSchema = z.object({ ruleId: SlugSchema }).strict();
 export type DeleteRuleRequest = z.infer<typeof DeleteRuleSchema>;
@@ -99,6 +115,8 @@ export const deleteRuleUpdate = defineUpdate<{ workflowId: string }, [DeleteRule
 export const testConnectionUpdate = defineUpdate<ConnectionTestResult, []>('testConnection');
 export const syncNowUpdate = defineUpdate<SyncNowResult, [SyncNowRequest]>('syncNow');
 export const syncUserUpdate = defineUpdate<RunSummary, [UserChange]>('syncUser');
+/** Takes the users a finished run sent to Trash out of it again (within Duo's 7 days). */
+export const restoreDeletionsUpdate = defineUpdate<RestoreDeletionsResult, [RestoreDeletionsRequest, RequestedBy?]>('restoreDeletions');
 export const approveDeletionsUpdate = defineUpdate<{ forwardedTo: string }, [DeletionDecisionInput, RequestedBy?]>('approveDeletions');
 /** Internal: a run (started by the entity or by hand) registers with its entity and gets its configuration. */
 export const claimRunUpdate = defineUpdate<RunClaim, [ClaimRunRequest]>('claimRun');

@@ -28,7 +28,7 @@ export function actorOf(raw: unknown): AuditActor {
   return parsed.success ? parsed.data : { via: 'web-ui' };
 }
 
-export const AUDIT_ACTIONS = ['configure', 'enable', 'disable', 'upsertRule', 'deleteRule', 'approveDeletions', 'skipDeletions', 'pause', 'resume', 'deleteConnection'] as const;
+export const AUDIT_ACTIONS = ['configure', 'enable', 'disable', 'upsertRule', 'deleteRule', 'approveDeletions', 'skipDeletions', 'restoreDeletions', 'pause', 'resume', 'deleteConnection'] as const;
 export const AuditActionSchema = z.enum(AUDIT_ACTIONS);
 export type AuditAction = z.infer<typeof AuditActionSchema>;
 

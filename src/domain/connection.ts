@@ -39,9 +39,15 @@ export const DuoSettingsSchema = z
     /**
      * Pace this connection's Duo calls to at most this many per second on each worker. Duo does not
      * publish its Admin API limit; when you know your account's, set this a little under it divided
-     * by the number of workers, and syncs run near the limit without 429 back-offs. Absent: unpaced.
+     * by the number of workers. Absent: no cap; each worker still paces every Duo account adaptively
+     * per rate category (one pacer per account, from Duo's known limits), so this is optional.
      */
     requestsPerSecond: z.number().positive().max(10_000).optional(),
+    /**
+     * Full syncs create new users through Duo's bulk_create (100 per call). Absent: on. false: one
+     * createUser call per user. Trash (removeAction "trash") always uses its bulk endpoint, its only one.
+     */
+    bulk: z.boolean().optional(),
     /** Duo's request signature: 5 (SHA-512 over the JSON body and x-duo headers, the default) or 2 (form bodies). */
     signatureVersion: z.union([z.literal(2), z.literal(5)]).optional(),
     /**
@@ -63,8 +69,11 @@ export const UserActionsSchema = z
     disable: z.boolean().default(false),
     /** Deprovision owned Duo users that left the store or the rule's scope. */
     deprovision: z.boolean().default(false),
-    /** How to deprovision. No default: a destructive choice is made explicitly when deprovisioning is on. */
-    removeAction: z.enum(['delete', 'disable']).optional(),
+    /**
+     * How to deprovision. No default: a destructive choice is made explicitly when deprovisioning is on.
+     * `trash` is the recommended one: Duo keeps the user restorable for 7 days (`duo-sync restore`).
+     */
+    removeAction: z.enum(['trash', 'delete', 'disable']).optional(),
     deprovisionOnRuleDeletion: z.boolean().default(false),
     /** Delete phones left without users after a phone change or a user delete. */
     cleanupUnusedPhones: z.boolean().default(true),
@@ -186,7 +195,7 @@ export const ConnectionConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['userActions', 'removeAction'],
-        message: `required when ${a.deprovision ? 'deprovision' : 'deprovisionOnRuleDeletion'} is on: set it to "delete" or "disable"`,
+        message: `required when ${a.deprovision ? 'deprovision' : 'deprovisionOnRuleDeletion'} is on: set it to "trash" (recommended: restorable for 7 days), "delete" or "disable"`,
       });
     }
     if (a.removeAction === 'disable' && !a.disable) {

@@ -228,6 +228,8 @@ export function planInboundDeprovision(input: Omit<PlanInboundInput, 'desired'> 
   switch (a.removeAction) {
     case 'delete':
       return [{ op: 'delete', username: current.username }];
+    // Stores have no Trash: the recoverable action there is disabling the entry.
+    case 'trash':
     case 'disable':
       return current.enabled ? [{ op: 'disable', username: current.username }] : [];
     case undefined:

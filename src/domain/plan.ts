@@ -95,6 +95,8 @@ export const PlanOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('update'), userId: z.string().min(1), username, changes: UserChangesSchema }),
   z.object({ op: z.literal('disable'), userId: z.string().min(1), username }),
   z.object({ op: z.literal('delete'), userId: z.string().min(1), username }),
+  /** Send the user to Duo's Trash: restorable for 7 days, then purged by Duo. */
+  z.object({ op: z.literal('trash'), userId: z.string().min(1), username }),
   /** Find the phone by number and extension (create it, with its type, if missing), then associate it with the user. */
   z.object({ op: z.literal('attachPhone'), userId: targetUserId, username, number: z.string().min(1), extension: z.string().min(1).optional(), type: PhoneTypeSchema }),
   z.object({ op: z.literal('detachPhone'), userId: z.string().min(1), username, phoneId: z.string().min(1), number: z.string() }),
@@ -120,7 +122,7 @@ export type PlanOutcome = 'created' | 'updated' | 'disabled' | 'deleted' | 'unch
 export function planOutcome<Op extends { op: string }>(ops: readonly Op[]): PlanOutcome {
   const kinds = new Set(ops.map((o) => o.op));
   if (kinds.has('create')) return 'created';
-  if (kinds.has('delete')) return 'deleted';
+  if (kinds.has('delete') || kinds.has('trash')) return 'deleted';
   if (kinds.has('disable')) return 'disabled';
   if (kinds.has('skip')) return 'skipped';
   return ops.length > 0 ? 'updated' : 'unchanged';
@@ -292,6 +294,9 @@ export function planDeprovision(input: PlanDeprovisionInput): PlanOp[] {
       return [{ op: 'delete', userId: current.user_id, username: current.username }, ...phoneCleanup(current, ownedPhones(current, owner.connectionId), a.cleanupUnusedPhones)];
     case 'disable':
       return current.status === 'disabled' ? [] : [{ op: 'disable', userId: current.user_id, username: current.username }];
+    case 'trash':
+      // Phones stay: a restore from Trash must give the user back whole.
+      return [{ op: 'trash', userId: current.user_id, username: current.username }];
     case undefined:
       return [skip(current.username, 'userActions.removeAction is not set, so nothing is deprovisioned')];
   }
@@ -329,6 +334,9 @@ export function applyPlanToView(view: DuoUserView | null, ops: readonly PlanOp[]
         break;
       case 'delete':
         v = null;
+        break;
+      case 'trash':
+        if (v) v = { ...v, status: 'pending deletion' };
         break;
       case 'attachPhone':
         if (v) v = { ...v, phones: [...v.phones, { phone_id: `planned:${op.number}`, number: op.number, extension: op.extension ?? null }] };

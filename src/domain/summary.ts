@@ -7,6 +7,11 @@
 import { z } from 'zod';
 
 export const MAX_FAILURES = 200;
+/**
+ * Trashed users a run lists by id (what `restoreDeletions` restores). Bounded like failures; the
+ * deletion guard keeps a run's deprovisions far below this in practice.
+ */
+export const MAX_TRASHED = 1000;
 const MAX_TEXT = 500;
 
 const count = z.number().int().min(0);
@@ -62,15 +67,19 @@ export const RunSummarySchema = z.object({
   /** Failures counted in `failed` whose details were dropped to keep the summary bounded. */
   failuresTruncated: count.default(0),
   groups: GroupCountsSchema.optional(),
+  /** Users this run sent to Duo's Trash (removeAction `trash`), id and username; absent when none. */
+  trashed: z.array(z.object({ id: z.string().min(1), label: z.string() })).max(MAX_TRASHED).optional(),
+  /** Trashed users counted in `deleted` but not listed in `trashed` (over MAX_TRASHED). */
+  trashedTruncated: count.optional(),
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
 /** The counters without the failure list: what runs report to the entity; the list stays in the run's result. */
-export const RunCountsSchema = RunSummarySchema.omit({ failures: true, failuresTruncated: true });
+export const RunCountsSchema = RunSummarySchema.omit({ failures: true, failuresTruncated: true, trashed: true, trashedTruncated: true });
 export type RunCounts = z.infer<typeof RunCountsSchema>;
 
 export function countsOf(summary: RunSummary): RunCounts {
-  const { failures: _failures, failuresTruncated: _truncated, ...counts } = summary;
+  const { failures: _failures, failuresTruncated: _truncated, trashed: _trashed, trashedTruncated: _trashedTruncated, ...counts } = summary;
   return counts;
 }
 
@@ -101,7 +110,19 @@ export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
     failed: a.failed + b.failed,
     ...capFailures([...a.failures, ...b.failures], a.failuresTruncated + b.failuresTruncated),
     ...(a.groups || b.groups ? { groups: addGroupCounts(a.groups, b.groups) } : {}),
+    ...capTrashed([...(a.trashed ?? []), ...(b.trashed ?? [])], (a.trashedTruncated ?? 0) + (b.trashedTruncated ?? 0)),
   };
+}
+
+function capTrashed(trashed: readonly { id: string; label: string }[], truncated: number): Pick<RunSummary, 'trashed' | 'trashedTruncated'> {
+  const kept = trashed.slice(0, MAX_TRASHED);
+  const dropped = truncated + trashed.length - kept.length;
+  return { ...(kept.length ? { trashed: kept } : {}), ...(dropped ? { trashedTruncated: dropped } : {}) };
+}
+
+/** One more user sent to Trash, listed while there is room. */
+export function recordTrashed(summary: RunSummary, user: { id: string; label: string }): RunSummary {
+  return { ...summary, ...capTrashed([...(summary.trashed ?? []), user], summary.trashedTruncated ?? 0) };
 }
 
 /** Group and membership changes counted (users are counted by `recordOutcome`). */

@@ -26,7 +26,7 @@ type PageActivity =
   | 'deleteInboundRulePage'
   | 'planInboundRuleDeletionPage'
   | 'applyInboundRuleDeletionBatch';
-type ShortActivity = 'testConnection' | 'reconcileUser' | 'claimRun' | 'closedRuns';
+type ShortActivity = 'testConnection' | 'reconcileUser' | 'claimRun' | 'closedRuns' | 'restoreTrashedUsers';
 
 /** Page activities: a page is ~100 users; heartbeats let a dead worker's page move on quickly. */
 export const pageActivities = proxyActivities<Pick<DuoSyncActivities, PageActivity>>({

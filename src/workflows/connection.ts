@@ -9,13 +9,13 @@ import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getE
 import type { UpdateDefinition } from '@temporalio/common';
 import {
   actorOf, approveDeletionsSignal, approveDeletionsUpdate, auditQuery, claimRunUpdate, deleteConnectionUpdate, configQuery, configureUpdate, connectionWorkflowId, ConnectionWorkflowInputSchema, deleteRuleUpdate,
-  DuoSyncConnection, DuoSyncKind, groupChangedSignal, groupDeletedSignal, membershipChangedSignal, pauseSignal, resumeSignal, runFinishedSignal, runProgressSignal,
+  DuoSyncConnection, DuoSyncKind, groupChangedSignal, restoreDeletionsUpdate, groupDeletedSignal, membershipChangedSignal, pauseSignal, resumeSignal, runFinishedSignal, runProgressSignal,
   statusQuery, syncNowSignal, syncNowUpdate, syncUserUpdate, testConnectionUpdate, userChangedSignal, userDeletedSignal, upsertRuleUpdate, type ConnectionWorkflowInput,
 } from '../contract';
 import { describeConnection } from '../contract/ui-text';
 import { ConnectionEntity, type CarriedEntity } from '../domain/entity/connection-entity';
 import { shortActivities } from './activity-options';
-import { parseInput } from './failures';
+import { failureMessage, parseInput } from './failures';
 import { setParsedUpdateHandler } from './parsed-update';
 import { reconcileGroupChild, reconcileUserChild, startRunChild } from './children';
 import { carryOutOpsAction } from './operability';
@@ -90,6 +90,13 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     await getExternalWorkflowHandle(decision.runId).signal(approveDeletionsSignal, decision);
     entity.deletionsDecided(now(), decision, actorOf(by));
     return { forwardedTo: decision.runId };
+  });
+  onUpdate(restoreDeletionsUpdate, (raw) => entity.checkRestoreDeletions(raw), async ({ runId, config }, by) => {
+    const result = await shortActivities.restoreTrashedUsers({ connectionId: id, config, runId }).catch((err: unknown) => {
+      throw ApplicationFailure.nonRetryable(failureMessage(err), 'RestoreFailed');
+    });
+    entity.deletionsRestored(now(), runId, result, actorOf(by));
+    return result;
   });
   onUpdate(claimRunUpdate, (raw) => entity.checkClaimRun(raw), (request) => entity.claimRun(now(), request));
 

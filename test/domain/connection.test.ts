@@ -107,9 +107,9 @@ describe('domain/connection', () => {
     });
 
     it('deprovisioning needs an explicit removeAction (no destructive default)', () => {
-      assert.deepEqual(errorsOf(baseConfig({ userActions: { deprovision: true } })), ['userActions.removeAction: required when deprovision is on: set it to "delete" or "disable"']);
+      assert.deepEqual(errorsOf(baseConfig({ userActions: { deprovision: true } })), ['userActions.removeAction: required when deprovision is on: set it to "trash" (recommended: restorable for 7 days), "delete" or "disable"']);
       assert.deepEqual(errorsOf(baseConfig({ userActions: { deprovisionOnRuleDeletion: true } })), [
-        'userActions.removeAction: required when deprovisionOnRuleDeletion is on: set it to "delete" or "disable"',
+        'userActions.removeAction: required when deprovisionOnRuleDeletion is on: set it to "trash" (recommended: restorable for 7 days), "delete" or "disable"',
       ]);
       assert.equal(parseConfig({ userActions: { deprovision: true, removeAction: 'delete' } }).userActions.removeAction, 'delete');
     });

@@ -15,6 +15,7 @@ import {
   GroupChangeSchema,
   MembershipChangeSchema,
   PauseSchema,
+  RestoreDeletionsSchema,
   RunFinishedSchema,
   RunProgressSchema,
   SyncNowSchema,
@@ -26,6 +27,7 @@ import {
   type DeletionDecision,
   type FailureType,
   type GroupChange,
+  type RestoreDeletionsRequest,
   type RunClaim,
   type RunKind,
   type RunProgress,
@@ -211,6 +213,13 @@ export class ConnectionEntity {
   }
 
   // ---- updates: `check*` validates (runs in the update's validator), the method applies ----------
+
+  /** Restoring a run's Trash needs the connection's Duo settings; which users is the run's own record. */
+  checkRestoreDeletions(raw: unknown): RestoreDeletionsRequest & { config: ConnectionConfig } {
+    this.refuseWhileDeleting();
+    const config = this.requireConfig();
+    return { ...parsePayload(RestoreDeletionsSchema, 'restoreDeletions request', raw), config };
+  }
 
   private refuseWhileDeleting(): void {
     if (this.state.deleting) throw refuse('ConnectionDeleting', `connection ${this.connectionId} is being deleted (since ${this.state.deleting.requestedAt}): it takes no more changes`);
@@ -713,6 +722,12 @@ export class ConnectionEntity {
   }
 
   /** A deletion decision forwarded to its run: recorded as an event and in the audit trail. */
+  /** A run's trashed users were restored (restoreDeletions): audited with who asked. */
+  deletionsRestored(now: number, runId: string, result: { restored: number; skipped: number; failed: number }, actor: AuditActor = WEB_UI): void {
+    this.recordAudit(now, 'restoreDeletions', actor, { target: runId, diff: auditDiff(undefined, { restored: result.restored, skipped: result.skipped, failed: result.failed }) });
+    this.event(now, `restored ${result.restored} user(s) from Trash for ${runId} (${result.skipped} skipped, ${result.failed} failed)`);
+  }
+
   deletionsDecided(now: number, decision: DeletionDecision, actor: AuditActor = WEB_UI): void {
     this.recordAudit(now, decision.decision === 'approve' ? 'approveDeletions' : 'skipDeletions', actor, { target: decision.runId, diff: auditDiff(undefined, { deletionSetHash: decision.deletionSetHash }) });
     this.event(now, `deletions ${decision.decision === 'approve' ? 'approved' : 'skipped'} for ${decision.runId}`);
