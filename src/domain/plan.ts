@@ -61,9 +61,10 @@ export type DuoUserView = z.infer<typeof DuoUserViewSchema>;
 const TEXT_FIELDS = ['email', 'realname', 'firstname', 'lastname'] as const;
 type TextField = (typeof TEXT_FIELDS)[number];
 
-/** Field values as Duo's modify takes them: `''` clears a field. */
+/** Field values as Duo's modify takes them: `''` clears a field; `username` renames the user in place. */
 export const UserChangesSchema = z
   .object({
+    username: z.string().min(1),
     email: z.string(),
     realname: z.string(),
     firstname: z.string(),
@@ -295,6 +296,18 @@ export function planDeprovision(input: PlanDeprovisionInput): PlanOp[] {
     case undefined:
       return [skip(current.username, 'userActions.removeAction is not set, so nothing is deprovisioned')];
   }
+}
+
+/**
+ * Renaming an owned Duo user in place after its store user was renamed (same store id, new
+ * username): one modify, so the user keeps its user_id, phones, tokens and group memberships.
+ * Only a user owned by `owner` whose marker records `storeId` is renamed; anything else plans nothing.
+ */
+export function planRename(current: DuoUserView, newUsername: string, owner: Owner, storeId: string): PlanOp[] {
+  const marker = parseUserMarker(current.notes);
+  if (!marker || marker.connectionId !== owner.connectionId || marker.ruleId !== owner.ruleId || marker.storeId !== storeId) return [];
+  if (current.status === 'pending deletion' || current.username === newUsername) return [];
+  return [{ op: 'update', userId: current.user_id, username: current.username, changes: { username: newUsername } }];
 }
 
 // ---- simulation ---------------------------------------------------------------------------------
