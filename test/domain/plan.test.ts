@@ -8,6 +8,7 @@ import {
   planDeprovision,
   PlanOpSchema,
   planOutcome,
+  planRename,
   planUser,
   SKIP_NOT_OWNED,
   storeIdConflict,
@@ -415,6 +416,25 @@ describe('domain/plan', () => {
         const second = planUser({ desired: d, current: after, owner: OWNER, userActions, ...extra });
         assert.deepEqual(second.filter(isWriteOp), [], `case ${i}: ${JSON.stringify({ d, c, userActions, first, second })}`);
       }
+    });
+  });
+
+  describe('rename (same store id, new username)', () => {
+    const ours = (): DuoUserView => owned({ notes: withMarker('', { ...OWNER, storeId: 'id-ada' }) });
+
+    it('renames this rule’s user recording the store id in place: one update of username only', () => {
+      const ops = planRename(ours(), 'ada.lovelace', OWNER, 'id-ada');
+      assert.deepEqual(ops, [{ op: 'update', userId: 'DU0000000000000000A1', username: 'ada', changes: { username: 'ada.lovelace' } }]);
+      assert.ok(PlanOpSchema.safeParse(ops[0]).success);
+      assert.equal(applyPlanToView(ours(), ops)?.username, 'ada.lovelace');
+    });
+
+    it('plans nothing for another store id, an old marker, another rule, a user in the Trash or the same name', () => {
+      assert.deepEqual(planRename(ours(), 'x', OWNER, 'id-other'), []);
+      assert.deepEqual(planRename(owned({ notes: withMarker('', OWNER) }), 'x', OWNER, 'id-ada'), []);
+      assert.deepEqual(planRename(ours(), 'x', { ...OWNER, ruleId: 'admins' }, 'id-ada'), []);
+      assert.deepEqual(planRename({ ...ours(), status: 'pending deletion' }, 'x', OWNER, 'id-ada'), []);
+      assert.deepEqual(planRename(ours(), 'ada', OWNER, 'id-ada'), []);
     });
   });
 });
