@@ -14,6 +14,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
 COPY --from=build /app/lib ./lib
 COPY bin ./bin
+# The audit file's directory (a volume in docker-compose.yml) belongs to the unprivileged user.
+RUN mkdir -p /var/lib/duo-sync/audit && chown node:node /var/lib/duo-sync/audit
 USER node
 STOPSIGNAL SIGTERM
 CMD ["node", "lib/worker.js"]

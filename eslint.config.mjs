@@ -20,7 +20,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts', 'src/contract/**/*.ts'],
+    files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts', 'src/contract/**/*.ts', 'src/metrics/workflow-interceptors.ts', 'src/metrics/sinks.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',

@@ -5,6 +5,7 @@
  * whether the connection's entity workflow is already running. With DUO_SYNC_CODEC_* set, payloads
  * and failure messages are encrypted with the same codec the worker uses (src/codec).
  */
+import { hostname, userInfo } from 'node:os';
 import { Client, Connection, type SignalDefinition, WithStartWorkflowOperation, WorkflowIdConflictPolicy, WorkflowUpdateFailedError } from '@temporalio/client';
 import { z } from 'zod';
 import { loadProcessConfig, type ProcessConfig } from './config/env';
@@ -14,6 +15,15 @@ import type { HealthCheckResult } from './activities';
 import { ConnectionConfigSchema, formatIssues, RuleSchema, SlugSchema, type ConnectionConfig, type Rule } from './domain/connection';
 import type { RunSummary } from './domain/summary';
 import {
+  auditQuery,
+  deleteConnectionUpdate,
+  DeleteConnectionSchema,
+  DuoSyncConnection,
+  RequestedBySchema,
+  type AuditEntry,
+  type DeleteConnectionRequest,
+  type DeleteConnectionResult,
+  type RequestedBy,
   DeletionDecisionSchema,
   approveDeletionsUpdate,
   configureUpdate,
@@ -50,7 +60,29 @@ import { connectionDetails, connectionSummary, healthCheckSummary } from './cont
 export interface DuoSyncClient {
   client: Client;
   taskQueue: string;
+  /** Who this client acts for: sent with every change and recorded in the connection's audit trail (default: `defaultRequestedBy('api')`). */
+  requestedBy?: RequestedBy;
   close(): Promise<void>;
+}
+
+/** `DUO_SYNC_ACTOR` when set, else `<os user>@<host>`: who a CLI or service call acts for. */
+export function defaultRequestedBy(via: RequestedBy['via'], env: NodeJS.ProcessEnv = process.env): RequestedBy {
+  const named = env['DUO_SYNC_ACTOR']?.trim();
+  let identity = named;
+  if (!identity) {
+    let user = 'unknown';
+    try {
+      user = userInfo().username;
+    } catch {
+      // no passwd entry (some containers): the host alone still says where the call came from
+    }
+    identity = `${user}@${hostname()}`;
+  }
+  return RequestedBySchema.parse({ identity: identity.slice(0, 200), via });
+}
+
+function requestedBy(dsc: DuoSyncClient): RequestedBy {
+  return dsc.requestedBy ?? defaultRequestedBy('api');
 }
 
 export class InvalidRequestError extends Error {
@@ -82,11 +114,12 @@ async function update<T>(name: string, call: () => Promise<T>): Promise<T> {
   }
 }
 
-export async function connectDuoSyncClient(config: ProcessConfig = loadProcessConfig()): Promise<DuoSyncClient> {
+export async function connectDuoSyncClient(config: ProcessConfig = loadProcessConfig(), options: { requestedBy?: RequestedBy } = {}): Promise<DuoSyncClient> {
   const dataConverter = dataConverterFromConfig(config);
   const connection = await Connection.connect(await temporalConnectionOptions(config));
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
-  return { client, taskQueue: config.TEMPORAL_TASK_QUEUE, close: () => connection.close() };
+  const by = options.requestedBy ?? defaultRequestedBy('api', config.DUO_SYNC_ACTOR ? { DUO_SYNC_ACTOR: config.DUO_SYNC_ACTOR } : process.env);
+  return { client, taskQueue: config.TEMPORAL_TASK_QUEUE, requestedBy: check(RequestedBySchema, 'requestedBy', by), close: () => connection.close() };
 }
 
 export { connectionWorkflowId } from './contract';
@@ -119,7 +152,7 @@ export async function configureConnection(dsc: DuoSyncClient, config: Connection
     ...startOptions(dsc, valid.connectionId),
     workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
   });
-  return update('configure', () => dsc.client.workflow.executeUpdateWithStart(configureUpdate, { args: [valid], startWorkflowOperation }));
+  return update('configure', () => dsc.client.workflow.executeUpdateWithStart(configureUpdate, { args: [valid, requestedBy(dsc)], startWorkflowOperation }));
 }
 
 async function signalWithStart<T>(dsc: DuoSyncClient, connectionId: string, signal: SignalDefinition<[T]>, change: T): Promise<void> {
@@ -171,23 +204,76 @@ export async function testConnection(dsc: DuoSyncClient, connectionId: string): 
 }
 
 export async function upsertRule(dsc: DuoSyncClient, connectionId: string, rule: Rule): Promise<{ applied: true; rules: number }> {
-  return update('upsertRule', () => handle(dsc, connectionId).executeUpdate(upsertRuleUpdate, { args: [check(RuleSchema, 'rule', rule)] }));
+  return update('upsertRule', () => handle(dsc, connectionId).executeUpdate(upsertRuleUpdate, { args: [check(RuleSchema, 'rule', rule), requestedBy(dsc)] }));
 }
 
 export async function deleteRule(dsc: DuoSyncClient, connectionId: string, ruleId: string): Promise<{ workflowId: string }> {
-  return update('deleteRule', () => handle(dsc, connectionId).executeUpdate(deleteRuleUpdate, { args: [{ ruleId }] }));
+  return update('deleteRule', () => handle(dsc, connectionId).executeUpdate(deleteRuleUpdate, { args: [{ ruleId }, requestedBy(dsc)] }));
 }
 
 export async function approveDeletions(dsc: DuoSyncClient, connectionId: string, request: DeletionDecisionInput): Promise<{ forwardedTo: string }> {
-  return update('approveDeletions', () => handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(DeletionDecisionSchema, 'approveDeletions request', request)] }));
+  return update('approveDeletions', () => handle(dsc, connectionId).executeUpdate(approveDeletionsUpdate, { args: [check(DeletionDecisionSchema, 'approveDeletions request', request), requestedBy(dsc)] }));
 }
 
 export async function pauseConnection(dsc: DuoSyncClient, connectionId: string, reason?: string): Promise<void> {
-  await handle(dsc, connectionId).signal(pauseSignal, reason ? { reason } : {});
+  await handle(dsc, connectionId).signal(pauseSignal, reason ? { reason } : {}, requestedBy(dsc));
 }
 
 export async function resumeConnection(dsc: DuoSyncClient, connectionId: string): Promise<void> {
-  await handle(dsc, connectionId).signal(resumeSignal);
+  await handle(dsc, connectionId).signal(resumeSignal, {}, requestedBy(dsc));
+}
+
+/**
+ * Deletes a connection: every rule is deleted through the rule-deletion path (its users and groups
+ * released, or deprovisioned behind the deletion guard when `deprovisionOnRuleDeletion` is on), and
+ * `connection/<id>` ends once all of them succeeded. Sent again, it retries rule deletions that failed.
+ */
+export async function deleteConnection(dsc: DuoSyncClient, connectionId: string, request: DeleteConnectionRequest = {}): Promise<DeleteConnectionResult> {
+  return update('deleteConnection', () => handle(dsc, connectionId).executeUpdate(deleteConnectionUpdate, { args: [check(DeleteConnectionSchema, 'deleteConnection request', request), requestedBy(dsc)] }));
+}
+
+/** The connection's audit entries the entity keeps (the last 200), oldest first; `limit` keeps the newest. */
+export async function connectionAudit(dsc: DuoSyncClient, connectionId: string, limit?: number): Promise<AuditEntry[]> {
+  return handle(dsc, connectionId).query(auditQuery, limit === undefined ? {} : { limit });
+}
+
+export interface ConnectionListing {
+  connectionId: string;
+  workflowId: string;
+  /** Temporal's status of `connection/<id>`: RUNNING, or COMPLETED for a deleted connection. */
+  status: string;
+  startedAt: string;
+  /** From the entity (running connections only; absent when its status could not be read). */
+  description?: string;
+  enabled?: boolean;
+  paused?: boolean;
+  deleting?: boolean;
+}
+
+/** Connections found by their search attributes (DuoSyncKind="connection"), running ones only unless `all`. */
+export async function listConnections(dsc: DuoSyncClient, options: { all?: boolean; limit?: number } = {}): Promise<ConnectionListing[]> {
+  const query = `DuoSyncKind="connection"${options.all ? '' : ' AND ExecutionStatus="Running"'}`;
+  const found: ConnectionListing[] = [];
+  for await (const wf of dsc.client.workflow.list({ query })) {
+    const connectionId = wf.typedSearchAttributes.get(DuoSyncConnection) ?? wf.workflowId.replace(/^connection\//, '');
+    found.push({ connectionId, workflowId: wf.workflowId, status: wf.status.name, startedAt: wf.startTime.toISOString() });
+    if (found.length >= (options.limit ?? 1000)) break;
+  }
+  // Details come from each running entity's status query, a few at a time.
+  const running = found.filter((c) => c.status === 'RUNNING');
+  for (let i = 0; i < running.length; i += 8) {
+    await Promise.all(
+      running.slice(i, i + 8).map(async (c) => {
+        try {
+          const s = await connectionStatus(dsc, c.connectionId);
+          Object.assign(c, { enabled: s.enabled, paused: s.paused, deleting: s.deleting !== undefined, ...(s.description ? { description: s.description } : {}) });
+        } catch {
+          // a busy or missing worker: the listing still shows the connection
+        }
+      }),
+    );
+  }
+  return found.sort((a, b) => a.connectionId.localeCompare(b.connectionId));
 }
 
 export async function connectionStatus(dsc: DuoSyncClient, connectionId: string): Promise<ConnectionStatus> {

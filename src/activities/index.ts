@@ -5,7 +5,9 @@
  */
 import { Context } from '@temporalio/activity';
 import type { HealthCheckResult } from '../contract';
+import { createAuditActivities, type AuditSinkOptions } from './audit';
 import { createInboundActivities } from './inbound';
+import { createNotifyActivities, type NotifyOptions } from './notify';
 import { createConnectionResources, type ConnectionResources, type ResourceOptions } from './resources';
 import { createGroupActivities } from './groups';
 import { createSyncActivities } from './sync';
@@ -16,6 +18,9 @@ export interface ActivityDependencies extends ResourceOptions {
   workerIdentity?: string;
   /** Shared clients; created from the options above when absent. */
   resources?: ConnectionResources;
+  /** Where audit entries go (DUO_SYNC_AUDIT_FILE). */
+  audit?: AuditSinkOptions;
+  notify?: NotifyOptions;
 }
 
 export type { HealthCheckResult } from '../contract';
@@ -31,6 +36,8 @@ export function createActivities(deps: ActivityDependencies = {}) {
     ...createGroupActivities(resources),
     ...createInboundActivities(resources),
     ...createTemporalActivities(),
+    ...createAuditActivities(deps.audit),
+    ...createNotifyActivities(resources, deps.notify),
   };
 }
 

@@ -2,12 +2,24 @@
  * Per-worker cache of the clients a connection needs: a Duo client (secret resolved here, on the
  * activity side, from the connection's secret reference) and an identity-store adapter. Keyed by
  * the parts of the config they depend on, so a reconfigured connection gets fresh clients.
+ *
+ * A secret changed in its file or environment variable is picked up without a restart: the Duo
+ * client's secret key (and CA bundle) is resolved again when the cached client is older than
+ * `secretTtlMs` (default 30 s), and the client is rebuilt when the value changed. Stores resolve
+ * their secrets on every connection or token request themselves.
  */
+import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
-import { loadSecretPolicy, resolveSecret as defaultResolveSecret, type SecretPolicy, type SecretRef } from '../config/secrets';
-import { DuoClient, RequestPacer, type DuoClientOptions } from '../duo';
+import { describeSecretRef, loadSecretPolicy, resolveSecret as defaultResolveSecret, type SecretPolicy, type SecretRef } from '../config/secrets';
+import { DuoClient, RequestPacer, type DuoClientOptions, type DuoRequestObserver } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
+
+/** Hooks for metrics (src/metrics): an observer per connection's Duo client, a wrapper around its store. */
+export interface ResourceInstrumentation {
+  duoObserver(connectionId: string): DuoRequestObserver;
+  wrapStore(connectionId: string, store: IdentityStore): IdentityStore;
+}
 
 export interface ResourceOptions {
   /** Replaces secret resolution entirely (tests); the default resolves inside `secretPolicy`. */
@@ -15,24 +27,45 @@ export interface ResourceOptions {
   /** What secret references this worker resolves (default: from DUO_SYNC_SECRET_* in its environment). */
   secretPolicy?: SecretPolicy;
   createStore?: typeof defaultCreateStore;
+  /** Builds the Duo client (tests observe the options it gets); default `new DuoClient(options)`. */
+  createDuoClient?: (options: DuoClientOptions) => DuoClient;
   /** Users of one page reconciled at once (default 8); each is a few dependent Duo calls. */
   pageConcurrency?: number;
-  /** Extra Duo client options (timeouts, CA bundle). */
+  /** Extra Duo client options (timeouts). */
   duo?: Partial<Omit<DuoClientOptions, 'apiHost' | 'integrationKey' | 'secretKey'>>;
+  /** How long a Duo client's resolved secret is trusted before it is read again (default 30 s; 0: every use). */
+  secretTtlMs?: number;
+  instrumentation?: ResourceInstrumentation;
+  /** Clock (tests). */
+  now?: () => number;
 }
 
 export interface ConnectionResources {
   readonly pageConcurrency: number;
   duo(config: ConnectionConfig): Promise<DuoClient>;
   store(config: ConnectionConfig): Promise<IdentityStore>;
+  /** Resolves one of the connection's secret references within the worker's allow-list. */
+  resolveSecret(ref: SecretRef, connectionId: string): Promise<string>;
   close(): Promise<void>;
 }
+
+interface CachedDuoClient {
+  client: DuoClient;
+  /** Hash of the secret key and CA bundle the client was built with. */
+  fingerprint: string;
+  checkedAt: number;
+}
+
+export const DEFAULT_SECRET_TTL_MS = 30_000;
 
 export function createConnectionResources(options: ResourceOptions = {}): ConnectionResources {
   const policy = options.secretPolicy ?? loadSecretPolicy(process.env);
   const resolveSecret = options.resolveSecret ?? ((ref: SecretRef, connectionId: string) => defaultResolveSecret(ref, process.env, { policy, connectionId }));
   const createStore = options.createStore ?? defaultCreateStore;
-  const duoClients = new Map<string, Promise<DuoClient>>();
+  const createDuoClient = options.createDuoClient ?? ((o: DuoClientOptions) => new DuoClient(o));
+  const secretTtlMs = options.secretTtlMs ?? DEFAULT_SECRET_TTL_MS;
+  const now = options.now ?? Date.now;
+  const duoClients = new Map<string, CachedDuoClient>();
   // One bucket per Duo account and rate, shared by every client of that account on this worker.
   const pacers = new Map<string, RequestPacer>();
   const pacerFor = (config: ConnectionConfig): RequestPacer | undefined => {
@@ -48,49 +81,77 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
   };
   const stores = new Map<string, Promise<IdentityStore>>();
 
-  const cached = <T>(map: Map<string, Promise<T>>, key: string, make: () => Promise<T>): Promise<T> => {
-    let entry = map.get(key);
-    if (!entry) {
-      entry = make();
-      map.set(key, entry);
-      // A failed construction (bad secret, bad config) must not be cached: the fix should take effect.
-      entry.catch(() => map.delete(key));
+  const secretFailure = (config: ConnectionConfig, what: string, err: unknown): ApplicationFailure =>
+    ApplicationFailure.nonRetryable(`connection ${config.connectionId}: Duo ${what}: ${err instanceof Error ? err.message : String(err)}`, 'SecretUnavailable');
+
+  /** The secret key and CA bundle as they are now. */
+  const duoSecrets = async (config: ConnectionConfig): Promise<{ secretKey: string; ca: string | undefined }> => {
+    const secretKey = await resolveSecret(config.duo.secretKey, config.connectionId).catch((err: unknown) => {
+      throw secretFailure(config, 'secret key', err);
+    });
+    const caRef = config.duo.caCertificates;
+    let ca: string | undefined;
+    if (caRef && 'pem' in caRef) ca = caRef.pem;
+    else if (caRef) {
+      ca = await resolveSecret(caRef, config.connectionId).catch((err: unknown) => {
+        throw secretFailure(config, `caCertificates (${describeSecretRef(caRef)})`, err);
+      });
     }
-    return entry;
+    return { secretKey, ca };
   };
 
   return {
     pageConcurrency: options.pageConcurrency ?? 8,
-    duo(config) {
+    async duo(config) {
       // Per connection: a client built with one connection's secret is never handed to another.
-      const key = JSON.stringify([config.connectionId, config.duo.apiHost, config.duo.integrationKey, config.duo.secretKey, config.duo.requestsPerSecond]);
-      return cached(duoClients, key, async () => {
-        let secretKey: string;
-        try {
-          secretKey = await resolveSecret(config.duo.secretKey, config.connectionId);
-        } catch (err) {
-          throw ApplicationFailure.nonRetryable(
-            `connection ${config.connectionId}: Duo secret key: ${err instanceof Error ? err.message : String(err)}`,
-            'SecretUnavailable',
-          );
-        }
-        const pacer = pacerFor(config);
-        return new DuoClient({ ...options.duo, apiHost: config.duo.apiHost, integrationKey: config.duo.integrationKey, secretKey, ...(pacer ? { pacer } : {}) });
-      });
+      const d = config.duo;
+      const key = JSON.stringify([config.connectionId, d.apiHost, d.integrationKey, d.secretKey, d.requestsPerSecond, d.signatureVersion ?? 5, d.caCertificates ?? null]);
+      const cached = duoClients.get(key);
+      if (cached && now() - cached.checkedAt < secretTtlMs) return cached.client;
+      const { secretKey, ca } = await duoSecrets(config);
+      const fingerprint = createHash('sha256').update(secretKey).update('\0').update(ca ?? '').digest('hex');
+      if (cached && cached.fingerprint === fingerprint) {
+        cached.checkedAt = now();
+        return cached.client;
+      }
+      const pacer = pacerFor(config);
+      let client: DuoClient;
+      try {
+        client = createDuoClient({
+          ...options.duo,
+          apiHost: d.apiHost,
+          integrationKey: d.integrationKey,
+          secretKey,
+          signatureVersion: d.signatureVersion ?? 5,
+          ...(ca ? { caCertificates: ca } : {}),
+          ...(pacer ? { pacer } : {}),
+          ...(options.instrumentation ? { observer: options.instrumentation.duoObserver(config.connectionId) } : {}),
+        });
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable(`connection ${config.connectionId}: Duo client: ${err instanceof Error ? err.message : String(err)}`, 'InvalidDuoConfig');
+      }
+      duoClients.set(key, { client, fingerprint, checkedAt: now() });
+      return client;
     },
     store(config) {
       const key = JSON.stringify([config.connectionId, config.store]);
-      return cached(stores, key, async () => {
-        try {
-          return await createStore(config.store, { resolveSecret: (ref) => resolveSecret(ref, config.connectionId) });
-        } catch (err) {
-          throw ApplicationFailure.nonRetryable(
-            `connection ${config.connectionId}: identity store: ${err instanceof Error ? err.message : String(err)}`,
-            'InvalidStoreConfig',
-          );
-        }
-      });
+      let entry = stores.get(key);
+      if (!entry) {
+        entry = (async () => {
+          try {
+            const store = await createStore(config.store, { resolveSecret: (ref) => resolveSecret(ref, config.connectionId) });
+            return options.instrumentation ? options.instrumentation.wrapStore(config.connectionId, store) : store;
+          } catch (err) {
+            throw ApplicationFailure.nonRetryable(`connection ${config.connectionId}: identity store: ${err instanceof Error ? err.message : String(err)}`, 'InvalidStoreConfig');
+          }
+        })();
+        stores.set(key, entry);
+        // A failed construction (bad config) must not be cached: the fix should take effect.
+        entry.catch(() => stores.delete(key));
+      }
+      return entry;
     },
+    resolveSecret: (ref, connectionId) => resolveSecret(ref, connectionId),
     async close() {
       const all = [...stores.values()];
       stores.clear();

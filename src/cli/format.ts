@@ -4,7 +4,8 @@
  * need to be readable, not parseable.
  */
 import { describeGroupCounts, type RunSummary } from '../domain/summary';
-import type { ConnectionStatus, ConnectionTestResult, FullSyncResult, InboundSyncResult, RunProgress, RunRecord } from '../contract';
+import type { AuditEntry, ConnectionStatus, ConnectionTestResult, FullSyncResult, InboundSyncResult, RunProgress, RunRecord } from '../contract';
+import type { ConnectionListing } from '../client';
 import { fields, table } from './io';
 
 const COUNTERS = ['created', 'updated', 'disabled', 'deleted', 'unchanged', 'skipped', 'failed'] as const;
@@ -70,11 +71,13 @@ export function statusLines(status: ConnectionStatus, maxRuns = 10): string[] {
   const failedChecks = test?.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.message}`) ?? [];
   const out = fields([
     ['connection', status.connectionId],
+    ...(status.description ? [['description', status.description] as [string, string]] : []),
+    ...(status.deleting ? [['DELETING', `since ${status.deleting.requestedAt}${status.deleting.failedRuleDeletions.length ? `; failed rule deletions: ${status.deleting.failedRuleDeletions.join(', ')} (send connection delete again to retry)` : ''}`] as [string, string]] : []),
     ['configured', status.configured ? 'yes' : 'no'],
     ['enabled', status.enabled ? 'yes' : 'no'],
     ['paused', status.paused ? `yes${status.pauseReason ? ` (${status.pauseReason})` : ''}` : 'no'],
     ['connection test', test ? `${test.ok ? 'passed' : `FAILED: ${failedChecks.join('; ')}`} at ${test.testedAt}` : 'not run'],
-    ['rules', status.rules.length ? status.rules.map((r) => `${r.id} (${r.direction})`).join(', ') : 'none'],
+    ['rules', status.rules.length ? status.rules.map((r) => `${r.id} (${r.direction}${r.description ? `: ${r.description}` : ''})`).join(', ') : 'none'],
     ['current run', status.currentRun ? progressText(status.currentRun) : 'none'],
     ['sync queued', status.syncQueued ? 'yes' : 'no'],
     ['next full sync', status.nextFullSyncAt ?? 'not scheduled'],
@@ -90,4 +93,33 @@ export function statusLines(status: ConnectionStatus, maxRuns = 10): string[] {
 
 export function eventLines(events: ConnectionStatus['recentEvents']): string[] {
   return events.length === 0 ? ['no events'] : events.map((e) => `${e.at}  ${e.message}`);
+}
+
+function changeText(c: AuditEntry['changes'][number]): string {
+  if (c.secret) return `${c.path} (secret reference changed)`;
+  const show = (v: unknown) => (v === undefined ? '∅' : JSON.stringify(v));
+  return `${c.path}: ${show(c.from)} → ${show(c.to)}`;
+}
+
+export function auditLines(entries: readonly AuditEntry[]): string[] {
+  if (entries.length === 0) return ['no audit entries'];
+  const out: string[] = [];
+  for (const e of entries) {
+    const who = e.actor.identity ? `${e.actor.identity} (${e.actor.via})` : e.actor.via;
+    out.push(`#${e.seq} ${e.at}  ${e.action}${e.target ? ` ${e.target}` : ''}  by ${who}${e.reason ? `  reason: ${e.reason}` : ''}`);
+    out.push(...e.changes.map((c) => `    ${changeText(c)}`));
+    if (e.changesOmitted) out.push(`    … and ${e.changesOmitted} more changes`);
+  }
+  return out;
+}
+
+export function connectionListLines(list: readonly ConnectionListing[]): string[] {
+  if (list.length === 0) return ['no connections'];
+  const state = (c: ConnectionListing): string => {
+    if (c.status !== 'RUNNING') return c.status.toLowerCase();
+    if (c.deleting) return 'deleting';
+    if (c.enabled === undefined) return 'running (status unavailable)';
+    return `${c.enabled ? 'enabled' : 'disabled'}${c.paused ? ', paused' : ''}`;
+  };
+  return table([['connection', 'state', 'since', 'description'], ...list.map((c) => [c.connectionId, state(c), c.startedAt, c.description ?? ''])]);
 }

@@ -12,9 +12,13 @@ import {
   approveDeletions,
   configureConnection,
   connectDuoSyncClient,
+  connectionAudit,
   connectionStatus,
   connectionWorkflowId,
+  defaultRequestedBy,
+  deleteConnection,
   deleteRule,
+  listConnections,
   InvalidRequestError,
   pauseConnection,
   resumeConnection,
@@ -31,7 +35,7 @@ import { SlugSchema, type ConnectionConfig } from '../domain/connection';
 import { configQuery, UsernameSchema } from '../contract';
 import type { ConnectionWorkflowFn } from '../contract';
 import { readConnectionConfigFile, readRuleFile } from './files';
-import { eventLines, fullSyncResultLines, statusLines, summaryLines, testResultLines } from './format';
+import { auditLines, connectionListLines, eventLines, fullSyncResultLines, statusLines, summaryLines, testResultLines } from './format';
 import { chooseResetEvent, downloadHistory, readHistoryFile, replayHistory, resetWorkflow, type Reapply, type ResetPoint } from './history';
 import { CliError, ExitCode, Printer, usageError, type CliIo } from './io';
 import { failureText, waitForFullSync, type WaitOutcome } from './sync-wait';
@@ -46,6 +50,7 @@ export interface CliOptions {
 
 interface GlobalOptions {
   json?: boolean;
+  as?: string;
 }
 
 // ---- argument validation (zod at the CLI boundary) ----------------------------------------------
@@ -59,6 +64,7 @@ function arg<T>(schema: z.ZodType<T>, name: string, value: unknown): T {
 const WorkflowIdSchema = z.string().min(1, 'is required').max(1000, 'is too long');
 const HashSchema = z.string().regex(/^[0-9a-f]{1,128}$/i, 'must be the hex deletionSetHash shown by status');
 const ReasonSchema = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
+const IdentitySchema = z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters');
 
 /** Commander option parser backed by a zod schema: a bad value is a usage error (exit 2). */
 function optionParser<T>(schema: z.ZodType<T>) {
@@ -79,6 +85,7 @@ const REJECTION_HINTS: Record<string, (connectionId: string) => string> = {
   NotAwaitingApproval: (id) => `find the run awaiting approval with: duo-sync status ${id}`,
   DeletionSetMismatch: (id) => `use the deletionSetHash shown by: duo-sync status ${id}`,
   UnknownRule: (id) => `list the rules with: duo-sync status ${id}`,
+  ConnectionDeleting: (id) => `follow the deletion with: duo-sync status ${id}`,
   InvalidInput: () => 'fix the input and run the command again',
   ReconcileFailed: (id) => `read the failure with: duo-sync events ${id}`,
 };
@@ -141,8 +148,10 @@ class Session {
   async client(): Promise<DuoSyncClient> {
     if (this.dsc) return this.dsc;
     const cfg = this.processConfig();
+    const as = this.program.opts<GlobalOptions>().as;
+    const requestedBy = as === undefined ? defaultRequestedBy('cli', this.env) : { identity: arg(IdentitySchema, '--as', as), via: 'cli' as const };
     try {
-      this.dsc = await connectDuoSyncClient(cfg);
+      this.dsc = await connectDuoSyncClient(cfg, { requestedBy });
     } catch (err) {
       if (err instanceof ConfigError) throw err;
       throw new CliError(
@@ -261,6 +270,7 @@ function buildProgram(io: CliIo, env: NodeJS.ProcessEnv, options: Required<CliOp
   program
     .description('Operate duo-sync: connections, rules, syncs, approvals, and the SRE tools replay and reset.')
     .option('--json', 'machine-readable output (JSON on stdout; no progress bar)')
+    .option('--as <identity>', 'who you are, for the audit trail (default: $DUO_SYNC_ACTOR, else <os user>@<host>)')
     .exitOverride()
     .configureOutput({ writeOut: (t) => io.stdout.write(t), writeErr: (t) => io.stderr.write(t) })
     .showHelpAfterError('(add --help for usage)')
@@ -330,6 +340,42 @@ function buildProgram(io: CliIo, env: NodeJS.ProcessEnv, options: Required<CliOp
       s.run({ action: `resume connection ${id}`, connectionId: id }, async () => {
         await resumeConnection(await s.client(), connId(id));
         s.out.result(() => [`connection ${id} resumed`], { connectionId: id, paused: false });
+      }),
+    );
+
+  connection
+    .command('list')
+    .option('--all', 'include deleted (completed) connections')
+    .description('connections found by search attributes, with description, enabled and paused')
+    .action((opts: { all?: boolean }) =>
+      s.run({ action: 'list connections' }, async () => {
+        const list = await listConnections(await s.client(), { all: opts.all === true });
+        s.out.result(() => connectionListLines(list), list);
+      }),
+    );
+  connection
+    .command('delete')
+    .argument('<connectionId>')
+    .option('--yes', 'really delete: without it, nothing is sent')
+    .option('--reason <text>', 'recorded in the audit trail')
+    .description('delete a connection: every rule is deleted (its users released, or deprovisioned per deprovisionOnRuleDeletion, behind the deletion guard), then the connection ends')
+    .action((id: string, opts: { yes?: boolean; reason?: string }) =>
+      s.run({ action: `delete connection ${id}`, connectionId: id }, async () => {
+        const connectionId = connId(id);
+        if (!opts.yes) {
+          throw usageError(
+            `deleting connection ${connectionId} deletes each of its rules (releasing its users and groups, or deprovisioning them when userActions.deprovisionOnRuleDeletion is on) and ends it; run again with --yes`,
+          );
+        }
+        const reason = opts.reason === undefined ? undefined : arg(ReasonSchema, '--reason', opts.reason);
+        const result = await deleteConnection(await s.client(), connectionId, reason ? { reason } : {});
+        s.out.result(
+          () =>
+            result.finished
+              ? [`connection ${connectionId} deleted (no rules were left)`]
+              : [`connection ${connectionId} is being deleted: ${result.deletionRuns.join(', ')}`, `it ends when these runs succeed; follow with: duo-sync status ${connectionId}`],
+          { connectionId, ...result },
+        );
       }),
     );
 
@@ -437,6 +483,18 @@ function buildProgram(io: CliIo, env: NodeJS.ProcessEnv, options: Required<CliOp
       s.run({ action: `read the events of connection ${id}`, connectionId: id }, async () => {
         const events = (await connectionStatus(await s.client(), connId(id))).recentEvents.slice(-opts.limit);
         s.out.result(() => eventLines(events), events);
+      }),
+    );
+
+  program
+    .command('audit')
+    .argument('<connectionId>')
+    .option('--limit <n>', 'how many of the most recent entries', positiveInt, 50)
+    .description('who changed what: configuration, rules, approvals, pause/resume, enable/disable, delete (oldest first)')
+    .action((id: string, opts: { limit: number }) =>
+      s.run({ action: `read the audit trail of connection ${id}`, connectionId: id }, async () => {
+        const entries = await connectionAudit(await s.client(), connId(id), opts.limit);
+        s.out.result(() => auditLines(entries), entries);
       }),
     );
 

@@ -16,6 +16,9 @@ const hostPort = z
 
 const optionalPath = z.string().min(1).optional();
 
+/** A TCP port from an environment variable. */
+export const PortSchema = z.coerce.number({ error: 'must be a port number (1-65535)' }).int('must be a port number (1-65535)').min(1, 'must be a port number (1-65535)').max(65535, 'must be a port number (1-65535)');
+
 export const EnvSchema = z
   .object({
     TEMPORAL_ADDRESS: hostPort.default('localhost:7233'),
@@ -27,6 +30,21 @@ export const EnvSchema = z
     TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
     TEMPORAL_API_KEY: z.string().min(1).optional(),
     DUO_SYNC_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+    /** Who the CLI and client calls act for in the audit trail (default `<os user>@<host>`). */
+    DUO_SYNC_ACTOR: z.string().trim().min(1).max(200).optional(),
+    /** Worker: append every audit entry as a JSON line to this file (docs/operations.md). */
+    DUO_SYNC_AUDIT_FILE: z.string().min(1).optional(),
+    /** Worker: serve duo-sync's Prometheus metrics on this port (`/metrics`); unset: no metrics endpoint. */
+    DUO_SYNC_METRICS_PORT: PortSchema.optional(),
+    /** Worker: serve the Temporal SDK's own Prometheus metrics on this port (the SDK's exporter binds its own). */
+    DUO_SYNC_TEMPORAL_METRICS_PORT: PortSchema.optional(),
+    /** Address both metrics endpoints bind (default 127.0.0.1; 0.0.0.0 in a container scraped from outside). */
+    DUO_SYNC_METRICS_HOST: z.string().regex(/^[0-9a-fA-F.:]+$|^localhost$/, 'must be an IP address to bind, e.g. 0.0.0.0 or 127.0.0.1').default('127.0.0.1'),
+    /** Worker: how long a resolved Duo secret key is trusted before its reference is read again. */
+    DUO_SYNC_SECRET_TTL_SECONDS: z.coerce.number({ error: 'must be a number of seconds' }).int().min(0).max(86_400).default(30),
+    /** OpenTelemetry tracing: OTLP/HTTP endpoint (e.g. http://otel-collector:4318); unset: tracing off. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL, e.g. http://otel-collector:4318' }).optional(),
+    OTEL_SERVICE_NAME: z.string().min(1).default('duo-sync-worker'),
     /** Payload encryption (src/codec, docs/codec.md): `keyId:base64key[,...]`, or a file with that content. */
     DUO_SYNC_CODEC_KEYS: z.string().min(1).optional(),
     DUO_SYNC_CODEC_KEYS_FILE: optionalPath,
@@ -61,8 +79,6 @@ export type ProcessConfig = z.infer<typeof EnvSchema>;
 /** Variables whose values must never appear in messages. */
 const SECRET_VARS = new Set(['TEMPORAL_API_KEY', 'TEMPORAL_TLS_KEY', 'DUO_SYNC_CODEC_KEYS', 'DUO_SYNC_CODEC_SERVER_TOKEN']);
 
-/** A TCP port from an environment variable. */
-export const PortSchema = z.coerce.number({ error: 'must be a port number (1-65535)' }).int('must be a port number (1-65535)').min(1, 'must be a port number (1-65535)').max(65535, 'must be a port number (1-65535)');
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

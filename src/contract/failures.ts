@@ -13,6 +13,8 @@ export const FAILURE_TYPES = [
   'DeletionSetMismatch',
   'ReconcileFailed',
   'RunAlreadyRunning',
+  /** The connection is being deleted: it takes no more changes. */
+  'ConnectionDeleting',
 ] as const;
 export type FailureType = (typeof FAILURE_TYPES)[number];
 

@@ -9,3 +9,4 @@ export * from './messages';
 export * from './status';
 export * from './runs';
 export * from './search-attributes';
+export * from './operations';

@@ -9,6 +9,7 @@ import { SlugSchema, type ConnectionConfig, type Rule } from '../domain/connecti
 import { isDeletionSetHash } from '../domain/guards';
 import { RunCountsSchema, type RunSummary } from '../domain/summary';
 import type { ConnectionStatus, ConnectionTestResult, RunClaim, RunProgress, SyncNowResult } from './status';
+import type { RequestedBy } from './operations';
 
 export const UsernameSchema = z.string().trim().min(1, 'username is required').max(512, 'username is too long');
 
@@ -97,13 +98,13 @@ export type ClaimRunRequest = z.infer<typeof ClaimRunSchema>;
 
 // ---- connectionWorkflow --------------------------------------------------------------------
 
-export const configureUpdate = defineUpdate<{ applied: true; rules: number }, [ConnectionConfig]>('configure');
-export const upsertRuleUpdate = defineUpdate<{ applied: true; rules: number }, [Rule]>('upsertRule');
-export const deleteRuleUpdate = defineUpdate<{ workflowId: string }, [DeleteRuleRequest]>('deleteRule');
+export const configureUpdate = defineUpdate<{ applied: true; rules: number }, [ConnectionConfig, RequestedBy?]>('configure');
+export const upsertRuleUpdate = defineUpdate<{ applied: true; rules: number }, [Rule, RequestedBy?]>('upsertRule');
+export const deleteRuleUpdate = defineUpdate<{ workflowId: string }, [DeleteRuleRequest, RequestedBy?]>('deleteRule');
 export const testConnectionUpdate = defineUpdate<ConnectionTestResult, []>('testConnection');
 export const syncNowUpdate = defineUpdate<SyncNowResult, [SyncNowRequest]>('syncNow');
 export const syncUserUpdate = defineUpdate<RunSummary, [UserChange]>('syncUser');
-export const approveDeletionsUpdate = defineUpdate<{ forwardedTo: string }, [DeletionDecisionInput]>('approveDeletions');
+export const approveDeletionsUpdate = defineUpdate<{ forwardedTo: string }, [DeletionDecisionInput, RequestedBy?]>('approveDeletions');
 /** Internal: a run (started by the entity or by hand) registers with its entity and gets its configuration. */
 export const claimRunUpdate = defineUpdate<RunClaim, [ClaimRunRequest]>('claimRun');
 
@@ -116,8 +117,8 @@ export const groupDeletedSignal = defineSignal<[GroupChange]>('groupDeleted');
 /** A user's group memberships changed: duo-sync reconciles that user (memberships included). */
 export const membershipChangedSignal = defineSignal<[MembershipChange]>('membershipChanged');
 export const syncNowSignal = defineSignal<[SyncNowRequest]>('syncNow');
-export const pauseSignal = defineSignal<[PauseRequest]>('pause');
-export const resumeSignal = defineSignal<[]>('resume');
+export const pauseSignal = defineSignal<[PauseRequest, RequestedBy?]>('pause');
+export const resumeSignal = defineSignal<[z.input<typeof ResumeSchema>?, RequestedBy?]>('resume');
 /** Internal, from a run to its entity: counters only. */
 export const runProgressSignal = defineSignal<[RunProgress]>('runProgress');
 /** Internal, from a run to its entity: how it ended. */

@@ -55,12 +55,18 @@ export interface RunClaim {
 
 export interface ConnectionStatus {
   connectionId: string;
+  /** The configuration's `description`, when it has one. */
+  description?: string;
   configured: boolean;
   enabled: boolean;
   paused: boolean;
   pauseReason?: string;
   connectionTest?: ConnectionTestResult;
-  rules: { id: string; direction: Rule['direction'] }[];
+  rules: { id: string; direction: Rule['direction']; description?: string }[];
+  /** Set once `deleteConnection` was sent: the entity ends when its rule deletions succeeded; failed ones are retried by sending it again. */
+  deleting?: { requestedAt: string; failedRuleDeletions: string[] };
+  /** Notifications waiting for a webhook (see `notifications` in the configuration). */
+  notificationsQueued?: number;
   /** The sync (full or inbound) in flight, with its latest progress. */
   currentRun?: RunProgress;
   /** Every run the entity is waiting to hear from (syncs and rule deletions), with its latest progress. */

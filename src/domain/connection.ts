@@ -11,6 +11,7 @@ import { PhoneRegionSchema } from './phones';
 import { AttributeNameSchema, ScopeSchema } from './scope';
 import { SecretRefSchema } from './secret-ref';
 import { StoreConfigSchema } from './store-config';
+import { NotificationsSchema } from './notifications';
 
 export const SLUG_RE = /^[a-z0-9][a-z0-9-]{0,62}$/;
 export const SlugSchema = z.string().regex(SLUG_RE, 'must be a lower-case slug: a-z, 0-9 and -, starting with a letter or digit, at most 63 characters');
@@ -41,6 +42,15 @@ export const DuoSettingsSchema = z
      * by the number of workers, and syncs run near the limit without 429 back-offs. Absent: unpaced.
      */
     requestsPerSecond: z.number().positive().max(10_000).optional(),
+    /** Duo's request signature: 5 (SHA-512 over the JSON body and x-duo headers, the default) or 2 (form bodies). */
+    signatureVersion: z.union([z.literal(2), z.literal(5)]).optional(),
+    /**
+     * CA bundle (PEM) to trust instead of the system store, e.g. for a TLS-inspecting proxy: inline
+     * (`{"pem": "-----BEGIN CERTIFICATE-----…"}`) or by reference (`{"file": …}`/`{"env": …}`, within the worker's secret allow-list).
+     */
+    caCertificates: z
+      .union([SecretRefSchema, z.object({ pem: z.string().includes('-----BEGIN CERTIFICATE-----', { message: 'must be PEM text with at least one -----BEGIN CERTIFICATE----- block' }) }).strict()])
+      .optional(),
   })
   .strict();
 
@@ -96,9 +106,13 @@ export type AdoptMode = z.infer<typeof AdoptModeSchema>;
 /** An include list is written by hand; the resulting id map travels in every page's input, so it stays small. */
 export const MAX_GROUPS_PER_RULE = 100;
 
+/** Free text for people (shown by status and connection list); never interpreted. */
+export const DescriptionSchema = z.string().trim().max(500, 'at most 500 characters').optional();
+
 export const RuleSchema = z
   .object({
     id: SlugSchema,
+    description: DescriptionSchema,
     direction: z.enum(['outbound', 'inbound']),
     scope: ScopeSchema,
     attributeMappings: AttributeMappingsSchema.default({}),
@@ -163,6 +177,7 @@ function administratorIssues(rule: Pick<Rule, 'direction' | 'attributeMappings' 
 export const ConnectionConfigSchema = z
   .object({
     connectionId: SlugSchema,
+    description: DescriptionSchema,
     enabled: z.boolean().default(true),
     duo: DuoSettingsSchema,
     store: StoreConfigSchema,
@@ -171,6 +186,8 @@ export const ConnectionConfigSchema = z
     deletionGuard: DeletionGuardSchema.prefault({}),
     sourceHealth: SourceHealthSchema.prefault({}),
     rules: z.array(RuleSchema).max(100).default([]),
+    /** Webhooks told when a run fails or ends partial, deletions wait for approval, or the connection test starts or stops failing. */
+    notifications: NotificationsSchema.optional(),
   })
   .strict()
   .superRefine((config, ctx) => {

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import { DuoError, DuoTransportError, type DuoErrorDetails, type DuoErrorKind, type DuoPermission } from './errors';
 import { duoSyncVersion, resolveDuoEndpoint, type DuoEndpoint } from './endpoint';
 import { sharedAccountPacer, type AccountPacer, type RequestPacer } from './pacer';
-import { classifyDuoRequest } from './rate-categories';
+import { classifyDuoRequest, type DuoRateCategory } from './rate-categories';
 import {
   DuoAdminSchema,
   DuoBulkResponseSchema,
@@ -72,6 +72,14 @@ export interface DuoClientOptions {
   pacing?: AccountPacer | false;
   /** Bulk endpoint settings (batch sizes, on/off). */
   bulk?: Partial<DuoBulkSettings>;
+  /** Told about every request and pacing wait (metrics, src/metrics); never sees parameters or credentials. */
+  observer?: DuoRequestObserver;
+}
+
+/** What the client reports for metrics: the path as sent (ids included: the observer templates it). */
+export interface DuoRequestObserver {
+  requestFinished(request: { category: DuoRateCategory; method: string; path: string; status: number | DuoErrorKind; seconds: number }): void;
+  pacingWaited(wait: { pacer: 'cap' | 'adaptive'; category: DuoRateCategory; seconds: number }): void;
 }
 
 /** Documented (or, for Trash, assumed) maxima per bulk request. */
@@ -165,6 +173,7 @@ export class DuoClient {
   private readonly now: () => Date;
   private readonly pacer: RequestPacer | undefined;
   private readonly pacing: AccountPacer | undefined;
+  private readonly observer: DuoRequestObserver | undefined;
   private readonly bulkSettings: DuoBulkSettings;
   /** Bulk paths this account answered 404 for; this client uses single calls for them from then on. */
   private readonly missingBulkPaths = new Set<string>();
@@ -178,6 +187,7 @@ export class DuoClient {
     this.version = options.signatureVersion ?? 5;
     this.now = options.now ?? (() => new Date());
     this.pacer = options.pacer;
+    this.observer = options.observer;
     this.pacing = options.pacing === false ? undefined : (options.pacing ?? (this.endpoint.loopback ? undefined : sharedAccountPacer(this.endpoint.signedHost, this.ikey)));
     const bulk = DuoBulkSettingsSchema.safeParse(options.bulk ?? {});
     if (!bulk.success) {
@@ -703,15 +713,25 @@ export class DuoClient {
   }
 
   private async call<T>(op: string, method: Method, path: string, params: Params, schema: z.ZodType<T>): Promise<{ data: T; metadata: Metadata | undefined }> {
+    const category = classifyDuoRequest(method, path, Object.keys(params));
+    const observer = this.observer;
+    const seconds = (since: number) => (performance.now() - since) / 1000;
     // Before signing: the signed Date must be fresh when the request leaves.
+    let waitStart = performance.now();
     await this.pacer?.take();
-    const ticket = await this.pacing?.take(classifyDuoRequest(method, path, Object.keys(params)));
+    if (observer && this.pacer) observer.pacingWaited({ pacer: 'cap', category, seconds: seconds(waitStart) });
+    waitStart = performance.now();
+    const ticket = await this.pacing?.take(category);
+    if (observer && ticket) observer.pacingWaited({ pacer: 'adaptive', category, seconds: seconds(waitStart) });
+    const sentAt = performance.now();
     try {
       const result = await this.send(op, method, path, params, schema);
       if (ticket) this.pacing?.record(ticket, 'ok');
+      observer?.requestFinished({ category, method, path, status: 200, seconds: seconds(sentAt) });
       return result;
     } catch (err) {
       if (ticket) this.pacing?.record(ticket, isRateLimited(err) ? 'rateLimited' : 'other');
+      if (observer) observer.requestFinished({ category, method, path, status: err instanceof DuoError ? (err.httpStatus ?? err.kind) : 'unavailable', seconds: seconds(sentAt) });
       throw err;
     }
   }

@@ -8,7 +8,7 @@
 import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import {
-  approveDeletionsSignal, approveDeletionsUpdate, claimRunUpdate, configQuery, configureUpdate, connectionWorkflowId, ConnectionWorkflowInputSchema, deleteRuleUpdate,
+  actorOf, approveDeletionsSignal, approveDeletionsUpdate, auditQuery, claimRunUpdate, deleteConnectionUpdate, configQuery, configureUpdate, connectionWorkflowId, ConnectionWorkflowInputSchema, deleteRuleUpdate,
   DuoSyncConnection, DuoSyncKind, groupChangedSignal, groupDeletedSignal, membershipChangedSignal, pauseSignal, resumeSignal, runFinishedSignal, runProgressSignal,
   statusQuery, syncNowSignal, syncNowUpdate, syncUserUpdate, testConnectionUpdate, userChangedSignal, userDeletedSignal, upsertRuleUpdate, type ConnectionWorkflowInput,
 } from '../contract';
@@ -18,6 +18,7 @@ import { shortActivities } from './activity-options';
 import { parseInput } from './failures';
 import { setParsedUpdateHandler } from './parsed-update';
 import { reconcileGroupChild, reconcileUserChild, startRunChild } from './children';
+import { carryOutOpsAction } from './operability';
 
 const MAX_UPDATES_PER_RUN = 1_000;
 
@@ -35,7 +36,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     { key: DuoSyncKind, value: 'connection' },
   ]);
 
-  const onUpdate = <R, Args extends unknown[], P>(def: UpdateDefinition<R, Args>, parse: (raw: unknown) => P, apply: (parsed: P) => R | Promise<R>): void =>
+  const onUpdate = <R, Args extends unknown[], P>(def: UpdateDefinition<R, Args>, parse: (raw: unknown) => P, apply: (parsed: P, by: unknown) => R | Promise<R>): void =>
     setParsedUpdateHandler(def, parse, apply, () => (updatesThisRun += 1));
 
   const runConnectionTest = async () => {
@@ -48,16 +49,22 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
 
   setHandler(statusQuery, () => entity.status());
   setHandler(configQuery, () => entity.config ?? null);
-  onUpdate(configureUpdate, (raw) => entity.checkConfigure(raw), async (config) => {
-    const result = entity.configure(now(), config);
+  setHandler(auditQuery, (raw) => entity.auditEntries(raw?.limit));
+  onUpdate(configureUpdate, (raw) => entity.checkConfigure(raw), async (config, by) => {
+    const result = entity.configure(now(), config, actorOf(by));
     await runConnectionTest();
     return result;
   });
-  onUpdate(upsertRuleUpdate, (raw) => entity.checkUpsertRule(raw), (rule) => entity.upsertRule(now(), rule));
-  onUpdate(deleteRuleUpdate, (raw) => entity.checkDeleteRule(raw), async (ruleId) => {
-    const run = entity.deleteRule(now(), ruleId);
+  onUpdate(upsertRuleUpdate, (raw) => entity.checkUpsertRule(raw), (rule, by) => entity.upsertRule(now(), rule, actorOf(by)));
+  onUpdate(deleteRuleUpdate, (raw) => entity.checkDeleteRule(raw), async (ruleId, by) => {
+    const run = entity.deleteRule(now(), ruleId, actorOf(by));
     await startRunChild(entity, run, now);
     return { workflowId: run.workflowId };
+  });
+  onUpdate(deleteConnectionUpdate, (raw) => entity.checkDeleteConnection(raw), async (request, by) => {
+    const { runs } = entity.deleteConnection(now(), request, actorOf(by));
+    for (const run of runs) await startRunChild(entity, run, now);
+    return { deletionRuns: runs.map((r) => r.workflowId), finished: runs.length === 0 };
   });
   onUpdate(testConnectionUpdate, () => entity.requireConfig(), () => runConnectionTest());
   onUpdate(syncNowUpdate, (raw) => entity.checkSyncNow(raw), async (request) => {
@@ -76,9 +83,12 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     await condition(() => !entity.userIsReconciling(change.username));
     return reconcileUserChild(entity, entity.beginUserReconcile(change), change, now);
   });
-  onUpdate(approveDeletionsUpdate, (raw) => entity.checkApproveDeletions(raw), async (decision) => {
+  onUpdate(approveDeletionsUpdate, (raw) => entity.checkApproveDeletions(raw), async (checked, by) => {
+    // The run's own progress report can trail a client that read the run directly: give it a moment.
+    await condition(() => entity.approvalReadiness(checked) !== 'pending', '1 minute');
+    const decision = entity.confirmApproveDeletions(checked);
     await getExternalWorkflowHandle(decision.runId).signal(approveDeletionsSignal, decision);
-    entity.event(now(), `deletions ${decision.decision === 'approve' ? 'approved' : 'skipped'} for ${decision.runId}`);
+    entity.deletionsDecided(now(), decision, actorOf(by));
     return { forwardedTo: decision.runId };
   });
   onUpdate(claimRunUpdate, (raw) => entity.checkClaimRun(raw), (request) => entity.claimRun(now(), request));
@@ -89,8 +99,8 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
   setHandler(groupChangedSignal, (raw) => entity.groupChanged(now(), raw));
   setHandler(groupDeletedSignal, (raw) => entity.groupChanged(now(), raw, 'groupDeleted'));
   setHandler(syncNowSignal, (raw) => entity.syncNow(now(), raw));
-  setHandler(pauseSignal, (raw) => entity.pause(now(), raw));
-  setHandler(resumeSignal, () => entity.resume(now()));
+  setHandler(pauseSignal, (raw, by) => entity.pause(now(), raw, actorOf(by)));
+  setHandler(resumeSignal, (_raw, by) => entity.resume(now(), actorOf(by)));
   setHandler(runProgressSignal, (raw) => entity.runProgress(now(), raw));
   setHandler(runFinishedSignal, (raw) => entity.runFinished(now(), raw));
 
@@ -102,6 +112,8 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       await condition(() => entity.readyToContinueAsNew() && allHandlersFinished());
       await continueAsNew<typeof connectionWorkflow>({ connectionId: id, carried: entity.carry(), maxConcurrentReconciles: input.maxConcurrentReconciles, historyEventBudget: input.historyEventBudget, minuteMs: input.minuteMs });
     }
+    const ops = entity.nextOpsAction(now());
+    if (ops) carryOutOpsAction(entity, ops, now);
     const action = entity.nextAction(now());
     if (action.kind === 'startRun') {
       await startRunChild(entity, action.run, now);
@@ -111,6 +123,10 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
       void reconcileGroupChild(entity, action.workflowId, action.change, now);
     } else if (action.kind === 'checkRuns') {
       entity.runsClosed(now(), await shortActivities.closedRuns({ workflowIds: action.workflowIds }));
+    } else if (action.kind === 'finish') {
+      // Connection deleted: every rule deletion succeeded and the audit trail is written.
+      await condition(allHandlersFinished);
+      return;
     } else {
       setCurrentDetails(describeConnection(entity.status()));
       const seen = entity.version;

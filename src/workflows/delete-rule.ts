@@ -26,7 +26,7 @@ export async function deleteRuleWorkflow(rawInput: DeleteRuleInput): Promise<Del
 }
 
 async function deleteRule(input: z.output<typeof DeleteRuleInputSchema>): Promise<DeleteRuleResult> {
-  const carried = input.carried === undefined ? undefined : CarriedSchema.parse(input.carried);
+  const carried = input.carried === undefined ? undefined : parseInput(CarriedSchema, 'delete-rule carried state', input.carried);
   const claim = carried?.claim ?? (await claimFromEntity(input.connectionId, { kind: 'deleteRule', dryRun: false, ruleId: input.ruleId }));
   const s: Carried = carried ?? { ...freshGuardedRunState(), offset: 0, cursor: null, claim };
   const config = claim.config;

@@ -25,8 +25,8 @@ const CarriedSchema = GuardedRunStateSchema.extend({
   /** The current rule's groups in Duo from its groups pass (ids only); `ids: null` when that pass failed. */
   groupMap: z.object({ ruleId: z.string(), ids: z.record(z.string(), z.string()).nullable() }).optional(),
   /** Owned groups the groups passes want gone, and how many groups the rules own: they join the deletion plan. */
-  groupDeletions: z.array(CandidateSchema),
-  ownedGroups: z.number().int().min(0),
+  groupDeletions: z.array(CandidateSchema).default([]),
+  ownedGroups: z.number().int().min(0).default(0),
   /** The configuration claimed at the start, kept for the whole run (continue-as-new included). */
   claim: ClaimSchema,
 });
@@ -39,7 +39,7 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
 }
 
 async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<FullSyncResult & { inScopeByRule: Record<string, number> }> {
-  const carried = input.carried === undefined ? undefined : CarriedSchema.parse(input.carried);
+  const carried = input.carried === undefined ? undefined : parseInput(CarriedSchema, 'full-sync carried state', input.carried);
   const claim = carried?.claim ?? (await claimFromEntity(input.connectionId, { kind: 'fullSync', dryRun: input.dryRun, ...(input.ruleId ? { ruleId: input.ruleId } : {}) }));
   const s: Carried = carried ?? { ...freshGuardedRunState(), ruleIndex: 0, cursor: null, duoOffset: 0, inScopeByRule: {}, groupDeletions: [], ownedGroups: 0, claim };
   const config = claim.config;

@@ -45,7 +45,7 @@ export const GuardedRunStateSchema = z.object({
   deletionSetHash: z.string(),
   applyIndex: z.number().int().min(0),
   /** Whether this run's deprovisions went ahead (all approved ones applied) or were withheld (gate, guard, no approval). */
-  deletions: z.enum(['pending', 'applied', 'withheld']),
+  deletions: z.enum(['pending', 'applied', 'withheld']).default('pending'),
   notes: z.array(z.string()).max(MAX_NOTES),
 });
 export type GuardedRunState = z.infer<typeof GuardedRunStateSchema>;

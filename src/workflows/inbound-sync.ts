@@ -26,7 +26,7 @@ export async function inboundSyncWorkflow(rawInput: InboundSyncInput): Promise<I
 }
 
 async function inboundSync(input: z.output<typeof InboundSyncInputSchema>): Promise<InboundSyncResult> {
-  const carried = input.carried === undefined ? undefined : CarriedSchema.parse(input.carried);
+  const carried = input.carried === undefined ? undefined : parseInput(CarriedSchema, 'inbound-sync carried state', input.carried);
   const claim = carried?.claim ?? (await claimFromEntity(input.connectionId, { kind: 'inboundSync', dryRun: input.dryRun, ...(input.ruleId ? { ruleId: input.ruleId } : {}) }));
   const s: Carried = carried ?? { ...freshGuardedRunState(), duoOffset: 0, storeCursor: null, claim };
   const config = claim.config;

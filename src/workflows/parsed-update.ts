@@ -9,19 +9,20 @@ import type { UpdateDefinition } from '@temporalio/common';
 export function setParsedUpdateHandler<R, Args extends unknown[], P>(
   def: UpdateDefinition<R, Args>,
   parse: (raw: unknown) => P,
-  apply: (parsed: P) => R | Promise<R>,
+  apply: (parsed: P, requestedBy: unknown) => R | Promise<R>,
   onAccepted: () => void,
 ): void {
   const parsed = new WeakMap<object, P>();
   const key = (raw: unknown): object => (typeof raw === 'object' && raw !== null ? raw : parsed);
   setHandler(
-    def as unknown as UpdateDefinition<R, [unknown]>,
-    (raw: unknown) => {
+    def as unknown as UpdateDefinition<R, [unknown, unknown]>,
+    // The optional second argument says who asked (src/contract/operations.ts); the entity records it.
+    (raw: unknown, requestedBy: unknown) => {
       onAccepted();
       const value = parsed.has(key(raw)) ? (parsed.get(key(raw)) as P) : parse(raw);
       parsed.delete(key(raw));
-      return apply(value);
+      return apply(value, requestedBy);
     },
-    { validator: (raw: unknown) => void parsed.set(key(raw), parse(raw)) },
+    { validator: (raw: unknown, _requestedBy: unknown) => void parsed.set(key(raw), parse(raw)) },
   );
 }

@@ -18,4 +18,17 @@ export interface PatchEntry {
   retireWhen: string;
 }
 
-export const PATCHES: Readonly<Record<string, PatchEntry>> = {};
+export const PATCHES: Readonly<Record<string, PatchEntry>> = {
+  'audit-sink': {
+    id: 'audit-sink',
+    introducedIn: '0.2.0',
+    whatChanged: 'connectionWorkflow writes its audit entries through the writeAudit activity',
+    retireWhen: 'no connection entity has run 0.1.x code since the last continue-as-new (at least a day after every worker runs 0.2.0)',
+  },
+  'webhook-notifications': {
+    id: 'webhook-notifications',
+    introducedIn: '0.2.0',
+    whatChanged: 'connectionWorkflow delivers notifications through the sendWebhook activity',
+    retireWhen: 'as audit-sink',
+  },
+};

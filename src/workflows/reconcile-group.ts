@@ -34,7 +34,7 @@ export async function reconcileGroupWorkflow(rawInput: ReconcileGroupInput): Pro
 async function reconcileGroup(input: z.output<typeof ReconcileGroupInputSchema>): Promise<ReconcileGroupResult> {
   let c: Carried;
   if (input.carried !== undefined) {
-    c = CarriedSchema.parse(input.carried);
+    c = parseInput(CarriedSchema, 'reconcile-group carried state', input.carried);
   } else {
     const claim = await claimFromEntity(input.connectionId, { kind: 'reconcileGroup', dryRun: input.dryRun });
     const config = claim.config;

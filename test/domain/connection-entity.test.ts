@@ -122,13 +122,15 @@ describe('ConnectionEntity (the entity as a plain state machine)', () => {
     const e = ready();
     const run = started(e.nextAction(T0));
     const approve = (payload: unknown) => () => e.checkApproveDeletions(payload);
-    assert.throws(approve({ runId: run.workflowId, deletionSetHash: HASH }), refusedAs('NotAwaitingApproval'));
+    assert.equal(e.approvalReadiness(approve({ runId: run.workflowId, deletionSetHash: HASH })()), 'pending', 'a tracked run whose wait is not reported yet');
+    assert.throws(() => e.confirmApproveDeletions({ runId: run.workflowId, deletionSetHash: HASH, decision: 'approve' }), refusedAs('NotAwaitingApproval'));
     e.runProgress(T0, { workflowId: run.workflowId, phase: 'awaitingApproval', pagesDone: 3, usersSeen: 10, counts, awaitingApproval: { plannedDeletions: 5, ownedCount: 10, deletionSetHash: HASH, reason: 'guard' } });
     assert.throws(approve({ runId: run.workflowId }), refusedAs('InvalidInput'), 'the hash is required');
     assert.throws(approve({ runId: run.workflowId, deletionSetHash: HASH, decision: 'reject' }), refusedAs('InvalidInput'));
     assert.throws(approve({ runId: run.workflowId, deletionSetHash: 'ffffffffffffffff' }), refusedAs('DeletionSetMismatch'));
     assert.throws(approve({ runId: 'full-sync/acme/99', deletionSetHash: HASH }), refusedAs('NotAwaitingApproval'));
     assert.deepEqual(e.checkApproveDeletions({ runId: run.workflowId, deletionSetHash: HASH }), { runId: run.workflowId, deletionSetHash: HASH, decision: 'approve' });
+    assert.equal(e.approvalReadiness({ runId: run.workflowId, deletionSetHash: HASH, decision: 'approve' }), 'ready');
     assert.equal(e.checkApproveDeletions({ runId: run.workflowId, deletionSetHash: HASH, decision: 'skip' }).decision, 'skip');
   });
 

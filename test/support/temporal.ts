@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type WorkflowBundleWithSourceMap, type Worker } from '@temporalio/worker';
 import { startDevServer, type DevServer } from '../../src/temporal/dev-server';
-import { createDuoSyncWorker, type DuoSyncWorkerOptions } from '../../src/worker';
+import { createDuoSyncWorker, workflowInterceptorModules, type DuoSyncWorkerOptions } from '../../src/worker';
 
 interface TestTemporal {
   server: DevServer;
@@ -57,7 +57,7 @@ export function testTemporal(): TestTemporal {
 export function workflowBundle(failureConverterPath?: string): Promise<WorkflowBundleWithSourceMap> {
   let bundle = bundlePromises.get(failureConverterPath ?? '');
   if (!bundle) {
-    bundle = bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), failureConverterPath, logger: new DefaultLogger('WARN') });
+    bundle = bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), workflowInterceptorModules: workflowInterceptorModules(), failureConverterPath, logger: new DefaultLogger('WARN') });
     bundlePromises.set(failureConverterPath ?? '', bundle);
   }
   return bundle;
