@@ -125,7 +125,8 @@ describe('operations: audit trail, notifications, connection lifecycle (real wor
 
   it('sends webhooks when a sync ends partial and when the connection test starts and stops failing (signed JSON and Slack text)', async () => {
     const users = makeUsers(4);
-    users[1] = { ...users[1]!, attributes: { userType: 'superuser' } };
+    // A phone number no region can read fails that user (userType is not mapped by default, so it cannot fail one).
+    users[1] = { ...users[1]!, phones: ['12'] };
     fx.writeUsers(users);
     assert.equal((await cli('sync', 'now', fx.connectionId, '--wait')).code, ExitCode.failed, 'the run ends partial');
     const partial = await waitFor('a runPartial notification', () => notificationsReceived().find((n) => n.event === 'runPartial'));

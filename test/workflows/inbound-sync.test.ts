@@ -373,7 +373,7 @@ describe('inboundStoreProblem (config-time store checks)', () => {
     ConnectionConfigSchema.parse({
       connectionId: 'acme',
       duo: { apiHost: 'api-12345678.duosecurity.com', integrationKey: 'DIWJ8X6AEYOR5OMC6TQ1', secretKey: { env: 'X' } },
-      store: { kind: 'ldap' },
+      store: { kind: 'ldap', url: 'ldap://127.0.0.1:1', usersDn: LDAP_USERS_DN, groupsDn: LDAP_GROUPS_DN },
       userActions: { create: true, update: true, ...userActions },
       rules: [INBOUND_RULE],
     });
