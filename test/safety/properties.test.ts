@@ -88,14 +88,17 @@ interface Violation {
 
 async function syncAndApprove(fx: SyncFixture): Promise<FullSyncResult> {
   const handle = await startByHand(fx, 'fullSyncWorkflow', {});
-  const done = handle.result().then((r) => r as FullSyncResult);
-  const waiting = await Promise.race([
-    done.then(() => undefined),
-    waitFor('approval or the end', async () => {
-      const p = await handle.query<RunProgress>('progress').catch(() => undefined);
-      return p?.phase === 'awaitingApproval' ? p : p?.phase === 'done' ? null : undefined;
-    }),
-  ]);
+  let finished = false;
+  const done = handle.result().then((r) => {
+    finished = true;
+    return r as FullSyncResult;
+  });
+  // Poll the run until it either waits for approval or ends; stop polling once it ended, so no query outlives the test.
+  const waiting = await waitFor('approval or the end', async () => {
+    if (finished) return null;
+    const p = await handle.query<RunProgress>('progress').catch(() => undefined);
+    return p?.phase === 'awaitingApproval' ? p : p?.phase === 'done' ? null : undefined;
+  });
   if (waiting?.awaitingApproval) {
     await testTemporal()
       .client.workflow.getHandle(connectionWorkflowId(fx.connectionId))
