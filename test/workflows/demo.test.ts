@@ -14,7 +14,8 @@ import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 import { createTestWorker, testTemporal } from '../support/temporal';
 
 describe('npm start demo', function () {
-  this.timeout(120_000);
+  // The first worker of a process bundles the workflow code, which takes minutes on a busy machine.
+  this.timeout(300_000);
   let dataDir: string;
   let sandbox: DuoSandbox;
   let demo: DemoEnvironment | undefined;
