@@ -3,11 +3,19 @@
  * sample JSON directory, and one connection `demo` that provisions it. Everything lives under the
  * data dir so a restart resumes: the sandbox saves its users on exit, the demo account's secret key
  * sits in a 0600 file that the connection references (the key itself never enters workflow history).
+ *
+ * Real Duo is an existing account with real people in it: without `--yes` (or
+ * DUO_SYNC_DEMO_WRITE=yes) the demo connection is configured disabled (nothing scheduled, nothing
+ * written) and `npm start` runs one dry run, printing what it would write. The demo rule maps no
+ * administrators (a `userType` attribute in the sample directory is ignored without a mapping, and
+ * Duo would make an administrator created without a role an Owner).
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { loadSecretPolicy, widenSecretPolicy, type SecretPolicy } from './config/secrets';
+import { configureConnection, syncNow, type DuoSyncClient } from './client';
+import type { FullSyncInput, FullSyncResult } from './contract';
 import { ConnectionConfigSchema, type ConnectionConfig } from './domain/connection';
 import { duoSecretRefFromEnv } from './duo';
 import { startDuoSandbox, type DuoSandbox } from './sandbox';
@@ -24,6 +32,8 @@ export interface DemoEnvironment {
   sandbox?: DuoSandbox;
   /** The sample directory the demo connection reads (edit it, then send syncNow). */
   storePath: string;
+  /** Real Duo without the operator's consent to write: the connection is disabled and only a dry run is started. */
+  dryRunOnly: boolean;
   stop(): Promise<void>;
 }
 
@@ -49,9 +59,18 @@ function sampleDirectory(): DirectoryFile {
   return { users, groups: [{ id: 'staff', name: 'staff' }, { id: 'engineering', name: 'engineering' }] };
 }
 
-function demoConfig(duo: ConnectionConfig['duo'], storePath: string): ConnectionConfig {
+/** The environment variable that, set to `yes`, lets `npm start` write to real Duo (like `--yes`). */
+export const DEMO_WRITE_ENV = 'DUO_SYNC_DEMO_WRITE';
+
+/** Whether the operator agreed to let the demo write to real Duo: `--yes` on the command line or DUO_SYNC_DEMO_WRITE=yes. */
+export function demoWriteConsent(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): boolean {
+  return argv.includes('--yes') || env[DEMO_WRITE_ENV] === 'yes';
+}
+
+function demoConfig(duo: ConnectionConfig['duo'], storePath: string, enabled = true): ConnectionConfig {
   return ConnectionConfigSchema.parse({
     connectionId: DEMO_CONNECTION_ID,
+    enabled,
     duo,
     store: { kind: 'file', path: storePath },
     userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'disable', cleanupUnusedPhones: true },
@@ -69,14 +88,16 @@ export function demoSecretPolicy(dataDir: string, env: NodeJS.ProcessEnv = proce
   return widenSecretPolicy(loadSecretPolicy(env), { envPrefixes: ['DUO_SKEY'], dirs: [dataDir, ...(env.DUO_SKEY_FILE ? [dirname(resolve(env.DUO_SKEY_FILE))] : [])] });
 }
 
-export async function startDemoEnvironment(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<DemoEnvironment> {
+export async function startDemoEnvironment(dataDir: string, env: NodeJS.ProcessEnv = process.env, options: { write?: boolean } = {}): Promise<DemoEnvironment> {
   const storePath = resolve(dataDir, 'demo-directory.json');
   if (!existsSync(storePath)) writeFileSync(storePath, `${JSON.stringify(sampleDirectory(), null, 2)}\n`);
 
   if (env.DUO_API_HOST) {
     // Real credentials switch the same code to real Duo; the secret stays a reference.
-    const config = demoConfig({ apiHost: env.DUO_API_HOST, integrationKey: env.DUO_IKEY ?? '', secretKey: duoSecretRefFromEnv(env) }, storePath);
-    return { config, describe: `real Duo at ${config.duo.apiHost}`, storePath, stop: async () => undefined };
+    const write = options.write === true;
+    const config = demoConfig({ apiHost: env.DUO_API_HOST, integrationKey: env.DUO_IKEY ?? '', secretKey: duoSecretRefFromEnv(env) }, storePath, write);
+    const mode = write ? 'writes enabled by --yes' : `dry run only: pass --yes or set ${DEMO_WRITE_ENV}=yes to write`;
+    return { config, describe: `real Duo at ${config.duo.apiHost} (${mode})`, storePath, dryRunOnly: !write, stop: async () => undefined };
   }
 
   const accountFile = resolve(dataDir, 'duo-sandbox-account.json');
@@ -99,9 +120,28 @@ export async function startDemoEnvironment(dataDir: string, env: NodeJS.ProcessE
     describe: `Duo sandbox at http://${sandbox.apiHost} (state in ${stateFile})`,
     sandbox,
     storePath,
+    dryRunOnly: false,
     async stop() {
       await sandbox.saveState(stateFile);
       await sandbox.stop();
     },
   };
+}
+
+/**
+ * Configures the demo connection and runs its first full sync, waiting for the result. A dry-run-only
+ * demo (real Duo without consent) is configured disabled, so the entity schedules nothing, and its
+ * one full sync is a dry run started by hand (which a disabled connection still allows).
+ */
+export async function runFirstDemoSync(dsc: DuoSyncClient, demo: DemoEnvironment, reason = 'npm start'): Promise<FullSyncResult> {
+  await configureConnection(dsc, demo.config);
+  let workflowId: string;
+  if (demo.dryRunOnly) {
+    workflowId = `full-sync/${DEMO_CONNECTION_ID}/preview-${Date.now()}`;
+    const input: FullSyncInput = { connectionId: DEMO_CONNECTION_ID, dryRun: true };
+    await dsc.client.workflow.start('fullSyncWorkflow', { taskQueue: dsc.taskQueue, workflowId, args: [input] });
+  } else {
+    workflowId = (await syncNow(dsc, DEMO_CONNECTION_ID, { reason })).workflowId;
+  }
+  return (await dsc.client.workflow.getHandle(workflowId).result()) as FullSyncResult;
 }

@@ -9,8 +9,8 @@ import { NativeConnection } from '@temporalio/worker';
 import { z } from 'zod';
 import { startDevServer } from './temporal/dev-server';
 import { createDuoSyncWorker } from './worker';
-import { configureConnection, connectDuoSyncClient, runHealthCheck, syncNow } from './client';
-import { DEMO_CONNECTION_ID, demoSecretPolicy, startDemoEnvironment } from './demo';
+import { connectDuoSyncClient, runHealthCheck } from './client';
+import { DEMO_CONNECTION_ID, demoSecretPolicy, demoWriteConsent, runFirstDemoSync, startDemoEnvironment } from './demo';
 import { describeCounts, describeGroupCounts } from './domain/summary';
 import type { FullSyncResult } from './contract';
 import { ConfigError, loadProcessConfig, PortSchema, readEnv } from './config/env';
@@ -46,16 +46,18 @@ async function main(): Promise<void> {
     });
     const running = worker.run();
     const client = await connectDuoSyncClient(config);
-    const demo = await startDemoEnvironment(dataDir);
+    const demo = await startDemoEnvironment(dataDir, process.env, { write: demoWriteConsent(process.argv.slice(2)) });
     try {
       const health = await runHealthCheck(client, 'npm start');
       console.log(`duo-sync: worker ${health.workerIdentity} answered on task queue ${config.TEMPORAL_TASK_QUEUE}`);
       console.log(`duo-sync: demo connection "${DEMO_CONNECTION_ID}": ${demo.describe}, directory ${demo.config.store.kind === 'file' ? demo.config.store.path : demo.config.store.kind}`);
-      await configureConnection(client, demo.config);
-      const run = await syncNow(client, DEMO_CONNECTION_ID, { reason: 'npm start' });
-      console.log(`duo-sync: full sync ${run.workflowId} running…`);
-      const result = (await client.client.workflow.getHandle(run.workflowId).result()) as FullSyncResult;
+      console.log(`duo-sync: ${demo.dryRunOnly ? 'dry run (nothing is written to Duo)' : 'full sync'} running…`);
+      const result = await runFirstDemoSync(client, demo);
       printSummary(result);
+      if (demo.dryRunOnly) {
+        console.log(`duo-sync: that is what the demo would write to ${demo.config.duo.apiHost}; the demo connection stays disabled.`);
+        console.log('duo-sync: to write it, run `npm start -- --yes` (or set DUO_SYNC_DEMO_WRITE=yes)');
+      }
       console.log(`duo-sync: Temporal frontend ${server.address}`);
       console.log(`duo-sync: Web UI ${server.uiUrl}/namespaces/${server.namespace}/workflows`);
       console.log(`duo-sync: connection workflow ${server.uiUrl}/namespaces/${server.namespace}/workflows/${encodeURIComponent(`connection/${DEMO_CONNECTION_ID}`)}`);
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
 
 function printSummary(result: FullSyncResult): void {
   const c = result.summary;
-  console.log(`duo-sync: full sync ${result.outcome}: ${describeCounts(c)}`);
+  console.log(`duo-sync: full sync ${result.workflowId} ${result.outcome}${result.dryRun ? ' (dry run: would write)' : ''}: ${describeCounts(c)}`);
   if (c.groups) console.log(`duo-sync:   ${describeGroupCounts(c.groups)}`);
   for (const f of c.failures.slice(0, 5)) console.log(`duo-sync:   failed ${f.operation} ${f.username}: ${f.message}`);
   for (const note of result.notes) console.log(`duo-sync:   note: ${note}`);

@@ -228,6 +228,7 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
     case 'update': {
       const c = op.changes;
       await duo.modifyUser(op.userId, {
+        ...(c.username !== undefined ? { username: c.username } : {}),
         ...(c.email !== undefined ? { email: emptyToNull(c.email) } : {}),
         ...(c.realname !== undefined ? { realname: emptyToNull(c.realname) } : {}),
         ...(c.firstname !== undefined ? { firstname: emptyToNull(c.firstname) } : {}),

@@ -11,13 +11,13 @@ import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
 import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
 import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
-import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, type Owner } from '../domain/ownership';
-import { planDeprovision, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
+import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, parseUserMarker, type Owner } from '../domain/ownership';
+import { planDeprovision, planRename, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
 import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
-import { aliasConflictMessage, applyUserPlan, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
+import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { guarded, outboundRule } from './guarded';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
@@ -138,6 +138,75 @@ interface Candidate {
   aliasHolder: DuoUser | undefined;
   /** Other store users of the same read that map to the same Duo username. */
   sameUsername: readonly StoreUser[];
+  /**
+   * The store user was renamed: this rule's Duo user recording its store id, under its old
+   * username. `current` is then that user as it will be after the rename (its new username).
+   */
+  renamedFrom?: DuoUser;
+}
+
+/** Duo's largest user page: a pass over every Duo user costs one call per this many users. */
+const DUO_USERS_PAGE = 300;
+
+/**
+ * Every Duo user, one page at a time, with a heartbeat per page. Used to find renamed users by
+ * the store id in their marker, which Duo cannot search for: one pass per rule per full sync
+ * (like the deprovision plan), and per single-user reconcile only when it would otherwise create.
+ */
+async function forEachDuoUserPage(duo: DuoClient, visit: (users: readonly DuoUser[]) => Promise<void>): Promise<void> {
+  let offset: number | null = 0;
+  while (offset !== null) {
+    const at: number = offset;
+    const page = await withTransientRetry(() => duo.listUsers({ offset: at, limit: DUO_USERS_PAGE }));
+    await visit(page.items);
+    offset = nextOffsetOf(at, page.items.length, page.nextOffset);
+    beat();
+  }
+}
+
+/** The store id this rule's marker on `user` records, or undefined (another owner, or an old marker without one). */
+function ownedStoreId(user: DuoUser, owner: Owner): string | undefined {
+  const marker = parseUserMarker(user.notes);
+  if (!marker || marker.connectionId !== owner.connectionId || marker.ruleId !== owner.ruleId) return undefined;
+  return user.status === 'pending deletion' ? undefined : marker.storeId;
+}
+
+/** This rule's Duo users whose marker records one of `storeIds`, by store id (one pass over Duo). */
+async function ownedUsersByStoreId(duo: DuoClient, owner: Owner, storeIds: ReadonlySet<string>): Promise<Map<string, DuoUser[]>> {
+  const found = new Map<string, DuoUser[]>();
+  await forEachDuoUserPage(duo, async (users) => {
+    for (const user of users) {
+      const id = ownedStoreId(user, owner);
+      if (id !== undefined && storeIds.has(id)) found.set(id, [...(found.get(id) ?? []), user]);
+    }
+  });
+  return found;
+}
+
+/**
+ * Candidates that would be created (no Duo user has their username, and it is nobody's alias),
+ * but whose store id is recorded by one of this rule's Duo users under another username: the store
+ * user was renamed, so that Duo user is theirs, to be renamed in place. `hint` (a reconcile's
+ * `previousUsername`) is tried first; otherwise one pass over Duo finds them.
+ */
+async function withRenames(duo: DuoClient, owner: Owner, candidates: Candidate[], hint?: string): Promise<Candidate[]> {
+  const creating = candidates.filter((c) => c.mapped.ok && !c.current && !c.aliasHolder && c.sameUsername.length === 0);
+  if (creating.length === 0) return candidates;
+  const byId = new Map<string, DuoUser[]>();
+  if (hint !== undefined) {
+    const { user } = await findUserByUsername(duo, hint);
+    const id = user ? ownedStoreId(user, owner) : undefined;
+    if (user && id !== undefined && creating.some((c) => c.user.externalId === id)) byId.set(id, [user]);
+  }
+  const missing = new Set(creating.map((c) => c.user.externalId).filter((id) => !byId.has(id)));
+  if (missing.size > 0) for (const [id, users] of await ownedUsersByStoreId(duo, owner, missing)) byId.set(id, users);
+  return candidates.map((c) => {
+    const holders = creating.includes(c) ? (byId.get(c.user.externalId) ?? []) : [];
+    // Two Duo users recording one store id cannot both be it: leave both alone (the create then conflicts).
+    const old = holders.length === 1 ? holders[0] : undefined;
+    if (!old || !c.mapped.ok) return c;
+    return { ...c, current: { ...old, username: c.mapped.user.username }, renamedFrom: old };
+  });
 }
 
 /**
@@ -163,6 +232,49 @@ async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rul
       sameUsername: key === undefined ? [] : (byName.get(key) ?? []).filter((other) => other !== user),
     };
   });
+}
+
+/**
+ * Before a rule's first page of a full sync: this rule's Duo users whose store user (found by the
+ * store id in their marker, in the rule's scope) now maps to another username are renamed in place,
+ * so the pages find them under the new name instead of creating a second account (and the old one
+ * is never "gone"). Costs one pass over Duo and one store lookup per Duo page of owned users.
+ * A new name that is taken (another Duo user or an alias) is a UsernameConflict; the user is left.
+ */
+async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: ConnectionConfig, rule: Rule): Promise<RunSummary> {
+  const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
+  const moves: { from: DuoUser; to: string; storeUser: StoreUser }[] = [];
+  await forEachDuoUserPage(duo, async (users) => {
+    const owned = users.flatMap((user) => {
+      const id = ownedStoreId(user, owner);
+      return id === undefined ? [] : [{ user, id }];
+    });
+    if (owned.length === 0) return;
+    const found = new Map((await store.lookupUsersByExternalId([...new Set(owned.map((o) => o.id))], rule.scope)).map((u) => [u.externalId, u]));
+    for (const { user, id } of owned) {
+      const storeUser = found.get(id);
+      const mapped = storeUser ? mapStoreUser(storeUser, rule.attributeMappings, rule) : undefined;
+      if (storeUser && mapped?.ok && usernameKey(mapped.user.username) !== usernameKey(user.username)) moves.push({ from: user, to: mapped.user.username, storeUser });
+    }
+  });
+  let summary = emptySummary();
+  if (moves.length === 0) return summary;
+  const taken = await lookUpUsersByUsername(duo, moves.map((m) => m.to));
+  const claimed = new Set<string>();
+  for (const { from, to, storeUser } of moves) {
+    const key = usernameKey(to);
+    const holder = taken.users.get(key) ?? taken.aliasHolders.get(key);
+    if (holder || claimed.has(key)) {
+      const who = holder ? `Duo user ${describeDuoUser(holder)} already has that name${taken.aliasHolders.has(key) ? ' as an alias' : ''}` : 'another Duo user of this rule is being renamed to it';
+      summary = usernameConflict(summary, to, `store user ${describeStoreUser(storeUser)} was renamed in the store, but its Duo user ${describeDuoUser(from)} was not renamed to "${to}": ${who}; it is kept (not deprovisioned) under its old name. Free the name in Duo, or rename one of them in the store`);
+      continue;
+    }
+    claimed.add(key);
+    const ops = planRename(toUserView(from), to, owner, storeUser.externalId);
+    const before = summary;
+    summary = await guarded(`renaming ${from.username} to ${to}`, () => applyUserPlan(duo, ops, owner, before, false));
+  }
+  return summary;
 }
 
 function usernameConflict(summary: RunSummary, username: string, message: string): RunSummary {
@@ -209,9 +321,10 @@ async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule
     storeId: user.externalId,
     ...(adminRole ? { adminRole } : {}),
   });
+  const rename = candidate.renamedFrom ? planRename(toUserView(candidate.renamedFrom), username, owner, user.externalId) : [];
   const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
-  if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun, precreated);
-  const applied = await applyUserPlan(duo, [...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated);
+  if (!membership) return applyUserPlan(duo, [...rename, ...ops], owner, summary, dryRun, precreated);
+  const applied = await applyUserPlan(duo, [...rename, ...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated);
   if (membership.failure && applied.failed === 0) {
     return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
@@ -259,8 +372,14 @@ async function deprovisionCandidates(
     const rule = rules.get(ruleId) as Rule;
     const found = await store.lookupUsers(owners.map((u) => u.username), rule.scope);
     const present = new Set(found.map((u) => usernameKey(u.username)));
+    // A user absent under its Duo username may have been renamed in the store: its store id still in scope means it is not gone.
+    const owner: Owner = { connectionId: config.connectionId, ruleId };
+    const absentIds = [...new Set(owners.filter((u) => !present.has(usernameKey(u.username))).flatMap((u) => ownedStoreId(u, owner) ?? []))];
+    const stillThere = new Set(absentIds.length ? (await store.lookupUsersByExternalId(absentIds, rule.scope)).map((u) => u.externalId) : []);
     for (const user of owners) {
       if (present.has(usernameKey(user.username))) continue;
+      const storeId = ownedStoreId(user, owner);
+      if (storeId !== undefined && stillThere.has(storeId)) continue;
       const ops = planDeprovision({ current: toUserView(user), owner: { connectionId: config.connectionId, ruleId }, userActions: config.userActions, trigger: 'gone' });
       if (ops.some((op) => isWriteOp(op) && (op.op === 'delete' || op.op === 'disable' || op.op === 'trash'))) candidates.push({ user, ops });
     }
@@ -275,7 +394,11 @@ export function createSyncActivities(resources: ConnectionResources) {
       const store = await resources.store(input.config);
       const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
       const duo = await resources.duo(input.config);
-      const candidates = new Map((await candidatesFor(duo, input.config, rule, page.items)).map((c) => [c.user, c]));
+      const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
+      // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
+      const renamed = input.cursor === null && !input.dryRun ? await guarded('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
+      const found = await candidatesFor(duo, input.config, rule, page.items);
+      const candidates = new Map((input.dryRun ? await guarded('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
       const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
       // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.
       const precreated =
@@ -287,6 +410,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       );
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
+      summary = mergeSummary(summary, renamed);
       return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
     },
 
@@ -388,7 +512,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       return counts;
     },
 
-    async reconcileUser(input: { connectionId: string; config: ConnectionConfig; username: string; ruleId?: string; dryRun: boolean }): Promise<RunSummary> {
+    async reconcileUser(input: { connectionId: string; config: ConnectionConfig; username: string; previousUsername?: string; ruleId?: string; dryRun: boolean }): Promise<RunSummary> {
       const store = await resources.store(input.config);
       const duo = await resources.duo(input.config);
       const rules = input.ruleId ? [outboundRule(input.config, input.ruleId)] : outboundRules(input.config);
@@ -397,7 +521,9 @@ export function createSyncActivities(resources: ConnectionResources) {
         // Every store entry with this username (an LDAP uid may exist in two OUs): more than one fails them all.
         const users = await guarded(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
         if (users.length === 0) continue;
-        const candidates = await candidatesFor(duo, input.config, rule, users);
+        const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
+        const found = await candidatesFor(duo, input.config, rule, users);
+        const candidates = await guarded('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));
         // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
         const groupIds = rule.groups ? groupIdMapOf(await guarded('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
         let summary = emptySummary();
@@ -412,6 +538,17 @@ export function createSyncActivities(resources: ConnectionResources) {
       const marker = current ? parseMarker(current.notes) : null;
       if (!current || !marker || marker.connectionId !== input.config.connectionId || !findRule(input.config, marker.ruleId)) {
         return { ...emptySummary(), unchanged: 1 };
+      }
+      // Renamed in the store (its store id is still in the rule's scope, under another username): renamed here, not deprovisioned.
+      const rule = outboundRule(input.config, marker.ruleId);
+      const storeId = ownedStoreId(current, marker);
+      const renamedTo = storeId === undefined ? [] : await guarded(`looking store id ${storeId} up in ${store.location}`, () => store.lookupUsersByExternalId([storeId], rule.scope));
+      if (renamedTo.length > 0) {
+        const candidates = await candidatesFor(duo, input.config, rule, renamedTo);
+        const withOld = candidates.map((c) => (c.mapped.ok && !c.current && !c.aliasHolder && c.sameUsername.length === 0 ? { ...c, current: { ...current, username: c.mapped.user.username }, renamedFrom: current } : c));
+        let summary = emptySummary();
+        for (const candidate of withOld) summary = mergeSummary(summary, await guarded(`syncing ${candidate.user.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun)));
+        return summary;
       }
       const ops = planUser({ desired: null, current: toUserView(current), owner: marker, userActions: input.config.userActions });
       return guarded(`deprovisioning ${input.username}`, () => applyUserPlan(duo, ops, marker, emptySummary(), input.dryRun));

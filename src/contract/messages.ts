@@ -13,7 +13,12 @@ import type { RequestedBy } from './operations';
 
 export const UsernameSchema = z.string().trim().min(1, 'username is required').max(512, 'username is too long');
 
-export const UserChangeSchema = z.object({ username: UsernameSchema, ruleId: SlugSchema.optional() }).strict();
+/**
+ * `previousUsername`: the user's username before a rename in the store. The Duo user with that
+ * name, if this rule owns it for the same store id, is renamed in place; without it the reconcile
+ * finds the renamed user by its store id (one pass over Duo's users) before it would create one.
+ */
+export const UserChangeSchema = z.object({ username: UsernameSchema, previousUsername: UsernameSchema.optional(), ruleId: SlugSchema.optional() }).strict();
 export type UserChange = z.infer<typeof UserChangeSchema>;
 
 /** A store group: its externalId or its name (matched case-insensitively). */

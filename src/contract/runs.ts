@@ -71,7 +71,7 @@ export const DeleteRuleInputSchema = z
 export type DeleteRuleInput = z.input<typeof DeleteRuleInputSchema>;
 
 export const ReconcileUserInputSchema = z
-  .object({ connectionId: SlugSchema, username: UsernameSchema, ruleId: SlugSchema.optional(), dryRun: z.boolean().default(false) })
+  .object({ connectionId: SlugSchema, username: UsernameSchema, previousUsername: UsernameSchema.optional(), ruleId: SlugSchema.optional(), dryRun: z.boolean().default(false) })
   .strict();
 export type ReconcileUserInput = z.input<typeof ReconcileUserInputSchema>;
 

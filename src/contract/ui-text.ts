@@ -16,7 +16,7 @@ export function connectionDetails(connectionId: string): string {
     `Entity of connection **${connectionId}**. Send from *More Actions → Send a Signal*:`,
     '',
     '- `syncNow` `{}` (or `{"dryRun":true}`): queue a full sync (then the inbound sync, if the connection has an inbound rule)',
-    '- `userChanged` / `userDeleted` `{"username":"alice"}`: reconcile one user',
+    '- `userChanged` / `userDeleted` `{"username":"alice"}`: reconcile one user (after a rename in the store, add `"previousUsername":"al"`)',
     '- `groupChanged` / `groupDeleted` `{"group":"engineering"}`: reconcile one group; `membershipChanged` `{"username":"alice"}`',
     '- `pause` `{"reason":"change freeze"}` / `resume`: stop / restart provisioning',
     '',

@@ -109,6 +109,9 @@ export const RuleAdministratorsSchema = z
   })
   .strict();
 
+export const AdoptModeSchema = z.enum(['never', 'username', 'email']);
+export type AdoptMode = z.infer<typeof AdoptModeSchema>;
+
 /** An include list is written by hand; the resulting id map travels in every page's input, so it stays small. */
 export const MAX_GROUPS_PER_RULE = 100;
 
@@ -138,6 +141,12 @@ export const RuleSchema = z
     phoneSources: PhoneSourcesSchema.optional(),
     /** Outbound rules that map `userType`: the role of the administrators they create. */
     administrators: RuleAdministratorsSchema.optional(),
+    /**
+     * Whether an existing Duo user without any duo-sync marker is taken over (planAdoption in
+     * src/domain/plan.ts): `username` (same username), `email` (same username and same email).
+     * Absent means `never`, the only value accepted until runs list adoptions for approval (docs/ownership.md).
+     */
+    adopt: AdoptModeSchema.optional(),
   })
   .strict()
   .superRefine((rule, ctx) => {
@@ -145,6 +154,10 @@ export const RuleSchema = z
       ctx.addIssue({ code: 'custom', path: ['phoneSources'], message: 'set either phoneSources or attributeMappings.phone, not both (attributeMappings.phone picks one value, typed mobile)' });
     }
     for (const issue of administratorIssues(rule)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    if (rule.adopt !== undefined && rule.adopt !== 'never') {
+      // The planning exists; runs do not yet list adoptions for approval, so taking over accounts is refused rather than done unseen.
+      ctx.addIssue({ code: 'custom', path: ['adopt'], message: `adopting existing Duo users ("${rule.adopt}") is not available yet: runs cannot list adoptions for approval; keep "never" and rename or delete same-name Duo users by hand (docs/ownership.md)` });
+    }
   });
 export type Rule = z.infer<typeof RuleSchema>;
 export type RuleInput = z.input<typeof RuleSchema>;

@@ -30,7 +30,7 @@
  * - The brief's `noop` is the empty plan.
  */
 import { z } from 'zod';
-import { AdminRoleSchema, type AdminRole, type UserActions } from './connection';
+import { AdminRoleSchema, type AdminRole, type AdoptMode, type UserActions } from './connection';
 import { clean, usernameKey, type DesiredDuoUser, type DesiredPhone } from './mapping';
 import { duoPhoneKey, PhoneTypeSchema } from './phones';
 import { isOwnedBy, isOwnedPhone, parseMarker, parseUserMarker, stripMarker, withMarker, type Owner } from './ownership';
@@ -61,9 +61,10 @@ export type DuoUserView = z.infer<typeof DuoUserViewSchema>;
 const TEXT_FIELDS = ['email', 'realname', 'firstname', 'lastname'] as const;
 type TextField = (typeof TEXT_FIELDS)[number];
 
-/** Field values as Duo's modify takes them: `''` clears a field. */
+/** Field values as Duo's modify takes them: `''` clears a field; `username` renames the user in place. */
 export const UserChangesSchema = z
   .object({
+    username: z.string().min(1),
     email: z.string(),
     realname: z.string(),
     firstname: z.string(),
@@ -300,6 +301,63 @@ export function planDeprovision(input: PlanDeprovisionInput): PlanOp[] {
     case undefined:
       return [skip(current.username, 'userActions.removeAction is not set, so nothing is deprovisioned')];
   }
+}
+
+/**
+ * Renaming an owned Duo user in place after its store user was renamed (same store id, new
+ * username): one modify, so the user keeps its user_id, phones, tokens and group memberships.
+ * Only a user owned by `owner` whose marker records `storeId` is renamed; anything else plans nothing.
+ */
+export function planRename(current: DuoUserView, newUsername: string, owner: Owner, storeId: string): PlanOp[] {
+  const marker = parseUserMarker(current.notes);
+  if (!marker || marker.connectionId !== owner.connectionId || marker.ruleId !== owner.ruleId || marker.storeId !== storeId) return [];
+  if (current.status === 'pending deletion' || current.username === newUsername) return [];
+  return [{ op: 'update', userId: current.user_id, username: current.username, changes: { username: newUsername } }];
+}
+
+export interface PlanAdoptionInput {
+  desired: DesiredDuoUser;
+  /** The Duo user with the desired username (looked up by username, not alias). */
+  current: DuoUserView;
+  owner: Owner;
+  mode: AdoptMode;
+  storeId: string;
+  /** Whether a Duo administrator has this user's email (its linked user); unknown (absent) refuses. */
+  isAdmin?: boolean;
+}
+
+export type Adoption = { adopt: true; ops: PlanOp[] } | { adopt: false; reason: string };
+
+/**
+ * Taking over an existing Duo user that no duo-sync marker claims (a rule's `adopt`). Refused, with
+ * the reason, for: any marker (another connection's or rule's user, or ours), a user in the Trash,
+ * an administrator's linked user (or one whose administrator status is unknown), and in `email`
+ * mode a user whose email differs. An adoption is one update: our marker (the human notes kept)
+ * and the fields the mapping gives a value; fields it leaves empty, phones and tokens stay as they
+ * are (later syncs manage only the phones duo-sync creates).
+ */
+export function planAdoption(input: PlanAdoptionInput): Adoption {
+  const { desired, current, owner, mode, storeId } = input;
+  if (mode === 'never') return { adopt: false, reason: `${SKIP_NOT_OWNED}, and the rule does not adopt existing users` };
+  if (usernameKey(desired.username) !== usernameKey(current.username)) throw new RangeError(`planAdoption got store user ${desired.username} but Duo user ${current.username}`);
+  const marker = parseUserMarker(current.notes);
+  if (marker) {
+    const whose = marker.connectionId !== owner.connectionId ? `connection ${marker.connectionId}` : `rule ${marker.ruleId} of this connection`;
+    return { adopt: false, reason: `is managed by ${whose}; duo-sync never adopts another owner's user` };
+  }
+  if (current.status === 'pending deletion') return { adopt: false, reason: 'is pending deletion in Duo (in the Trash); restore it first' };
+  if (input.isAdmin !== false) {
+    return { adopt: false, reason: input.isAdmin ? 'is the linked user of a Duo administrator; administrators’ users are never adopted' : 'could not be checked for a linked Duo administrator, so it is not adopted' };
+  }
+  if (mode === 'email' && (clean(desired.email)?.toLowerCase() ?? null) !== (clean(current.email)?.toLowerCase() ?? null)) {
+    return { adopt: false, reason: `has email ${current.email ?? '(none)'}, not the store's ${desired.email ?? '(none)'}, and the rule adopts by email` };
+  }
+  const changes: UserChanges = { notes: withMarker(current.notes, { ...owner, storeId }) };
+  for (const f of TEXT_FIELDS) {
+    const v = clean(desired[f]);
+    if (v !== null && !sameText(f, v, current[f])) changes[f] = v;
+  }
+  return { adopt: true, ops: [{ op: 'update', userId: current.user_id, username: current.username, changes }] };
 }
 
 // ---- simulation ---------------------------------------------------------------------------------

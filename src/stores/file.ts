@@ -28,6 +28,7 @@ import {
   type StoreGroup,
   type StoreUser,
   type UserPatch,
+  DEFAULT_PAGE_SIZE,
 } from './types';
 
 const AttrValue = z.union([z.string(), z.array(z.string())]);
@@ -190,6 +191,23 @@ export class FileStore implements IdentityStore {
           seen.add(lower(u.username));
           out.push(this.toStoreUser(snap, u));
         }
+      }
+      return out;
+    });
+  }
+
+  async lookupUsersByExternalId(externalIds: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
+    const scope = parseScope(requested);
+    assertLookupBatch(externalIds);
+    if (externalIds.length === 0) return [];
+    const wanted = new Set(externalIds);
+    // The index is by username only; store ids are found by reading the users in chunks (file stores are small).
+    return this.read(async (snap, readUsers) => {
+      const match = this.scopeMatcher(snap, scope);
+      const out: StoreUser[] = [];
+      for (let i = 0; i < snap.keys.length; i += DEFAULT_PAGE_SIZE) {
+        const positions = Array.from({ length: Math.min(DEFAULT_PAGE_SIZE, snap.keys.length - i) }, (_, k) => i + k);
+        for (const u of await readUsers(positions)) if (wanted.has(u.id ?? u.username) && match(u)) out.push(this.toStoreUser(snap, u));
       }
       return out;
     });

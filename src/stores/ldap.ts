@@ -167,8 +167,20 @@ export class LdapStore implements IdentityStore {
   }
 
   async lookupUsers(usernames: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
+    return this.lookupBy(this.attrs.username, usernames, requested, escapeLdapFilterValue);
+  }
+
+  async lookupUsersByExternalId(externalIds: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
+    // objectGUID is binary: the filter names its bytes, in the order formatGuid reads them.
+    const binary = this.attrs.externalId.toLowerCase() === 'objectguid';
+    const ids = binary ? externalIds.filter((id) => GUID_RE.test(id)) : externalIds;
+    return this.lookupBy(this.attrs.externalId, ids, requested, binary ? guidFilterValue : escapeLdapFilterValue);
+  }
+
+  private async lookupBy(attr: string, keys: readonly string[], requested: Scope, escape: (value: string) => string): Promise<StoreUser[]> {
     const scope = parseScope(requested);
-    assertLookupBatch(usernames);
+    assertLookupBatch(keys);
+    const usernames = keys;
     if (usernames.length === 0) return [];
     let scoped: Set<string> | null = null;
     let scopePart = '';
@@ -181,7 +193,7 @@ export class LdapStore implements IdentityStore {
     const seen = new Set<string>();
     for (let i = 0; i < usernames.length; i += LOOKUP_CHUNK) {
       const chunk = usernames.slice(i, i + LOOKUP_CHUNK);
-      const names = chunk.map((u) => `(${this.attrs.username}=${escapeLdapFilterValue(u)})`).join('');
+      const names = chunk.map((u) => `(${attr}=${escape(u)})`).join('');
       const filter = `(&${this.userFilter}${scopePart}(|${names}))`;
       const res = await this.run(`look up ${chunk.length} users`, (c) =>
         c.search(this.usersDn, { scope: 'sub', filter, attributes: this.userAttributes(), explicitBufferAttributes: BINARY_ATTRIBUTES }),
@@ -839,6 +851,17 @@ function values(r: LdapRecord, attr: string): string[] {
 
 function externalIdOf(r: LdapRecord, attr: string): string | undefined {
   return values(r, attr)[0];
+}
+
+const GUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const GUID_BYTE_ORDER = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+
+/** The inverse of formatGuid, as an LDAP filter value (`\\xx` per byte). */
+function guidFilterValue(guid: string): string {
+  const hex = guid.replace(/-/g, '');
+  const bytes: string[] = new Array<string>(16);
+  GUID_BYTE_ORDER.forEach((b, i) => (bytes[b] = hex.slice(i * 2, i * 2 + 2)));
+  return bytes.map((b) => `\\${b}`).join('');
 }
 
 /** AD objectGUID bytes → the usual string form (first three fields little-endian). */

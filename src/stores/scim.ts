@@ -162,6 +162,26 @@ export class ScimStore implements IdentityStore {
     return out;
   }
 
+  async lookupUsersByExternalId(externalIds: readonly string[], requested: Scope = ALL_USERS): Promise<StoreUser[]> {
+    const scope = parseScope(requested);
+    assertLookupBatch(externalIds);
+    const scopePart = await this.scopeFilter(scope);
+    const out: StoreUser[] = [];
+    const seen = new Set<string>();
+    const batch = this.config.lookupBatchSize;
+    for (let i = 0; i < externalIds.length; i += batch) {
+      const chunk = externalIds.slice(i, i + batch);
+      const ids: Filter = { or: chunk.map((id) => ({ attr: 'id', op: 'eq' as const, value: id })) };
+      const filter = this.render(scopePart ? { and: [ids, scopePart] } : ids);
+      for (const u of await this.listAll('/Users', UserList, { filter }, chunk.length, `look up ${chunk.length} users by id`)) {
+        if (seen.has(u.id) || !chunk.includes(u.id)) continue;
+        seen.add(u.id);
+        out.push(toStoreUser(u));
+      }
+    }
+    return out;
+  }
+
   async getUser(username: string): Promise<StoreUser | null> {
     const u = await this.findScimUser(username);
     return u ? toStoreUser(u) : null;

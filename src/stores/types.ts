@@ -105,6 +105,11 @@ export interface IdentityStore {
    */
   lookupUsers(usernames: readonly string[], scope?: Scope): Promise<StoreUser[]>;
   getUser(username: string): Promise<StoreUser | null>;
+  /**
+   * Batch lookup by store id (`externalId`: LDAP entryUUID/objectGUID, SCIM id, file id), same
+   * rules as `lookupUsers`. Finds a user renamed in the store under its new username.
+   */
+  lookupUsersByExternalId(externalIds: readonly string[], scope?: Scope): Promise<StoreUser[]>;
 
   createUser(user: NewUser): Promise<StoreUser>;
   updateUser(username: string, patch: UserPatch): Promise<StoreUser>;

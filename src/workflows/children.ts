@@ -48,7 +48,7 @@ export async function reconcileUserChild(entity: ConnectionEntity, workflowId: s
     const handle = await startChild(reconcileUserWorkflow, {
       workflowId,
       staticSummary: reconcileSummary(connectionId, change.username),
-      args: [{ connectionId, username: change.username, ...(change.ruleId ? { ruleId: change.ruleId } : {}) }],
+      args: [{ connectionId, username: change.username, ...(change.previousUsername ? { previousUsername: change.previousUsername } : {}), ...(change.ruleId ? { ruleId: change.ruleId } : {}) }],
       typedSearchAttributes: runSearchAttributes(connectionId, 'reconcileUser'),
     });
     const { summary } = await handle.result();

@@ -87,6 +87,8 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
         s.cursor = page.nextCursor;
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
+        // A Duo listing that does not advance (the page's rename pass lists Duo users) stops the run, as in the plan pass.
+        if (err.cause instanceof ApplicationFailure && err.cause.type === 'PagingDidNotAdvance') throw err;
         // A store that cannot be read must never look like "everyone left": skip the rest of this rule and deprovisioning.
         markReadIncomplete(s, `rule ${rule.id}: reading the store failed after retries (${failureMessage(err)}); deprovisioning is skipped for this run`);
         s.cursor = null;

@@ -16,7 +16,7 @@ export async function reconcileUserWorkflow(rawInput: ReconcileUserInput): Promi
     async () => {
       setCurrentDetails(`reconciling ${input.username}${input.dryRun ? ' (dry run)' : ''}`);
       const { config } = await claimFromEntity(input.connectionId, { kind: 'reconcileUser', dryRun: input.dryRun });
-      const summary = await shortActivities.reconcileUser({ connectionId: input.connectionId, config, username: input.username, dryRun: input.dryRun, ...(input.ruleId ? { ruleId: input.ruleId } : {}) });
+      const summary = await shortActivities.reconcileUser({ connectionId: input.connectionId, config, username: input.username, dryRun: input.dryRun, ...(input.previousUsername ? { previousUsername: input.previousUsername } : {}), ...(input.ruleId ? { ruleId: input.ruleId } : {}) });
       return { connectionId: input.connectionId, summary };
     },
     (r) => ({ outcome: r.summary.failed > 0 ? 'partial' : 'succeeded', summary: r.summary }),

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { UserActions } from '../../src/domain/connection';
+import { RuleSchema } from '../../src/domain/connection';
 import { AttributeMappingsSchema, mapStoreUser, type DesiredDuoUser } from '../../src/domain/mapping';
 import { phoneMarker, stripMarker, withMarker } from '../../src/domain/ownership';
 import {
@@ -7,7 +8,9 @@ import {
   isWriteOp,
   planDeprovision,
   PlanOpSchema,
+  planAdoption,
   planOutcome,
+  planRename,
   planUser,
   SKIP_NOT_OWNED,
   storeIdConflict,
@@ -415,6 +418,74 @@ describe('domain/plan', () => {
         const second = planUser({ desired: d, current: after, owner: OWNER, userActions, ...extra });
         assert.deepEqual(second.filter(isWriteOp), [], `case ${i}: ${JSON.stringify({ d, c, userActions, first, second })}`);
       }
+    });
+  });
+
+  describe('rename (same store id, new username)', () => {
+    const ours = (): DuoUserView => owned({ notes: withMarker('', { ...OWNER, storeId: 'id-ada' }) });
+
+    it('renames this rule’s user recording the store id in place: one update of username only', () => {
+      const ops = planRename(ours(), 'ada.lovelace', OWNER, 'id-ada');
+      assert.deepEqual(ops, [{ op: 'update', userId: 'DU0000000000000000A1', username: 'ada', changes: { username: 'ada.lovelace' } }]);
+      assert.ok(PlanOpSchema.safeParse(ops[0]).success);
+      assert.equal(applyPlanToView(ours(), ops)?.username, 'ada.lovelace');
+    });
+
+    it('plans nothing for another store id, an old marker, another rule, a user in the Trash or the same name', () => {
+      assert.deepEqual(planRename(ours(), 'x', OWNER, 'id-other'), []);
+      assert.deepEqual(planRename(owned({ notes: withMarker('', OWNER) }), 'x', OWNER, 'id-ada'), []);
+      assert.deepEqual(planRename(ours(), 'x', { ...OWNER, ruleId: 'admins' }, 'id-ada'), []);
+      assert.deepEqual(planRename({ ...ours(), status: 'pending deletion' }, 'x', OWNER, 'id-ada'), []);
+      assert.deepEqual(planRename(ours(), 'ada', OWNER, 'id-ada'), []);
+    });
+  });
+
+  describe('adoption of an existing Duo user no marker claims', () => {
+    // A same-name user made by hand: its own notes, phones and a field the store leaves empty.
+    const byHand = (overrides: Partial<DuoUserView> = {}): DuoUserView =>
+      owned({ notes: 'VIP, call first', realname: 'Ada L.', firstname: 'Ada', phones: [{ phone_id: 'DPHAND', number: '+15550001111', name: null }], ...overrides });
+    const input = (current: DuoUserView, extra: Partial<Parameters<typeof planAdoption>[0]> = {}) =>
+      planAdoption({ desired: desired({ lastname: null }), current, owner: OWNER, mode: 'username', storeId: 'id-ada', isAdmin: false, ...extra });
+
+    it('adopts by username with one update: our marker after the human notes, the fields the store names; phones and empty fields stay', () => {
+      const result = input(byHand({ lastname: 'Byron' }));
+      assert.ok(result.adopt, JSON.stringify(result));
+      assert.equal(result.ops.length, 1);
+      const [op] = result.ops;
+      assert.ok(op && op.op === 'update');
+      assert.deepEqual(op.changes, { notes: withMarker('VIP, call first', { ...OWNER, storeId: 'id-ada' }), realname: 'Ada Lovelace' });
+      const after = applyPlanToView(byHand({ lastname: 'Byron' }), result.ops);
+      assert.equal(after?.lastname, 'Byron', 'a field the store leaves empty is not cleared');
+      assert.deepEqual(after?.phones.map((p) => p.phone_id), ['DPHAND']);
+      assert.deepEqual(plan(desired({ lastname: 'Byron' }), after, {}, { storeId: 'id-ada' }).filter((o) => o.op === 'detachPhone'), [], 'later syncs never detach the adopted user’s own phone');
+    });
+
+    it('refuses, saying why: another connection’s or rule’s user, the Trash, an administrator’s user, unknown admin status, email mismatch, never', () => {
+      const reasons = [
+        input(byHand({ notes: withMarker('', { connectionId: 'other', ruleId: 'staff' }) })),
+        input(byHand({ notes: withMarker('', { ...OWNER, ruleId: 'admins' }) })),
+        input(byHand({ status: 'pending deletion' })),
+        input(byHand(), { isAdmin: true }),
+        input(byHand(), { isAdmin: undefined }),
+        input(byHand({ email: 'someone.else@example.com' }), { mode: 'email' }),
+        input(byHand(), { mode: 'never' }),
+      ].map((r) => (r.adopt ? 'adopted' : r.reason));
+      assert.match(reasons[0] ?? '', /connection other/);
+      assert.match(reasons[1] ?? '', /rule admins/);
+      assert.match(reasons[2] ?? '', /Trash/);
+      assert.match(reasons[3] ?? '', /administrator/);
+      assert.match(reasons[4] ?? '', /administrator/);
+      assert.match(reasons[5] ?? '', /someone\.else@example\.com/);
+      assert.match(reasons[6] ?? '', /does not adopt/);
+      assert.ok(input(byHand(), { mode: 'email' }).adopt, 'email mode adopts when the emails match');
+    });
+
+    it('a rule may not set adopt other than never until runs list adoptions for approval', () => {
+      const rule = { id: 'staff', direction: 'outbound', scope: { kind: 'all' } };
+      assert.ok(RuleSchema.safeParse({ ...rule, adopt: 'never' }).success);
+      const refused = RuleSchema.safeParse({ ...rule, adopt: 'username' });
+      assert.ok(!refused.success);
+      assert.match(refused.error.message, /not available yet/);
     });
   });
 });

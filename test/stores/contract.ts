@@ -139,6 +139,15 @@ export function storeContract(harness: StoreHarness): void {
       assert.equal((await store.lookupUsers(fillers)).length, 25);
     });
 
+    it('looks users up by store id (externalId) in batches, honouring scope', async () => {
+      const [alice, bob, dave] = await Promise.all(['alice', 'bob', 'dave'].map((n) => store.getUser(n)));
+      assert.ok(alice && bob && dave);
+      assert.deepEqual(names(await store.lookupUsersByExternalId([alice.externalId, bob.externalId, 'no-such-id'])), ['alice', 'bob']);
+      assert.deepEqual(names(await store.lookupUsersByExternalId([alice.externalId, dave.externalId], { kind: 'filter', filter: { attr: 'title', op: 'eq', value: 'Manager' } })), ['dave']);
+      assert.deepEqual(await store.lookupUsersByExternalId([]), []);
+      assert.deepEqual(await store.lookupUsersByExternalId(['*', '*)(entryUUID=*', 'x" or id pr or "y']), []);
+    });
+
     it('treats hostile usernames as data, never as filter syntax', async () => {
       for (const hostile of [LDAP_HOSTILE, SCIM_HOSTILE, BACKSLASH_HOSTILE]) {
         const u = await store.getUser(hostile);
