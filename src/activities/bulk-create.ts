@@ -18,7 +18,7 @@ import { planUser, type PlanOp } from '../domain/plan';
 import type { StoreUser } from '../stores';
 import type { MappingResult } from '../domain/mapping';
 import { isPageLevelError } from './duo-ops';
-import { guarded } from './guarded';
+import { asActivityFailure } from './activity-failures';
 
 export interface CreateCandidate {
   user: StoreUser;
@@ -50,7 +50,7 @@ export async function bulkCreateNewUsers(
   }
   const byUser = new Map<StoreUser, DuoItemResult<DuoUser>>();
   if (creates.length === 0) return byUser;
-  const results = await guarded(`creating ${creates.length} users in Duo`, async () => {
+  const results = await asActivityFailure(`creating ${creates.length} users in Duo`, async () => {
     const answered = await duo.bulkCreateUsers(creates.map((c) => c.op.fields));
     const whole = answered.find((r) => !r.ok && isPageLevelError(r.error));
     if (whole && !whole.ok) throw whole.error;

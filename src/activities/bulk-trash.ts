@@ -17,7 +17,7 @@ import { recordFailure, recordOutcome, emptySummary, type RunSummary } from '../
 import { suggestedRetryDelayMs, type DuoClient, type DuoUser } from '../duo';
 import { recordTrashed } from '../domain/summary';
 import { isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
-import { guarded } from './guarded';
+import { asActivityFailure } from './activity-failures';
 import { sleepWithBeats } from './heartbeat';
 import type { ConnectionResources } from './resources';
 
@@ -96,7 +96,7 @@ export function createTrashActivities(resources: ConnectionResources) {
       const listed = await trashedBy(input.connectionId, input.runId);
       const trashed = listed.trashed ?? [];
       const duo = await resources.duo(input.config);
-      const found = await guarded('looking trashed users up in Duo', () => lookUpUsersByUsername(duo, trashed.map((t) => t.label)));
+      const found = await asActivityFailure('looking trashed users up in Duo', () => lookUpUsersByUsername(duo, trashed.map((t) => t.label)));
       let summary: RunSummary = emptySummary();
       const toRestore: { id: string; label: string }[] = [];
       for (const t of trashed) {
@@ -109,7 +109,7 @@ export function createTrashActivities(resources: ConnectionResources) {
           toRestore.push(t);
         }
       }
-      const results = toRestore.length ? await guarded('restoring users from Trash', () => withTransientRetry(() => duo.restoreUsersFromTrash(toRestore.map((t) => t.id)))) : [];
+      const results = toRestore.length ? await asActivityFailure('restoring users from Trash', () => withTransientRetry(() => duo.restoreUsersFromTrash(toRestore.map((t) => t.id)))) : [];
       let restored = 0;
       results.forEach((result, i) => {
         const t = toRestore[i] as { id: string; label: string };

@@ -25,7 +25,7 @@ import { isStoreError, type IdentityStore } from '../stores';
 import { applyUserPlan, ignoreNotFound, isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
-import { guarded, outboundRule } from './guarded';
+import { asActivityFailure, outboundRule } from './activity-failures';
 
 export interface SyncRuleGroupsInput {
   connectionId: string;
@@ -191,15 +191,15 @@ export function createGroupActivities(resources: ConnectionResources) {
       const store = await resources.store(input.config);
       const duo = await resources.duo(input.config);
       // A store read that throws fails the activity before anything is planned, so nothing is deleted on a failed read.
-      const storeGroups = await guarded(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
-      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const storeGroups = await asActivityFailure(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
+      const duoGroups = await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo));
       const { included, missing } = resolveIncluded(storeGroups, include);
       const emptyRead = storeGroups.length === 0 && include.length > 0;
       // Deletions are planned here and applied by the run after its deletion guard; creates and
       // renames are planned as if nothing were deleted, so a name a doomed group holds waits a run.
       const deletions = emptyRead ? [] : planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: true }).ops.filter((op) => op.op === 'delete');
       const plan = planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: false });
-      const applied = await guarded(`provisioning groups of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
+      const applied = await asActivityFailure(`provisioning groups of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
       const owned = ownedGroups(duoGroups, owner);
       const planned = { plannedDeletions: deletions.map((d) => ({ id: groupCandidateId(rule.id, d.groupId), label: `group ${d.name}` })), ownedGroups: owned.byExternalId.size + owned.duplicates.length };
       if (!emptyRead || owned.byExternalId.size === 0) return { ...applied, ...planned };
@@ -216,13 +216,13 @@ export function createGroupActivities(resources: ConnectionResources) {
       const include = rule.groups?.include ?? [];
       const store = await resources.store(input.config);
       const duo = await resources.duo(input.config);
-      const storeGroups = await guarded(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
-      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const storeGroups = await asActivityFailure(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
+      const duoGroups = await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo));
       const { included, missing } = resolveIncluded(storeGroups, include);
       const emptyRead = storeGroups.length === 0 && include.length > 0;
       const approved = new Set(input.groupIds);
       const still = emptyRead ? [] : planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: true }).ops.filter((op) => op.op === 'delete' && approved.has(op.groupId));
-      const applied = await guarded(`deleting groups of rule ${rule.id}`, () => applyGroupPlan(duo, { ops: still, problems: [], ids: {}, unchanged: 0 }, owner, input.dryRun));
+      const applied = await asActivityFailure(`deleting groups of rule ${rule.id}`, () => applyGroupPlan(duo, { ops: still, problems: [], ids: {}, unchanged: 0 }, owner, input.dryRun));
       return recordOutcome(applied.summary, 'skipped', input.groupIds.length - still.length);
     },
 
@@ -232,8 +232,8 @@ export function createGroupActivities(resources: ConnectionResources) {
       if (rules.length === 0) return { targets: [], summary: emptySummary() };
       const store = await resources.store(input.config);
       const duo = await resources.duo(input.config);
-      const storeGroups = await guarded(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
-      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const storeGroups = await asActivityFailure(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
+      const duoGroups = await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo));
       const ref = input.group;
       const matchesRef = (externalId: string, name: string): boolean => externalId === ref || name.toLowerCase() === ref.toLowerCase();
       const targets: GroupTarget[] = [];
@@ -261,7 +261,7 @@ export function createGroupActivities(resources: ConnectionResources) {
           // An empty read of the store's groups never means "every group left" (DESIGN §4).
           deleteUnlisted: storeGroups.length > 0,
         });
-        const applied = await guarded(`provisioning group ${ref} of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
+        const applied = await asActivityFailure(`provisioning group ${ref} of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));
         summary = mergeSummary(summary, applied.summary);
         for (const externalId of relevant) {
           const groupId = applied.groupIds[externalId];
@@ -286,7 +286,7 @@ export function createGroupActivities(resources: ConnectionResources) {
       const dryRun = input.dryRun || input.groupId.startsWith('planned:');
 
       if (input.phase === 'add') {
-        const page = await guarded(`reading members of group ${input.externalId} from ${store.location}`, async () => {
+        const page = await asActivityFailure(`reading members of group ${input.externalId} from ${store.location}`, async () => {
           try {
             return await store.listGroupMembers(input.externalId, { cursor: input.cursor, pageSize: input.pageSize });
           } catch (err) {
@@ -301,7 +301,7 @@ export function createGroupActivities(resources: ConnectionResources) {
           return mapped.ok ? [{ storeId: u.externalId, username: mapped.user.username }] : [];
         });
         // Only a Duo user whose username (not an alias) is the member's, and whose marker names that store user, is the member.
-        const found = await guarded('looking users up in Duo', () => lookUpUsersByUsername(duo, members.map((m) => m.username)));
+        const found = await asActivityFailure('looking users up in Duo', () => lookUpUsersByUsername(duo, members.map((m) => m.username)));
         const duoUsers = members.flatMap((m) => {
           const user = found.users.get(usernameKey(m.username));
           const storeId = user ? parseUserMarker(user.notes)?.storeId : undefined;
@@ -319,7 +319,7 @@ export function createGroupActivities(resources: ConnectionResources) {
             continue;
           }
           const current = summary;
-          summary = await guarded(`adding ${user.username} to group ${input.externalId}`, () =>
+          summary = await asActivityFailure(`adding ${user.username} to group ${input.externalId}`, () =>
             applyUserPlan(duo, [{ op: 'addToGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }], owner, current, dryRun),
           );
           beat();
@@ -328,12 +328,12 @@ export function createGroupActivities(resources: ConnectionResources) {
       }
 
       if (dryRun && input.groupId.startsWith('planned:')) return { nextCursor: null, nextOffset: null, summary };
-      const page = await guarded(`listing members of Duo group ${input.groupId}`, () => withTransientRetry(() => duo.listGroupMembers(input.groupId, { offset: input.offset, limit: input.pageSize })));
+      const page = await asActivityFailure(`listing members of Duo group ${input.groupId}`, () => withTransientRetry(() => duo.listGroupMembers(input.groupId, { offset: input.offset, limit: input.pageSize })));
       const usernames = page.items.map((m) => m.username);
-      const found = await guarded('looking users up in Duo', () => lookUpUsersByUsername(duo, usernames));
+      const found = await asActivityFailure('looking users up in Duo', () => lookUpUsersByUsername(duo, usernames));
       const ownedUsers = [...found.users.values()].filter(owned);
       const inStore = ownedUsers.length
-        ? await guarded(`looking group members up in ${store.location}`, () => store.lookupUsers(ownedUsers.map((u) => u.username), rule.scope))
+        ? await asActivityFailure(`looking group members up in ${store.location}`, () => store.lookupUsers(ownedUsers.map((u) => u.username), rule.scope))
         : [];
       const storeByName = new Map(inStore.map((u) => [usernameKey(u.username), u]));
       let removedHere = 0;
@@ -342,7 +342,7 @@ export function createGroupActivities(resources: ConnectionResources) {
         if (storeUser && storeUser.groupIds.includes(input.externalId)) continue;
         const before = summary.failed;
         const current = summary;
-        summary = await guarded(`removing ${user.username} from group ${input.externalId}`, () =>
+        summary = await asActivityFailure(`removing ${user.username} from group ${input.externalId}`, () =>
           applyUserPlan(duo, [{ op: 'removeFromGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }], owner, current, dryRun),
         );
         if (!dryRun && summary.failed === before) removedHere += 1;
@@ -356,13 +356,13 @@ export function createGroupActivities(resources: ConnectionResources) {
     async deleteRuleGroups(input: { connectionId: string; config: ConnectionConfig; ruleId: string; deprovision: boolean }): Promise<RunSummary> {
       const duo = await resources.duo(input.config);
       const owner = ownerOf(input.config, input.ruleId);
-      const duoGroups = await guarded('listing Duo groups', () => listAllDuoGroups(duo));
+      const duoGroups = await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo));
       const owned = duoGroups.filter((g) => {
         const marker = parseGroupMarker(g.desc);
         return marker !== null && marker.connectionId === owner.connectionId && marker.ruleId === owner.ruleId;
       });
       // Per-group errors (a Duo 400) are that group's failure; page-level ones (limits, outages, keys) fail the activity.
-      return guarded(`${input.deprovision ? 'deleting' : 'releasing'} groups of rule ${input.ruleId}`, async () => {
+      return asActivityFailure(`${input.deprovision ? 'deleting' : 'releasing'} groups of rule ${input.ruleId}`, async () => {
         let summary = emptySummary();
         for (const g of owned) {
           try {

@@ -14,7 +14,7 @@ import type { Owner } from '../domain/ownership';
 import { emptySummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore, type StoreUser } from '../stores';
 import { lookUpUsersByUsername, toUserView, withTransientRetry } from './duo-ops';
-import { guarded } from './guarded';
+import { asActivityFailure } from './activity-failures';
 import { nextOffsetOf } from './paging';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
@@ -154,7 +154,7 @@ async function deprovisionCandidates(resources: ConnectionResources, input: Inbo
   const duo = await resources.duo(input.config);
   const usernames = users.map((u) => u.username);
   // An alias of some other Duo user is not this user: only a username match keeps the store user.
-  const inDuo = (await guarded('looking owned users up in Duo', () => lookUpUsersByUsername(duo, usernames))).users;
+  const inDuo = (await asActivityFailure('looking owned users up in Duo', () => lookUpUsersByUsername(duo, usernames))).users;
   const candidates: { user: StoreUser; ops: InboundOp[] }[] = [];
   let owned = 0;
   for (const user of users) {
@@ -190,7 +190,7 @@ export function createInboundActivities(resources: ConnectionResources) {
     async deleteInboundRulePage(input: DeletedInboundRuleInput & { deprovision: boolean; cursor: string | null; pageSize: number }): Promise<{ done: boolean; nextCursor: string | null; summary: RunSummary }> {
       const ctx = await deletedRuleContext(resources, input);
       const store = ctx.store;
-      const page = await guarded(`reading owned users from ${store.location}`, () => store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
+      const page = await asActivityFailure(`reading owned users from ${store.location}`, () => store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
       const userActions = { ...input.config.userActions, deprovision: input.deprovision };
       let summary = emptySummary();
       let leftTheSet = false;
@@ -200,10 +200,10 @@ export function createInboundActivities(resources: ConnectionResources) {
         if (input.deprovision) {
           const ops = planInboundDeprovision({ current: user, owner: ctx.owner, ownerAttribute: ctx.ownerAttribute, userActions });
           if (ops.length === 0) continue;
-          summary = await guarded(`deprovisioning ${user.username} in ${store.location}`, () => applyInboundOps(ctx, ops, before, false));
+          summary = await asActivityFailure(`deprovisioning ${user.username} in ${store.location}`, () => applyInboundOps(ctx, ops, before, false));
           if (summary.failed === before.failed && ops.some((op) => op.op === 'delete')) leftTheSet = true;
         } else {
-          summary = await guarded(`releasing ${user.username} in ${store.location}`, async () => {
+          summary = await asActivityFailure(`releasing ${user.username} in ${store.location}`, async () => {
             try {
               await store.updateUser(user.username, { attributes: { [ctx.ownerAttribute]: null } });
               return recordOutcome(before, 'updated');
@@ -223,7 +223,7 @@ export function createInboundActivities(resources: ConnectionResources) {
     /** One page of a deleted inbound rule's plan: every store user it owns is a candidate. */
     async planInboundRuleDeletionPage(input: DeletedInboundRuleInput & { cursor: string | null; pageSize: number }): Promise<InboundDeprovisionPlanResult> {
       const ctx = await deletedRuleContext(resources, input);
-      const page = await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
+      const page = await asActivityFailure(`reading owned users from ${ctx.store.location}`, () => ctx.store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
       const owned = page.items.filter((u) => isInboundOwned(u, ctx.ownerAttribute, ctx.owner.connectionId, ctx.owner.ruleId));
       return { nextCursor: page.nextCursor, ownedCount: owned.length, candidates: owned.map((u) => ({ id: usernameKey(u.username), label: u.username })) };
     },
@@ -232,7 +232,7 @@ export function createInboundActivities(resources: ConnectionResources) {
     async applyInboundRuleDeletionBatch(input: DeletedInboundRuleInput & { candidates: { id: string; label: string }[]; dryRun: boolean }): Promise<RunSummary> {
       const ctx = await deletedRuleContext(resources, input);
       if (findRule(input.config, input.rule.id)) return recordOutcome(emptySummary(), 'skipped', input.candidates.length);
-      const found = input.candidates.length ? await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.lookupUsers(input.candidates.map((c) => c.label))) : [];
+      const found = input.candidates.length ? await asActivityFailure(`reading owned users from ${ctx.store.location}`, () => ctx.store.lookupUsers(input.candidates.map((c) => c.label))) : [];
       const userActions = { ...input.config.userActions, deprovision: true };
       let summary = emptySummary();
       let applied = 0;
@@ -240,7 +240,7 @@ export function createInboundActivities(resources: ConnectionResources) {
         if (!isInboundOwned(user, ctx.ownerAttribute, ctx.owner.connectionId, ctx.owner.ruleId)) continue;
         const ops = planInboundDeprovision({ current: user, owner: ctx.owner, ownerAttribute: ctx.ownerAttribute, userActions });
         const before = summary;
-        summary = await guarded(`deprovisioning ${user.username} in ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
+        summary = await asActivityFailure(`deprovisioning ${user.username} in ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
         applied += 1;
         beat();
       }
@@ -250,7 +250,7 @@ export function createInboundActivities(resources: ConnectionResources) {
     async inboundUsersPage(input: InboundRuleInput & { offset: number; limit: number; dryRun: boolean }): Promise<InboundUsersPageResult> {
       const ctx = await inboundContext(resources, input);
       const duo = await resources.duo(input.config);
-      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
+      const page = await asActivityFailure('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       let summary = emptySummary();
       const eligible = page.items.map((u) => toUserView(u)).filter((u) => {
         if (!isOutboundOwned(u, input.config.connectionId)) return true;
@@ -259,7 +259,7 @@ export function createInboundActivities(resources: ConnectionResources) {
         return false;
       });
       const existing = new Map(
-        (eligible.length ? await guarded(`looking users up in ${ctx.store.location}`, () => ctx.store.lookupUsers(eligible.map((u) => u.username))) : []).map((u) => [usernameKey(u.username), u]),
+        (eligible.length ? await asActivityFailure(`looking users up in ${ctx.store.location}`, () => ctx.store.lookupUsers(eligible.map((u) => u.username))) : []).map((u) => [usernameKey(u.username), u]),
       );
       const resumed = resumeFrom(eligible.map((u) => u.username));
       if (resumed) summary = resumed.summary;
@@ -279,14 +279,14 @@ export function createInboundActivities(resources: ConnectionResources) {
           userActions: input.config.userActions,
         });
         const before = summary;
-        summary = await guarded(`syncing ${user.username} into ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
+        summary = await asActivityFailure(`syncing ${user.username} into ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
       }
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), eligible: eligible.length, summary };
     },
 
     async planInboundDeprovisionPage(input: InboundRuleInput & { cursor: string | null; pageSize: number }): Promise<InboundDeprovisionPlanResult> {
       const ctx = await inboundContext(resources, input);
-      const page = await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
+      const page = await asActivityFailure(`reading owned users from ${ctx.store.location}`, () => ctx.store.listUsers(ownedScope(ctx), { cursor: input.cursor, pageSize: input.pageSize }));
       const { owned, candidates } = await deprovisionCandidates(resources, input, ctx, page.items);
       return { nextCursor: page.nextCursor, ownedCount: owned, candidates: candidates.map(({ user }) => ({ id: usernameKey(user.username), label: user.username })) };
     },
@@ -295,12 +295,12 @@ export function createInboundActivities(resources: ConnectionResources) {
     async applyInboundDeprovisionBatch(input: InboundRuleInput & { candidates: { id: string; label: string }[]; dryRun: boolean }): Promise<RunSummary> {
       const ctx = await inboundContext(resources, input);
       const usernames = input.candidates.map((c) => c.label);
-      const found = usernames.length ? await guarded(`reading owned users from ${ctx.store.location}`, () => ctx.store.lookupUsers(usernames)) : [];
+      const found = usernames.length ? await asActivityFailure(`reading owned users from ${ctx.store.location}`, () => ctx.store.lookupUsers(usernames)) : [];
       const { candidates } = await deprovisionCandidates(resources, input, ctx, found);
       let summary = recordOutcome(emptySummary(), 'skipped', input.candidates.length - candidates.length);
       for (const { user, ops } of candidates) {
         const before = summary;
-        summary = await guarded(`deprovisioning ${user.username} in ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
+        summary = await asActivityFailure(`deprovisioning ${user.username} in ${ctx.store.location}`, () => applyInboundOps(ctx, ops, before, input.dryRun));
         beat();
       }
       return summary;

@@ -18,7 +18,7 @@ import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
 import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
-import { guarded, outboundRule } from './guarded';
+import { asActivityFailure, outboundRule } from './activity-failures';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
 import { nextOffsetOf } from './paging';
@@ -221,7 +221,7 @@ async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rul
     const key = usernameKey(mapped.user.username);
     byName.set(key, [...(byName.get(key) ?? []), user]);
   }
-  const lookup: UsernameLookup = await guarded('looking users up in Duo', () => lookUpUsersByUsername(duo, [...byName.keys()]));
+  const lookup: UsernameLookup = await asActivityFailure('looking users up in Duo', () => lookUpUsersByUsername(duo, [...byName.keys()]));
   return mappedUsers.map(({ user, mapped }) => {
     const key = mapped.ok ? usernameKey(mapped.user.username) : undefined;
     return {
@@ -272,7 +272,7 @@ async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: Co
     claimed.add(key);
     const ops = planRename(toUserView(from), to, owner, storeUser.externalId);
     const before = summary;
-    summary = await guarded(`renaming ${from.username} to ${to}`, () => applyUserPlan(duo, ops, owner, before, false));
+    summary = await asActivityFailure(`renaming ${from.username} to ${to}`, () => applyUserPlan(duo, ops, owner, before, false));
   }
   return summary;
 }
@@ -392,13 +392,13 @@ export function createSyncActivities(resources: ConnectionResources) {
     async syncUsersPage(input: SyncUsersPageInput): Promise<SyncUsersPageResult> {
       const rule = outboundRule(input.config, input.ruleId);
       const store = await resources.store(input.config);
-      const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
+      const page = await asActivityFailure(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
       const duo = await resources.duo(input.config);
       const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
       // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
-      const renamed = input.cursor === null && !input.dryRun ? await guarded('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
+      const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
       const found = await candidatesFor(duo, input.config, rule, page.items);
-      const candidates = new Map((input.dryRun ? await guarded('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
+      const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
       const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
       // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.
       const precreated =
@@ -406,7 +406,7 @@ export function createSyncActivities(resources: ConnectionResources) {
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
           : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
       let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        guarded(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user))),
+        asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user))),
       );
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
@@ -417,8 +417,8 @@ export function createSyncActivities(resources: ConnectionResources) {
     async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
       const duo = await resources.duo(input.config);
       const store = await resources.store(input.config);
-      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
-      const { owned, candidates } = await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
+      const page = await asActivityFailure('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
+      const { owned, candidates } = await asActivityFailure(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), ownedCount: owned, candidates: candidates.map(({ user }) => ({ id: user.user_id, label: user.username })) };
     },
 
@@ -428,7 +428,7 @@ export function createSyncActivities(resources: ConnectionResources) {
      */
     async planRuleDeletionPage(input: DuoPageInput & { ruleId: string }): Promise<PlanDeprovisionPageResult> {
       const duo = await resources.duo(input.config);
-      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
+      const page = await asActivityFailure('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const owned = page.items.filter((u) => parseMarker(u.notes)?.connectionId === input.config.connectionId);
       const candidates = owned.filter((u) => isOwnedBy(u.notes, input.config.connectionId, input.ruleId));
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), ownedCount: owned.length, candidates: candidates.map((u) => ({ id: u.user_id, label: u.username })) };
@@ -445,7 +445,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       const current: DuoUser[] = [];
       let summary = emptySummary();
       for (const candidate of input.candidates) {
-        const user = await guarded(`reading Duo user ${candidate.label}`, () => withTransientRetry(() => userIfExists(duo, candidate.id)));
+        const user = await asActivityFailure(`reading Duo user ${candidate.label}`, () => withTransientRetry(() => userIfExists(duo, candidate.id)));
         if (user) current.push(user);
         else summary = recordOutcome(summary, 'skipped');
       }
@@ -458,20 +458,20 @@ export function createSyncActivities(resources: ConnectionResources) {
           ? []
           : current.filter((u) => isOwnedBy(u.notes, owner.connectionId, ruleId)).map((user) => ({ user, ops: planDeprovision({ current: toUserView(user), owner, userActions, trigger: 'ruleDeleted' }) }));
       } else {
-        still = (await guarded(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, current))).candidates;
+        still = (await asActivityFailure(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, current))).candidates;
       }
       summary = recordOutcome(summary, 'skipped', current.length - still.length);
       // Users whose whole deprovision is "send to Trash" go in bulk calls; the rest one by one.
       const toTrash = input.dryRun ? [] : still.filter(({ ops }) => ops.length === 1 && ops[0]?.op === 'trash');
       if (toTrash.length > 0) {
         const before = summary;
-        summary = await guarded(`sending ${toTrash.length} users to Trash`, () => trashUsers(duo, toTrash.map(({ user }) => user), before));
+        summary = await asActivityFailure(`sending ${toTrash.length} users to Trash`, () => trashUsers(duo, toTrash.map(({ user }) => user), before));
         beat();
       }
       for (const { user, ops } of still.filter((s) => !toTrash.includes(s))) {
         const owner = parseMarker(user.notes) as Owner;
         const before = summary;
-        summary = await guarded(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, before, input.dryRun));
+        summary = await asActivityFailure(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, before, input.dryRun));
         beat();
       }
       return summary;
@@ -480,7 +480,7 @@ export function createSyncActivities(resources: ConnectionResources) {
     /** One page of a deleted rule's Duo users released: markers removed, users kept (deprovisionOnRuleDeletion off). */
     async releaseRulePage(input: DuoPageInput & { ruleId: string }): Promise<{ nextOffset: number | null; summary: RunSummary }> {
       const duo = await resources.duo(input.config);
-      const page = await guarded('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
+      const page = await asActivityFailure('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const owner: Owner = { connectionId: input.config.connectionId, ruleId: input.ruleId };
       const userActions = { ...input.config.userActions, deprovisionOnRuleDeletion: false };
       let summary = emptySummary();
@@ -488,7 +488,7 @@ export function createSyncActivities(resources: ConnectionResources) {
         const ops = planDeprovision({ current: toUserView(user), owner, userActions, trigger: 'ruleDeleted' });
         if (ops.length === 0) continue;
         const before = summary;
-        summary = await guarded(`releasing ${user.username}`, () => applyUserPlan(duo, ops, owner, before, false));
+        summary = await asActivityFailure(`releasing ${user.username}`, () => applyUserPlan(duo, ops, owner, before, false));
         beat();
       }
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), summary };
@@ -502,7 +502,7 @@ export function createSyncActivities(resources: ConnectionResources) {
         let cursor: string | null = null;
         let count = 0;
         do {
-          const page = await guarded(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor, pageSize: input.pageSize }));
+          const page = await asActivityFailure(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor, pageSize: input.pageSize }));
           count += page.items.length;
           cursor = page.nextCursor;
           beat();
@@ -519,22 +519,22 @@ export function createSyncActivities(resources: ConnectionResources) {
       // The first rule whose scope holds the user owns it.
       for (const rule of rules) {
         // Every store entry with this username (an LDAP uid may exist in two OUs): more than one fails them all.
-        const users = await guarded(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
+        const users = await asActivityFailure(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
         if (users.length === 0) continue;
         const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
         const found = await candidatesFor(duo, input.config, rule, users);
-        const candidates = await guarded('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));
+        const candidates = await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));
         // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
-        const groupIds = rule.groups ? groupIdMapOf(await guarded('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
+        const groupIds = rule.groups ? groupIdMapOf(await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
         let summary = emptySummary();
         for (const candidate of candidates) {
-          summary = mergeSummary(summary, await guarded(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds)));
+          summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds)));
         }
         return summary;
       }
       // In no rule's scope: deprovision if a rule of this connection owns it. An alias of some
       // other user is not this user (the lookup only returns a user whose username it is).
-      const { user: current } = await guarded('looking the user up in Duo', () => findUserByUsername(duo, input.username));
+      const { user: current } = await asActivityFailure('looking the user up in Duo', () => findUserByUsername(duo, input.username));
       const marker = current ? parseMarker(current.notes) : null;
       if (!current || !marker || marker.connectionId !== input.config.connectionId || !findRule(input.config, marker.ruleId)) {
         return { ...emptySummary(), unchanged: 1 };
@@ -542,16 +542,16 @@ export function createSyncActivities(resources: ConnectionResources) {
       // Renamed in the store (its store id is still in the rule's scope, under another username): renamed here, not deprovisioned.
       const rule = outboundRule(input.config, marker.ruleId);
       const storeId = ownedStoreId(current, marker);
-      const renamedTo = storeId === undefined ? [] : await guarded(`looking store id ${storeId} up in ${store.location}`, () => store.lookupUsersByExternalId([storeId], rule.scope));
+      const renamedTo = storeId === undefined ? [] : await asActivityFailure(`looking store id ${storeId} up in ${store.location}`, () => store.lookupUsersByExternalId([storeId], rule.scope));
       if (renamedTo.length > 0) {
         const candidates = await candidatesFor(duo, input.config, rule, renamedTo);
         const withOld = candidates.map((c) => (c.mapped.ok && !c.current && !c.aliasHolder && c.sameUsername.length === 0 ? { ...c, current: { ...current, username: c.mapped.user.username }, renamedFrom: current } : c));
         let summary = emptySummary();
-        for (const candidate of withOld) summary = mergeSummary(summary, await guarded(`syncing ${candidate.user.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun)));
+        for (const candidate of withOld) summary = mergeSummary(summary, await asActivityFailure(`syncing ${candidate.user.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun)));
         return summary;
       }
       const ops = planUser({ desired: null, current: toUserView(current), owner: marker, userActions: input.config.userActions });
-      return guarded(`deprovisioning ${input.username}`, () => applyUserPlan(duo, ops, marker, emptySummary(), input.dryRun));
+      return asActivityFailure(`deprovisioning ${input.username}`, () => applyUserPlan(duo, ops, marker, emptySummary(), input.dryRun));
     },
 
     async testConnection(input: { connectionId: string; config: ConnectionConfig }): Promise<ConnectionTestResult> {

@@ -5,11 +5,11 @@ import { findRule, type ConnectionConfig, type Rule } from '../domain/connection
 import { isStoreError } from '../stores';
 
 /** Converts client/store errors to Temporal failures with the right retry behaviour. */
-export async function guarded<T>(what: string, fn: () => Promise<T>): Promise<T> {
+export async function asActivityFailure<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    // Already decided (e.g. by a nested guarded call): keep its type and retry behaviour.
+    // Already decided (e.g. by a nested asActivityFailure call): keep its type and retry behaviour.
     if (err instanceof ApplicationFailure) throw err;
     if (isStoreError(err)) {
       throw ApplicationFailure.create({ message: `${what}: ${err.message}`, type: `Store${err.kind}`, nonRetryable: !err.retryable, cause: err });
