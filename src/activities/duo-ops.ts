@@ -16,7 +16,7 @@ import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
 import { recordFailure, recordGroupCounts, recordOutcome, recordTrashed, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
 import { sleepWithBeats } from './heartbeat';
 
-/** Deleting or detaching something already gone succeeds (DESIGN §4): a retry after a crash is a no-op. */
+/** Deleting or detaching something already gone succeeds: a retry after a crash is a no-op. */
 export async function ignoreNotFound(call: () => Promise<unknown>): Promise<void> {
   try {
     await call();

@@ -258,7 +258,7 @@ export function createGroupActivities(resources: ConnectionResources) {
           included: included.filter((g) => relevant.has(g.externalId)),
           missing: [],
           duoGroups: visible,
-          // An empty read of the store's groups never means "every group left" (DESIGN §4).
+          // An empty read of the store's groups never means "every group left". 
           deleteUnlisted: storeGroups.length > 0,
         });
         const applied = await asActivityFailure(`provisioning group ${ref} of rule ${rule.id}`, () => applyGroupPlan(duo, plan, owner, input.dryRun));

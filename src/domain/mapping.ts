@@ -1,6 +1,6 @@
 /**
  * Outbound attribute mapping: turns one normalised store user into the Duo user it should be
- * (`DesiredDuoUser`), using DESIGN §1's default mappings, optionally overridden per rule.
+ * (`DesiredDuoUser`), using the default mappings (README, "Configuring a connection"), optionally overridden per rule.
  * Owns the store-user shape shared with src/stores, the source-expression language of
  * `attributeMappings`, and value normalisation (usernames, emails, phone numbers, cleared values).
  * Pure and deterministic: imported by workflow code as well as activities.
@@ -100,7 +100,7 @@ export const AttributeMappingsSchema = z
 export type AttributeMappings = z.infer<typeof AttributeMappingsSchema>;
 
 /**
- * DESIGN §1 defaults. `notes` has no default: unmapped, the human part of a Duo user's notes is
+ * The default mappings. `notes` has no default: unmapped, the human part of a Duo user's notes is
  * left as it is (only the ownership marker is managed). `phone` has none either: unmapped, the
  * phone comes from the rule's `phoneSources` (DEFAULT_PHONE_SOURCES). `userType` has none: everyone
  * is a plain user unless a rule maps it explicitly (with an administrator role), because a default

@@ -1,5 +1,5 @@
 /**
- * The ownership marker duo-sync writes on the Duo objects it provisions (DESIGN §3): users' `notes`
+ * The ownership marker duo-sync writes on the Duo objects it provisions (docs/ownership.md): users' `notes`
  * end with `[duo-sync:c=<connectionId>;r=<ruleId>;s=<store id, percent-encoded>]`; groups' `desc` end with
  * `[duo-sync:c=<connectionId>;r=<ruleId>;g=<store group externalId, percent-encoded>]`, so a group
  * renamed in the store is found (and renamed) in Duo by its store id, not its name. The text before it is the
@@ -21,7 +21,7 @@ import { z } from 'zod';
 import { SLUG_RE } from './connection';
 
 /**
- * Duo does not document a maximum for user `notes` or group `desc` (duo-admin-api.md is silent),
+ * Duo does not document a maximum for user `notes` or group `desc` (its documentation is silent),
  * so 1024 characters (UTF-16 code units) is assumed. The human part is truncated to fit; the marker never is.
  */
 export const DUO_NOTES_MAX_LENGTH = 1024;

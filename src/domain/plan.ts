@@ -4,7 +4,7 @@
  * honouring the connection's `userActions` and ownership. Unchanged input plans no operations, so
  * unchanged users cost zero writes and re-running a page is a no-op. Activities apply the ops.
  *
- * Decisions (see also DESIGN §1, §3):
+ * Decisions (docs/ownership.md, docs/architecture.md):
  * - Only users carrying this connection's and rule's marker are changed; any other existing user
  *   is a `skip`. A user owned by another rule of this connection is left to that rule.
  * - Status is managed only with `update` + `disable`. A source-disabled user is disabled whatever
