@@ -182,19 +182,25 @@ function rulesWithGroups(config: ConnectionConfig, ruleId: string | undefined): 
 const ownerOf = (config: ConnectionConfig, ruleId: string): Owner => ({ connectionId: config.connectionId, ruleId });
 
 export function createGroupActivities(resources: ConnectionResources) {
+  /**
+   * What planning one rule's groups needs: the store's groups and Duo's, read completely. A store
+   * read that throws fails the activity before anything is planned, so nothing is deleted on a failed read.
+   */
+  async function readRuleGroups(input: SyncRuleGroupsInput) {
+    const rule = outboundRule(input.config, input.ruleId);
+    const include = rule.groups?.include ?? [];
+    const store = await resources.store(input.config);
+    const duo = await resources.duo(input.config);
+    const storeGroups = await asActivityFailure(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
+    const duoGroups = await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo));
+    const { included, missing } = resolveIncluded(storeGroups, include);
+    return { rule, owner: ownerOf(input.config, rule.id), include, duo, duoGroups, included, missing, emptyRead: storeGroups.length === 0 && include.length > 0 };
+  }
+
   return {
     /** The groups pass of one rule: reads all store groups and Duo groups, creates/renames/deletes owned ones. */
     async syncRuleGroups(input: SyncRuleGroupsInput): Promise<SyncRuleGroupsResult> {
-      const rule = outboundRule(input.config, input.ruleId);
-      const owner = ownerOf(input.config, rule.id);
-      const include = rule.groups?.include ?? [];
-      const store = await resources.store(input.config);
-      const duo = await resources.duo(input.config);
-      // A store read that throws fails the activity before anything is planned, so nothing is deleted on a failed read.
-      const storeGroups = await asActivityFailure(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
-      const duoGroups = await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo));
-      const { included, missing } = resolveIncluded(storeGroups, include);
-      const emptyRead = storeGroups.length === 0 && include.length > 0;
+      const { rule, owner, include, duo, duoGroups, included, missing, emptyRead } = await readRuleGroups(input);
       // Deletions are planned here and applied by the run after its deletion guard; creates and
       // renames are planned as if nothing were deleted, so a name a doomed group holds waits a run.
       const deletions = emptyRead ? [] : planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: true }).ops.filter((op) => op.op === 'delete');
@@ -211,15 +217,7 @@ export function createGroupActivities(resources: ConnectionResources) {
      * complete store read, still say it goes; anything else is skipped.
      */
     async applyGroupDeletions(input: SyncRuleGroupsInput & { groupIds: string[] }): Promise<RunSummary> {
-      const rule = outboundRule(input.config, input.ruleId);
-      const owner = ownerOf(input.config, rule.id);
-      const include = rule.groups?.include ?? [];
-      const store = await resources.store(input.config);
-      const duo = await resources.duo(input.config);
-      const storeGroups = await asActivityFailure(`reading groups from ${store.location}`, () => listAllStoreGroups(store));
-      const duoGroups = await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo));
-      const { included, missing } = resolveIncluded(storeGroups, include);
-      const emptyRead = storeGroups.length === 0 && include.length > 0;
+      const { rule, owner, include, duo, duoGroups, included, missing, emptyRead } = await readRuleGroups(input);
       const approved = new Set(input.groupIds);
       const still = emptyRead ? [] : planGroups({ owner, include, included, missing, duoGroups, deleteUnlisted: true }).ops.filter((op) => op.op === 'delete' && approved.has(op.groupId));
       const applied = await asActivityFailure(`deleting groups of rule ${rule.id}`, () => applyGroupPlan(duo, { ops: still, problems: [], ids: {}, unchanged: 0 }, owner, input.dryRun));
