@@ -14,7 +14,7 @@ import type { RunSummary } from '../../src/domain/summary';
 import type { ConnectionStatus, ConnectionTestResult } from '../../src/contract';
 import type { FullSyncResult } from '../../src/contract';
 import { cliDriver, cliEnv } from '../support/cli';
-import { startEntityHarness, type EntityHarness } from '../support/entity';
+import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 import { makeUsers, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal } from '../support/temporal';
 
@@ -207,6 +207,11 @@ describe('duo-sync CLI operations (in-process, real worker)', function () {
     try {
       const started = await jsonOf<{ workflowId: string }>('sync', 'now', fx.connectionId);
       await waitForStatus('the sync to be under way', (s) => s.currentRun?.workflowId === started.workflowId);
+      // `--to first` needs the run's first workflow task completed; the entity shows the run as soon as it starts it.
+      await waitFor('the run\'s first workflow task', async () => {
+        const { events } = await testTemporal().client.workflow.getHandle(started.workflowId).fetchHistory();
+        return events?.some((e) => e.workflowTaskCompletedEventAttributes) ? true : undefined;
+      });
       const reset = await jsonOf<{ runId: string; newRunId: string }>('reset', started.workflowId, '--to', 'first', '--reason', 'test: reset while running');
       assert.notEqual(reset.newRunId, reset.runId);
       const done = await waitForStatus('the reset run to be recorded', (s) => idle(s) && s.lastRuns.some((r) => r.workflowId === started.workflowId && r.outcome !== 'running'));
