@@ -5,35 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
+import { entityConfig, HASH, MIN, readyEntity, T0 } from './entity-fixtures';
 import { ConnectionEntity, MAX_AUDIT_KEPT, OPS_RETRY_MINUTES, type OpsAction } from '../../src/domain/entity/connection-entity';
 import { actorOf } from '../../src/contract';
 
-const MIN = 60_000;
-const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
-const HASH = '00000000000000aa';
 const ALICE = { identity: 'alice@ops-1', via: 'cli' } as const;
 const counts = { created: 0, updated: 0, disabled: 0, deleted: 0, unchanged: 3, skipped: 0, failed: 1 };
 
-function config(extra: Record<string, unknown> = {}): ConnectionConfig {
-  return ConnectionConfigSchema.parse({
-    connectionId: 'acme',
-    duo: { apiHost: 'api-12345678.duosecurity.com', integrationKey: 'DIXXXXXXXXXXXXXXXXXX', secretKey: { env: 'DUO_SYNC_SKEY' } },
-    store: { kind: 'file', path: '/tmp/none.json' },
-    userActions: { create: true, update: true },
-    rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],
-    ...extra,
-  });
-}
+const config = entityConfig;
 
 const hook = (extra: Record<string, unknown> = {}) => ({ notifications: { webhooks: [{ id: 'ops', url: { env: 'DUO_SYNC_HOOK' }, format: 'slack', ...extra }] } });
 
-function entity(extra: Record<string, unknown> = {}): ConnectionEntity {
-  const e = new ConnectionEntity({ connectionId: 'acme', minuteMs: MIN, maxConcurrentReconciles: 2 });
-  e.configure(T0, e.checkConfigure(config(extra)), ALICE);
-  e.connectionTested(T0, { ok: true, testedAt: new Date(T0).toISOString(), checks: [] });
-  return e;
-}
+const entity = (extra: Record<string, unknown> = {}): ConnectionEntity => readyEntity(extra, { actor: ALICE });
 
 /** Takes the ops actions nextAction hands out (as the workflow would), returning them; stops at the first other action. */
 function drainOps(e: ConnectionEntity, now = T0): OpsAction[] {

@@ -4,32 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
+import { entityConfig, HASH, MIN, readyEntity, T0 } from './entity-fixtures';
 import { ConnectionEntity, MAX_PENDING_CHANGES, RUN_CHECK_INTERVAL_MINUTES, type EntityAction } from '../../src/domain/entity/connection-entity';
 
-const MIN = 60_000;
-const T0 = Date.UTC(2026, 10, 29, 12, 0, 0);
-const HASH = '00000000000000aa';
-
-function config(extra: Record<string, unknown> = {}): ConnectionConfig {
-  return ConnectionConfigSchema.parse({
-    connectionId: 'acme',
-    duo: { apiHost: 'api-12345678.duosecurity.com', integrationKey: 'DIXXXXXXXXXXXXXXXXXX', secretKey: { env: 'DUO_SYNC_SKEY' } },
-    store: { kind: 'file', path: '/tmp/none.json' },
-    userActions: { create: true, update: true },
-    rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],
-    fullSyncIntervalMinutes: 30,
-    ...extra,
-  });
-}
-
-/** A configured entity whose connection test passed. */
-function ready(extra: Record<string, unknown> = {}, maxConcurrentReconciles = 2): ConnectionEntity {
-  const e = new ConnectionEntity({ connectionId: 'acme', minuteMs: MIN, maxConcurrentReconciles });
-  e.configure(T0, e.checkConfigure(config(extra)));
-  e.connectionTested(T0, { ok: true, testedAt: new Date(T0).toISOString(), checks: [] });
-  return e;
-}
+const config = entityConfig;
+const ready = (extra: Record<string, unknown> = {}, maxConcurrentReconciles = 2): ConnectionEntity => readyEntity(extra, { maxConcurrentReconciles });
 
 function started(action: EntityAction): { kind: string; workflowId: string; dryRun: boolean } {
   assert.equal(action.kind, 'startRun', JSON.stringify(action));
