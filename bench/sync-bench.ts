@@ -135,7 +135,7 @@ async function seedDuoDirectly(sandbox: DuoSandbox, config: ConnectionConfig): P
       for (const user of page.items) {
         const mapped = mapStoreUser(user, rule.attributeMappings);
         if (!mapped.ok) throw new Error(`seeding: ${mapped.error.message}`);
-        const ops = planUser({ desired: mapped.user, current: null, owner, userActions: config.userActions });
+        const ops = planUser({ desired: mapped.user, current: null, owner, userActions: config.userActions, storeId: user.externalId });
         applySeedOps(sandbox, ops);
         seeded += 1;
       }

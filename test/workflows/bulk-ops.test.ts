@@ -33,27 +33,32 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
     return { name, email: u?.email, status: u?.status, groups: u?.groupIds.size };
   });
 
-  it('N updates cost ceil(N/50) bulk calls, with the same end state and counts as bulk off', async () => {
+  it('N updates cost ceil(N/50) bulk calls, with the same end state and counts as bulk off and as an account without the endpoint (404)', async () => {
     const users = people(60);
     const bulk = await fixture({ users });
     const single = await fixture({ users });
     single.config.duo.bulk = false;
-    await runFullSync(bulk);
-    await runFullSync(single);
+    const missing = await fixture({ users, sandbox: { bulk: { enabled: false } } });
+    const all = [bulk, single, missing];
+    for (const fx of all) await runFullSync(fx);
     const changed = users.map((u) => ({ ...u, email: `new.${u.email}` }));
-    for (const fx of [bulk, single]) {
+    for (const fx of all) {
       fx.writeUsers(changed);
       fx.sandbox.resetStats();
     }
-    const withBulk = await runFullSync(bulk);
-    const without = await runFullSync(single);
+    const [withBulk, without, fallback] = [await runFullSync(bulk), await runFullSync(single), await runFullSync(missing)];
     assert.equal(count(bulk, BULK), Math.ceil(60 / 50), JSON.stringify(bulk.sandbox.stats().byEndpoint));
     assert.equal(count(bulk, MODIFY), 0);
     assert.equal(count(single, MODIFY), 60);
     assert.equal(count(single, BULK), 0);
+    // The account without the endpoint: one 404 per client (remembered), then single calls.
+    assert.ok(count(missing, BULK) <= 1);
+    assert.equal(count(missing, MODIFY), 60);
     assert.equal(withBulk.summary.updated, 60);
     assert.deepEqual(withBulk.summary, without.summary);
+    assert.deepEqual(fallback.summary, without.summary);
     assert.deepEqual(state(bulk), state(single));
+    assert.deepEqual(state(missing), state(single));
   });
 
   it('membership adds and removes go in bulk, and a refused item fails its user exactly as the single call does', async () => {
@@ -101,19 +106,6 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
     assert.equal(dry.summary.unchanged, 150);
     // A dry run has no rename pass: one first page tells Duo's user count, then 2 lookups, then the plan's 6 listing pages.
     assert.deepEqual(fx.sandbox.stats().byEndpoint, { [LIST]: 1 + 2 + 6 });
-  });
-
-  it('falls back to single calls when the account answers 404 for the bulk endpoint', async () => {
-    const users = people(10);
-    const fx = await fixture({ users, sandbox: { bulk: { enabled: false } } });
-    await runFullSync(fx);
-    fx.writeUsers(users.map((u) => ({ ...u, email: `new.${u.email}` })));
-    fx.sandbox.resetStats();
-    const res = await runFullSync(fx);
-    assert.equal(res.summary.updated, 10);
-    assert.ok(count(fx, BULK) <= 1, 'one 404, remembered');
-    assert.equal(count(fx, MODIFY), 10);
-    assert.equal(fx.duoUser('user3')?.email, 'new.user3@example.org');
   });
 
   it('deprovisions in bulk (disable in a full sync, delete on rule deletion), reading the approved users in batches', async () => {
