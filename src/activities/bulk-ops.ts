@@ -88,8 +88,9 @@ export interface LeadsApplied {
  * `leads[i]`: `{done: n}` (its first n ops are applied; 0 when its first op needs a single call) or
  * `{failure}` (this user's failure, exactly as the single call would report it).
  */
-export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (readonly PlanOp[])[], options: { cheaperOnly?: boolean } = {}): Promise<LeadsApplied> {
-  const position = plans.map((ops) => nextCall(ops, 0));
+export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (readonly PlanOp[])[], options: { cheaperOnly?: boolean; from?: readonly number[] } = {}): Promise<LeadsApplied> {
+  // `from`: ops already applied per plan (a create answered by bulk_create).
+  const position = plans.map((ops, i) => nextCall(ops, options.from?.[i] ?? 0));
   const failures = new Map<number, LeadApplied>();
   const leads = (): LeadApplied[] => plans.map((_, i) => failures.get(i) ?? { done: position[i] as number });
   for (;;) {

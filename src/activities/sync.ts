@@ -404,10 +404,16 @@ async function applyPlanned(duo: DuoClient, planned: PlannedUser, dryRun: boolea
   return mergeSummary(summary, applied);
 }
 
+/** A created user's plan with the new user's id in the ops that waited for it (phones, memberships). */
+function withCreatedUser(planned: PlannedUser, userId: string): PlannedUser {
+  return { ...planned, ops: planned.ops.map((op) => ((op.op === 'attachPhone' || op.op === 'addToGroup') && op.userId === null ? { ...op, userId } : op)) };
+}
+
 /**
- * The bulk part of a page (src/activities/bulk-ops.ts): plans `users` (those not yet done, bulk
- * creates excepted) and sends the leading updates, disables and memberships of every plan in waves
- * of bulk operations. Users whose plans that finishes are `done` (and heartbeated, so a retried
+ * The bulk part of a page (src/activities/bulk-ops.ts): plans `users` (those not yet done) and sends
+ * the leading updates, disables and memberships of every plan in waves of bulk operations; a user
+ * bulk_create created continues after its create (its memberships join the waves). A refused bulk
+ * create is left to the single path, which checks the conflict. Users whose plans that finishes are `done` (and heartbeated, so a retried
  * attempt counts them as they were, not as unchanged); the others continue one call at a time from
  * where bulk left them (`partly`). An error every user shares fails the page after the heartbeat.
  */
@@ -417,18 +423,26 @@ async function applyPageInBulk(
   rule: Rule,
   users: readonly StoreUser[],
   candidates: ReadonlyMap<StoreUser, Candidate>,
+  precreated: ReadonlyMap<StoreUser, DuoItemResult<DuoUser>>,
   resumed: ResumePoint & { nextUsername: string | null },
   groupIds: GroupIdMap | undefined,
 ): Promise<{ done: Record<string, RunSummary>; partly: Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }> }> {
   const done: Record<string, RunSummary> = { ...resumed.bulkDone };
   const partly = new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>();
-  const plans: { user: StoreUser; planned: PlannedUser }[] = [];
+  const plans: { user: StoreUser; planned: PlannedUser; from: number }[] = [];
   for (const user of users) {
-    if (done[usernameKey(user.username)]) continue;
+    const pre = precreated.get(user);
+    if (done[usernameKey(user.username)] || (pre && !pre.ok)) continue;
     const planned = await asActivityFailure(`syncing ${user.username}`, () => planOne(duo, config, rule, candidates.get(user) as Candidate, groupIds));
-    if ('ops' in planned) plans.push({ user, planned });
+    if (!('ops' in planned)) continue;
+    if (!pre) plans.push({ user, planned, from: 0 });
+    else if (planned.ops[0]?.op === 'create') plans.push({ user, planned: withCreatedUser(planned, pre.value.user_id), from: 1 });
   }
-  const applied = await applyLeadingOpsInBulk(duo, plans.map((p) => p.planned.ops));
+  const applied = await applyLeadingOpsInBulk(
+    duo,
+    plans.map((p) => p.planned.ops),
+    { from: plans.map((p) => p.from) },
+  );
   for (const [i, { user, planned }] of plans.entries()) {
     const lead = applied.leads[i] as LeadApplied;
     const finished = 'failure' in lead || (lead.done === planned.ops.length && lead.done > 0);
@@ -510,7 +524,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       const inBulk =
         input.dryRun || input.config.duo.bulk === false
           ? { done: resumed.bulkDone, partly: new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>() }
-          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => !precreated.has(u)), candidates, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds);
+          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start), candidates, precreated, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds);
       const from: ResumePoint = { ...resumed, bulkDone: inBulk.done };
       let summary = await reconcileConcurrently(page.items, from, resources.pageConcurrency, (user) => {
         const done = inBulk.done[usernameKey(user.username)];

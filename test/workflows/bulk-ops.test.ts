@@ -69,8 +69,13 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
     const single = await fixture(options);
     single.config.duo.bulk = false;
     const flipped = users.map((u, i) => ({ ...u, groups: i % 2 === 0 ? [] : ['staff'] }));
+    const created = await runFullSync(bulk);
+    // New users' memberships follow their bulk create in bulk too: 60 creates in one bulk_create, 30 adds in one bulk call.
+    assert.equal(created.summary.created, 60);
+    assert.equal(count(bulk, ADD_GROUP), 0, JSON.stringify(bulk.sandbox.stats().byEndpoint));
+    assert.equal(count(bulk, BULK), 1);
+    await runFullSync(single);
     for (const fx of [bulk, single]) {
-      await runFullSync(fx);
       const other = fx.sandbox.store.createGroup(new Map([['name', 'other']]));
       fx.sandbox.store.addUserToGroup(fx.sandbox.store.findUserIdByName('user1') as string, other.group_id);
       fx.writeUsers(flipped);
