@@ -164,7 +164,6 @@ interface Candidate {
   renamedFrom?: DuoUser;
 }
 
-
 /**
  * Every Duo user, one page at a time, with a heartbeat per page. Used to find renamed users by
  * the store id in their marker, which Duo cannot search for: one pass per rule per full sync
@@ -321,7 +320,8 @@ async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: Co
     const before = summary;
     summary = await asActivityFailure(`renaming ${from.username} to ${to}`, () => applyUserPlan(duo, ops, owner, before, false));
     // The listing (a snapshot for the rule's pages) shows the user under its new name once renamed.
-    if (summary.failed === before.failed) listed.splice(listed.indexOf(from), 1, { ...from, username: to });
+    const at = listed.indexOf(from);
+    if (summary.failed === before.failed && at >= 0) listed.splice(at, 1, { ...from, username: to });
   }
   return summary;
 }
