@@ -324,7 +324,8 @@ async function main(): Promise<void> {
       subtitle: `${minutes} min of real metrics: 2 workers, 4 connections, Duo sandbox at Duo's limits ×${scale}`,
     });
     log(`${env.DASHBOARD_OUT}: ${result.panels} panels, ${result.withData.length} with data, ${(result.bytes / 1024).toFixed(0)} KB`);
-    if (result.empty.length) log(`panels without data: ${result.empty.join('; ')}`);
+    // The picture is meant to show every panel with data: an empty one means the workload no longer exercises it.
+    if (result.empty.length) throw new Error(`panels without data (the PNG was written; change the workload so they get some): ${result.empty.join('; ')}`);
     if (result.bytes > 400 * 1024) throw new Error(`${env.DASHBOARD_OUT} is ${(result.bytes / 1024).toFixed(0)} KB, over the 400 KB budget for docs images`);
   } finally {
     for (const stop of stops.reverse()) await stop().catch((err: unknown) => log(`cleanup: ${String(err)}`));
