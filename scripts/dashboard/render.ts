@@ -6,7 +6,9 @@
  *
  * Queries run against Prometheus' HTTP API (`query_range` for time series, `query` at the end time
  * for stat panels); the page charts them with uPlot (scripts/dashboard/page.js) and headless
- * Debian Chromium (playwright-core, as the Web UI screenshots) takes the picture.
+ * Debian Chromium (playwright-core, as the Web UI screenshots) takes the picture. uPlot (MIT, one
+ * small file, no dependencies, pinned devDependency) does the time axes, tick spacing and scaling
+ * that hand-drawn canvas code would have to get right for every unit.
  *
  * Alone: `node -r ts-node/register/transpile-only scripts/dashboard/render.ts --prometheus URL
  * --minutes N --out FILE` re-draws from a Prometheus that already holds the data.
