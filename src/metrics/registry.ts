@@ -16,7 +16,7 @@ import type { DuoRequestObserver } from '../duo';
 import { DUO_RATE_CATEGORIES } from '../duo/rate-categories';
 import type { RunKind } from '../contract/ids';
 import type { IdentityStore } from '../stores';
-import { StoreError } from '../stores/errors';
+import { StoreError, type StoreErrorKind } from '../stores/errors';
 import type { ResourceInstrumentation } from '../activities/resources';
 import { duoEndpointTemplate } from './duo-endpoint';
 import type { RunEndedMetric } from './sinks';
@@ -47,6 +47,9 @@ const CHANGES = [
 ];
 
 const STORE_OPERATIONS = ['check', 'listUsers', 'listGroups', 'listGroupMembers', 'lookupUsers', 'getUser', 'createUser', 'updateUser', 'disableUser', 'deleteUser'] as const;
+// A record, so the compiler names a StoreErrorKind missing here; `other` is any error that is not a StoreError.
+const STORE_ERROR_KIND_SET: Record<StoreErrorKind, true> = { unavailable: true, auth_failed: true, invalid_config: true, not_found: true, conflict: true, read_only: true, invalid_request: true, incomplete: true };
+const STORE_ERRORS = [...Object.keys(STORE_ERROR_KIND_SET), 'other'];
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const RUN_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400];
 
@@ -146,9 +149,18 @@ export function createDuoSyncMetrics(options: DuoSyncMetricsOptions = {}) {
     };
   };
 
+  const storesInitialised = new Set<string>();
   const wrapStore = (connectionId: string, store: IdentityStore): IdentityStore => {
     connectionKnown(connectionId);
     const timed = new Set<string>(STORE_OPERATIONS);
+    // Store errors at 0 for the operations this store has, once per connection and store kind.
+    if (!storesInitialised.has(`${connectionId}\n${store.kind}`)) {
+      storesInitialised.add(`${connectionId}\n${store.kind}`);
+      for (const operation of STORE_OPERATIONS) {
+        if (typeof Reflect.get(store, operation) !== 'function') continue;
+        for (const error of STORE_ERRORS) storeErrors.inc({ connection_id: connectionId, store_kind: store.kind, operation, error }, 0);
+      }
+    }
     return new Proxy(store, {
       get(target, property, receiver) {
         const value: unknown = Reflect.get(target, property, receiver);

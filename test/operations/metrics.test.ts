@@ -83,6 +83,9 @@ describe('metrics: duo-sync\'s own Prometheus metrics from a real worker', funct
         throw new StoreError('unavailable', 'down');
       },
     } as unknown as IdentityStore);
+    const before = parseSamples(await failing.registry.metrics());
+    assert.equal(sample(before, 'duo_sync_store_errors_total', { connection_id: 'c-store', store_kind: 'ldap', operation: 'getUser', error: 'unavailable' })?.value, 0, 'exported at 0 once the store is built, so rate() sees the first error');
+    assert.equal(sample(before, 'duo_sync_store_errors_total', { connection_id: 'c-store', operation: 'listUsers' }), undefined, 'only operations the store has');
     await assert.rejects(store.getUser('alice'), StoreError);
     assert.equal(store.kind, 'ldap', 'other properties pass through');
     const samples = parseSamples(await failing.registry.metrics());
