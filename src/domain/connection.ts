@@ -187,7 +187,7 @@ function administratorIssues(rule: Pick<Rule, 'direction' | 'attributeMappings' 
   }
   if (!admins) return [];
   if (admins.role !== undefined && !mapsUserType) {
-    return [{ path: ['administrators'], message: 'administrators.role has no effect without a userType mapping: map attributeMappings.userType to say which users are administrators, use administrators.groups, or remove administrators' }];
+    return [{ path: ['administrators'], message: 'administrators has no effect without a userType mapping: map attributeMappings.userType to say which users get administrators.role, give administrators.groups instead of a role, or remove administrators' }];
   }
   if (admins.role === undefined && !admins.groups?.length) {
     return [{ path: ['administrators'], message: 'administrators names no role: give "groups": [{"group": …, "role": …}] (store groups whose members become administrators), or map userType and give "role"' }];
