@@ -6,7 +6,7 @@
  */
 import { isDuoError, type DuoAdmin, type DuoClient, type DuoUser } from '../duo';
 import type { Rule, UserActions } from '../domain/connection';
-import { desiredAdminRole, planAdmin, planAdminRemoval, type AdminOp, type AdminView, type ResolvedAdminGroup } from '../domain/admins';
+import { ADMIN_INTENT, desiredAdminRole, planAdmin, planAdminRemoval, type AdminOp, type AdminView, type ResolvedAdminGroup } from '../domain/admins';
 import { resolveIncluded } from '../domain/groups';
 import type { DesiredDuoUser } from '../domain/mapping';
 import { parseUserMarker } from '../domain/ownership';
@@ -67,7 +67,7 @@ export async function adminOpsFor(duo: DuoClient, input: AdminOpsInput): Promise
   if (role !== null && desired.email === null) {
     return [{ op: 'refuseAdmin', username: desired.username, code: 'AdminWithoutEmail', reason: `${desired.username} should be a Duo administrator (${role}), but the store gives no email address and Duo needs one for an administrator; add an email in the store` }];
   }
-  const owned = recordedId === undefined ? null : await adminIfExists(duo, recordedId);
+  const owned = recordedId === undefined || recordedId === ADMIN_INTENT ? null : await adminIfExists(duo, recordedId);
   const wanted = role === null || desired.email === null ? null : { email: desired.email, name: desired.realname ?? desired.username, phone: desired.phone?.number ?? null, role };
   const creating = wanted !== null && owned === null && desired.status === 'active' && input.userActions.create;
   const holder = creating ? await withTransientRetry(() => duo.findAdminByEmail(wanted.email)) : undefined;
@@ -87,7 +87,7 @@ export async function adminOpsFor(duo: DuoClient, input: AdminOpsInput): Promise
 export async function adminOpsForDeprovision(duo: DuoClient, user: DuoUser, removeAction: UserActions['removeAction'], why: string): Promise<AdminOp[]> {
   const recordedId = parseUserMarker(user.notes)?.adminId;
   if (recordedId === undefined) return [];
-  const owned = await adminIfExists(duo, recordedId);
+  const owned = recordedId === ADMIN_INTENT ? null : await adminIfExists(duo, recordedId);
   if (!owned) return [];
   // A deleted user takes its record with it; a disabled or trashed one keeps it for a re-enable or a restore.
   return planAdminRemoval(owned, user.username, removeAction === 'delete' ? null : user.user_id, removeAction, why);

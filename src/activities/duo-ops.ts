@@ -12,6 +12,7 @@ import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoIt
 import { usernameKey } from '../domain/mapping';
 import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, withAdminId, type Owner, type UserOwner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
+import { ADMIN_INTENT } from '../domain/admins';
 import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
 import { recordAdminCounts, recordFailure, recordGroupCounts, recordOutcome, recordTrashed, type AdminCounts, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
 import { sleepWithBeats } from './heartbeat';
@@ -285,11 +286,18 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
       const userId = op.userId ?? created.userId;
       if (!userId) throw new Error(`cannot create the administrator of ${op.username}: the user was not created`);
       if (created.adminId === undefined) {
+        // The intent first (docs/ownership.md#administrators): an attempt that dies after the create still leaves proof the administrator is ours.
+        const resumed = parseUserMarker((await duo.getUser(userId)).notes)?.adminId === ADMIN_INTENT;
+        if (!resumed) await recordAdmin(duo, userId, ADMIN_INTENT);
         try {
           created.adminId = (await duo.createAdmin({ email: op.email, name: op.name, role: op.role, ...(op.phone ? { phone: op.phone } : {}) })).admin_id;
         } catch (err) {
           if (!isDuoError(err, 'conflict')) throw err;
-          throw new IdentityConflictError('AdminConflict', `a Duo administrator with email ${op.email} exists that duo-sync did not create (it appeared since this run looked), so none was created for ${op.username}; delete it in Duo to let this rule manage one`);
+          const earlier = resumed ? await duo.findAdminByEmail(op.email) : undefined;
+          if (!earlier) {
+            throw new IdentityConflictError('AdminConflict', `a Duo administrator with email ${op.email} exists that duo-sync did not create (it appeared since this run looked), so none was created for ${op.username}; delete it in Duo to let this rule manage one`);
+          }
+          created.adminId = earlier.admin_id;
         }
       }
       await recordAdmin(duo, userId, created.adminId);

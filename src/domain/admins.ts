@@ -67,6 +67,13 @@ export const AdminOpSchemas = [
 ] as const;
 export type AdminOp = z.infer<(typeof AdminOpSchemas)[number]>;
 
+/**
+ * Recorded as `a=pending` just before an administrator is created: if the worker dies before the
+ * new id is recorded, the retry finds this intent and the administrator with its email, and takes
+ * that one as its own instead of reporting someone else's. (Duo's ids start with `DE`, so no id reads `pending`.)
+ */
+export const ADMIN_INTENT = 'pending';
+
 /** A rule's administrator groups resolved against the store: the store group ids, in config order. */
 export interface ResolvedAdminGroup extends AdminGroup {
   externalId: string;
@@ -136,13 +143,18 @@ export function planAdminRemoval(admin: AdminView, user: string, userId: string 
 export function planAdmin(input: PlanAdminInput): AdminOp[] {
   const { username: user, userId, desired, owned, userActions: a } = input;
   const ops: AdminOp[] = [];
-  if (input.recordedId !== undefined && !owned) {
+  const intent = input.recordedId === ADMIN_INTENT;
+  if (input.recordedId !== undefined && !owned && !intent) {
     // Deleted in Duo by someone: forget it, and (below) create anew only if the store still wants one.
     if (userId !== null) ops.push({ op: 'forgetAdmin', adminId: input.recordedId, userId, username: user });
   }
   if (!owned) {
-    if (!desired || input.storeDisabled || !a.create) return ops;
-    if (input.holder) return [...ops, { op: 'refuseAdmin', adminId: input.holder.admin_id, username: user, code: 'AdminConflict', reason: adminHolderReason(input.holder, user) }];
+    if (!desired || input.storeDisabled || !a.create) {
+      // An unfinished create the store no longer wants: forget the intent, touch no administrator.
+      return intent && userId !== null ? [{ op: 'forgetAdmin', adminId: ADMIN_INTENT, userId, username: user }] : ops;
+    }
+    // With the intent recorded, an administrator with this email is most likely the one an interrupted create made: the create takes it over.
+    if (input.holder && !intent) return [...ops, { op: 'refuseAdmin', adminId: input.holder.admin_id, username: user, code: 'AdminConflict', reason: adminHolderReason(input.holder, user) }];
     return [...ops, { op: 'createAdmin', userId, username: user, email: desired.email, name: desired.name, ...(desired.phone ? { phone: desired.phone } : {}), role: desired.role }];
   }
   if (!desired) {

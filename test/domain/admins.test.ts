@@ -63,6 +63,11 @@ describe('domain/admins', () => {
       assert.equal(op?.op === 'refuseAdmin' && op.code, 'AdminConflict');
       assert.match(op?.op === 'refuseAdmin' ? op.reason : '', /DEHAND, Owner\) exists that duo-sync did not create/);
     });
+    it('an interrupted create (intent a=pending recorded) takes the administrator with its email over; without the store wanting one, the intent is forgotten', () => {
+      const interrupted = { recordedId: 'pending', owned: null, holder: admin({ admin_id: 'DEMADE' }) };
+      assert.deepEqual(planAdmin(input(interrupted)).map((o) => o.op), ['createAdmin']);
+      assert.deepEqual(planAdmin(input({ ...interrupted, desired: null })), [{ op: 'forgetAdmin', adminId: 'pending', userId: 'DUADA', username: 'ada' }]);
+    });
     it('a recorded administrator deleted in Duo is forgotten, then created anew while the store still wants one', () => {
       assert.deepEqual(
         planAdmin(input({ owned: null })).map((o) => o.op),

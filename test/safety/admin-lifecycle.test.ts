@@ -69,6 +69,7 @@ describe('safety: the administrator lifecycle', function () {
   it('members of store groups become administrators with their group’s role; one made by hand is never touched', async () => {
     const { summary } = await runFullSync(fx);
     assert.deepEqual(roles(), { dave: 'Owner/Active', alice: 'Help Desk/Active', bob: 'Administrator/Active', olga: 'Owner/Active', erin: 'Help Desk/Active' });
+    assert.equal(parseUserMarker(duoUserNamed(fx, 'carol')?.notes)?.adminId, undefined, 'carol is no administrator');
     assert.equal(adminOf('dave@example.org')?.name, 'Dave by hand');
     assert.deepEqual(failureCodes(summary), ['AdminConflict'], JSON.stringify(summary.failures));
     assert.match(summary.failures[0]?.message ?? '', /dave@example.org .* exists that duo-sync did not create/);
@@ -82,14 +83,21 @@ describe('safety: the administrator lifecycle', function () {
   it('a promotion and a name change: a dry run shows them and changes nothing, the real run applies them', async () => {
     people['alice'] = person('alice', ['duo-admins']);
     people['bob'] = person('bob', ['duo-helpdesk', 'duo-admins'], { familyName: 'Renamed' });
+    // carol joins duo-helpdesk, and a worker died creating her administrator: the intent was recorded, the id was not.
+    people['carol'] = person('carol', ['duo-helpdesk']);
+    const carol = duoUserNamed(fx, 'carol');
+    fx.sandbox.store.modifyUser(carol?.user_id ?? '', new Map([['notes', `${carol?.notes.slice(0, -1)};a=pending]`]]));
+    fx.sandbox.store.createAdmin(new Map([['email', 'carol@example.org'], ['name', 'Carol Example'], ['role', 'Help Desk']]));
     write();
     const before = roles();
     const dry = await runFullSync(fx, { dryRun: true });
     assert.deepEqual({ roleChanged: dry.summary.admins?.roleChanged, updated: dry.summary.admins?.updated }, { roleChanged: 1, updated: 1 }, JSON.stringify(dry.summary));
     assert.deepEqual(roles(), before, 'a dry run changes no administrator');
-    await runFullSync(fx);
+    const real = await runFullSync(fx);
     assert.equal(adminOf('alice@example.org')?.role, 'Administrator');
     assert.equal(adminOf('bob@example.org')?.name, 'Bob Renamed');
+    assert.deepEqual(failureCodes(real.summary), ['AdminConflict'], 'dave’s, as before; carol’s interrupted create is taken over');
+    assert.equal(parseUserMarker(duoUserNamed(fx, 'carol')?.notes)?.adminId, adminOf('carol@example.org')?.admin_id);
   });
 
   it('a disabled store user disables its administrator; an Owner is refused clearly and its user is left as it was', async () => {
