@@ -14,7 +14,7 @@ import { parseUserMarker } from '../../src/domain/ownership';
 import type { AdminRecord } from '../../src/sandbox/store';
 import { deleteRuleThroughEntity } from '../support/runs';
 import { makeSyncFixture, type FileUser, type SyncFixture } from '../support/sync-fixture';
-import { duoUserNamed, failureCodes, runFullSync } from './support';
+import { duoUserNamed, failureCodes, runFullSync, runReconcileUser } from './support';
 
 const GROUPS = [
   { id: 'g-owners', name: 'duo-owners' },
@@ -136,6 +136,15 @@ describe('safety: the administrator lifecycle', function () {
     await runFullSync(fx);
     assert.equal(duoUserNamed(fx, 'erin')?.status, 'pending deletion');
     assert.equal(adminOf('erin@example.org')?.status, 'Disabled');
+  });
+
+  it('a single-user reconcile (syncUser, userChanged) brings the administrator in line too: olga’s Owner demoted, re-enabled user', async () => {
+    people['olga'] = person('olga', ['duo-admins']);
+    write();
+    const { summary } = await runReconcileUser(fx, 'olga');
+    assert.equal(summary.failed, 0, JSON.stringify(summary.failures));
+    assert.equal(adminOf('olga@example.org')?.role, 'Administrator');
+    assert.equal(summary.admins?.roleChanged, 1);
   });
 
   it('deleting the rule releases its administrators: records forgotten with the markers, nothing in Duo touched', async () => {
