@@ -163,6 +163,11 @@ export function describeGroupCounts(g: GroupCounts): string {
   return `groups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships added ${g.membershipsAdded}, removed ${g.membershipsRemoved}`;
 }
 
+/** The administrator counters as one line (`administrators: created 1, …`). */
+export function describeAdminCounts(a: AdminCounts): string {
+  return `administrators: created ${a.created}, updated ${a.updated}, role changed ${a.roleChanged}, disabled ${a.disabled}, deleted ${a.deleted}, forgotten ${a.forgotten}`;
+}
+
 export function recordGroupCounts(summary: RunSummary, counts: Partial<GroupCounts>): RunSummary {
   return { ...summary, groups: addGroupCounts(summary.groups, counts) };
 }
