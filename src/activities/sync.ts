@@ -428,6 +428,7 @@ export function createSyncActivities(resources: ConnectionResources) {
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
           : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+      // One read of the store's groups per page, only for rules with administrators.groups (group lists are short next to user pages).
       const admins = await readAdminGroups(store, rule);
       let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
         asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user), admins.groups)),
