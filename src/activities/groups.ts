@@ -102,7 +102,7 @@ export async function listAllDuoGroups(duo: DuoClient): Promise<DuoGroup[]> {
   return all;
 }
 
-async function listAllStoreGroups(store: IdentityStore): Promise<StoreGroupRef[]> {
+export async function listAllStoreGroups(store: IdentityStore): Promise<StoreGroupRef[]> {
   const all: StoreGroupRef[] = [];
   for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
     const page = await store.listGroups({ cursor, pageSize: 500 });

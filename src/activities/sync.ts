@@ -24,6 +24,8 @@ import { trashUsers } from './bulk-trash';
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
+import { adminOpsFor, adminOpsForDeprovision, resolveAdminGroups, type AdminGroupsResolution } from './admins';
+import { adminOpGoesLast, type ResolvedAdminGroup } from '../domain/admins';
 import type { ConnectionResources } from './resources';
 
 export interface SyncUsersPageInput {
@@ -287,7 +289,16 @@ function usernameConflict(summary: RunSummary, username: string, message: string
  * user whose Duo username is taken by someone else (an alias, another store user's account, or a
  * second store entry with the same username) fails with UsernameConflict and changes nothing.
  */
-async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
+async function reconcileOne(
+  duo: DuoClient,
+  config: ConnectionConfig,
+  rule: Rule,
+  candidate: Candidate,
+  dryRun: boolean,
+  groupIds?: GroupIdMap,
+  precreated?: DuoItemResult<DuoUser>,
+  adminGroups: readonly ResolvedAdminGroup[] = [],
+): Promise<RunSummary> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
   let summary = emptySummary();
   // The marker is only believed for users this connection does not already manage outbound: a store
@@ -309,18 +320,11 @@ async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule
   if (current && otherStoreId !== null) return usernameConflict(summary, username, otherStoreUserMessage(current, otherStoreId, describeStoreUser(user)));
   // Fields that could not be read (a phone) fail on their own; the user is synced without them.
   summary = mapped.problems.reduce(recordFailure, summary);
-  // Admin status is not on the user object: one lookup per admin user keeps re-syncs free of writes.
-  const email = mapped.user.email;
-  const adminRole = rule.administrators?.role;
-  const isAdmin = view && adminRole && mapped.user.userType === 'admin' && email ? Boolean(await withTransientRetry(() => duo.findAdminByEmail(email))) : undefined;
-  const ops = planUser({
-    desired: mapped.user,
-    current: view ? { ...view, ...(isAdmin === undefined ? {} : { isAdmin }) } : null,
-    owner,
-    userActions: config.userActions,
-    storeId: user.externalId,
-    ...(adminRole ? { adminRole } : {}),
-  });
+  const userOps = planUser({ desired: mapped.user, current: view, owner, userActions: config.userActions, storeId: user.externalId });
+  // The administrator recorded on (or wanted for) a user this rule owns or creates; see src/domain/admins.ts for the order.
+  const ours = !userOps.some((op) => op.op === 'skip') && (userOps.some((op) => op.op === 'create') || (current !== undefined && isOwnedBy(current.notes, owner.connectionId, owner.ruleId) && current.status !== 'pending deletion'));
+  const adminOps = ours ? await asActivityFailure(`reading the administrator of ${username}`, () => adminOpsFor(duo, { rule, groups: adminGroups, storeUser: user, desired: mapped.user, current: current ?? null, userActions: config.userActions })) : [];
+  const ops: PlanOp[] = [...adminOps.filter((op) => !adminOpGoesLast(op)), ...userOps, ...adminOps.filter(adminOpGoesLast)];
   const rename = candidate.renamedFrom ? planRename(toUserView(candidate.renamedFrom), username, owner, user.externalId) : [];
   const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
   if (!membership) return applyUserPlan(duo, [...rename, ...ops], owner, summary, dryRun, precreated);
@@ -329,6 +333,25 @@ async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule
     return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
   return mergeSummary(summary, applied);
+}
+
+function readAdminGroups(store: IdentityStore, rule: Rule): Promise<AdminGroupsResolution> {
+  return asActivityFailure(`reading the store groups of rule ${rule.id}'s administrators`, () => resolveAdminGroups(store, rule));
+}
+
+function adminGroupProblems(summary: RunSummary, rule: Rule, admins: AdminGroupsResolution): RunSummary {
+  return admins.problems.reduce((s, message) => recordFailure(s, { username: `rule ${rule.id}`, operation: 'adminGroups', code: 'AdminGroupNotFound', message }), summary);
+}
+
+/** Deprovisions with the user's recorded administrator's ops put first (one GET per user that records one). */
+async function withDeprovisionedAdmins(duo: DuoClient, items: { user: DuoUser; ops: PlanOp[] }[], removeAction: ConnectionConfig['userActions']['removeAction'], why: string): Promise<{ user: DuoUser; ops: PlanOp[] }[]> {
+  const out: { user: DuoUser; ops: PlanOp[] }[] = [];
+  for (const item of items) {
+    const removes = item.ops.some((op) => op.op === 'delete' || op.op === 'disable' || op.op === 'trash');
+    const adminOps = removes ? await adminOpsForDeprovision(duo, item.user, removeAction, why) : [];
+    out.push(adminOps.length > 0 ? { user: item.user, ops: [...adminOps, ...item.ops] } : item);
+  }
+  return out;
 }
 
 /** Memberships to plan, or undefined when the user is not (or no longer) this rule's to manage. */
@@ -405,9 +428,13 @@ export function createSyncActivities(resources: ConnectionResources) {
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
           : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+      // One read of the store's groups per page, only for rules with administrators.groups (group lists are short next to user pages).
+      const admins = await readAdminGroups(store, rule);
       let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user))),
+        asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user), admins.groups)),
       );
+      // Reported once per run (its first page), not once per page.
+      if (input.cursor === null) summary = adminGroupProblems(summary, rule, admins);
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       summary = mergeSummary(summary, renamed);
@@ -460,6 +487,9 @@ export function createSyncActivities(resources: ConnectionResources) {
       } else {
         still = (await asActivityFailure(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, current))).candidates;
       }
+      // A user's administrator goes first (per removeAction), so a refused Owner leaves the user as it was.
+      const why = input.ruleDeleted ? `its rule ${input.ruleDeleted} was deleted` : 'its store user left the store or the rule scope';
+      still = await asActivityFailure('reading administrators of deprovisioned users', () => withDeprovisionedAdmins(duo, still, input.config.userActions.removeAction, why));
       summary = recordOutcome(summary, 'skipped', current.length - still.length);
       // Users whose whole deprovision is "send to Trash" go in bulk calls; the rest one by one.
       const toTrash = input.dryRun ? [] : still.filter(({ ops }) => ops.length === 1 && ops[0]?.op === 'trash');
@@ -526,9 +556,10 @@ export function createSyncActivities(resources: ConnectionResources) {
         const candidates = await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));
         // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
         const groupIds = rule.groups ? groupIdMapOf(await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
-        let summary = emptySummary();
+        const admins = await readAdminGroups(store, rule);
+        let summary = adminGroupProblems(emptySummary(), rule, admins);
         for (const candidate of candidates) {
-          summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds)));
+          summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds, undefined, admins.groups)));
         }
         return summary;
       }
@@ -547,10 +578,13 @@ export function createSyncActivities(resources: ConnectionResources) {
         const candidates = await candidatesFor(duo, input.config, rule, renamedTo);
         const withOld = candidates.map((c) => (c.mapped.ok && !c.current && !c.aliasHolder && c.sameUsername.length === 0 ? { ...c, current: { ...current, username: c.mapped.user.username }, renamedFrom: current } : c));
         let summary = emptySummary();
-        for (const candidate of withOld) summary = mergeSummary(summary, await asActivityFailure(`syncing ${candidate.user.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun)));
+        const admins = await readAdminGroups(store, rule);
+        for (const candidate of withOld) summary = mergeSummary(summary, await asActivityFailure(`syncing ${candidate.user.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, undefined, undefined, admins.groups)));
         return summary;
       }
-      const ops = planUser({ desired: null, current: toUserView(current), owner: marker, userActions: input.config.userActions });
+      const userOps = planUser({ desired: null, current: toUserView(current), owner: marker, userActions: input.config.userActions });
+      const [withAdmin] = await asActivityFailure(`reading the administrator of ${input.username}`, () => withDeprovisionedAdmins(duo, [{ user: current, ops: userOps }], input.config.userActions.removeAction, 'its store user left the store or the rule scope'));
+      const ops = withAdmin?.ops ?? userOps;
       return asActivityFailure(`deprovisioning ${input.username}`, () => applyUserPlan(duo, ops, marker, emptySummary(), input.dryRun));
     },
 

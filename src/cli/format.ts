@@ -3,7 +3,7 @@
  * connection-test results and events. JSON mode prints the raw values instead, so these only
  * need to be readable, not parseable.
  */
-import { describeGroupCounts, type RunSummary } from '../domain/summary';
+import { describeAdminCounts, describeGroupCounts, type RunSummary } from '../domain/summary';
 import type { AuditEntry, ConnectionStatus, ConnectionTestResult, FullSyncResult, InboundSyncResult, RunProgress, RunRecord } from '../contract';
 import type { ConnectionListing } from '../client';
 import { fields, table } from './io';
@@ -14,6 +14,7 @@ const MAX_FAILURES_SHOWN = 20;
 export function summaryLines(summary: RunSummary): string[] {
   const out = table([[...COUNTERS], COUNTERS.map((c) => String(summary[c]))]);
   if (summary.groups) out.push(describeGroupCounts(summary.groups));
+  if (summary.admins) out.push(describeAdminCounts(summary.admins));
   if (summary.failures.length > 0) {
     out.push('', 'failures:');
     out.push(

@@ -97,17 +97,28 @@ export const ADMIN_ROLES = ['Owner', 'Administrator', 'Application Manager', 'Us
 export const AdminRoleSchema = z.enum(ADMIN_ROLES);
 export type AdminRole = z.infer<typeof AdminRoleSchema>;
 
+/** Store groups whose members become administrators: a handful, written by hand. */
+export const MAX_ADMIN_GROUPS = 20;
+
+/** One store group (by name, case-insensitively, or by id) whose members become administrators with `role`. */
+export const AdminGroupSchema = z.object({ group: z.string().trim().min(1), role: AdminRoleSchema }).strict();
+export type AdminGroup = z.infer<typeof AdminGroupSchema>;
+
 /**
- * A rule that may create Duo administrators (users whose mapped `userType` is `admin`) names the
- * role they get. Duo makes an administrator created without a role an Owner, so a role is always
- * sent, and Owner itself needs `allowOwnerRole`.
+ * A rule that may create Duo administrators names the role they get: `role` for users whose mapped
+ * `userType` is `admin`, and/or `groups` (like Duo's admin directory sync: members of a store group
+ * become administrators with that group's role; the first listed group a user is in decides). Duo
+ * makes an administrator created without a role an Owner, so a role is always sent, and Owner
+ * itself needs `allowOwnerRole`.
  */
 export const RuleAdministratorsSchema = z
   .object({
-    role: AdminRoleSchema,
+    role: AdminRoleSchema.optional(),
+    groups: z.array(AdminGroupSchema).max(MAX_ADMIN_GROUPS, `at most ${MAX_ADMIN_GROUPS} administrator groups per rule`).optional(),
     allowOwnerRole: z.boolean().default(false),
   })
   .strict();
+export type RuleAdministrators = z.infer<typeof RuleAdministratorsSchema>;
 
 export const AdoptModeSchema = z.enum(['never', 'username', 'email']);
 export type AdoptMode = z.infer<typeof AdoptModeSchema>;
@@ -164,23 +175,34 @@ export type RuleInput = z.input<typeof RuleSchema>;
 
 const ROLE_LIST = ADMIN_ROLES.filter((r) => r !== 'Owner').join(', ');
 
-/** Administrators are created only by an explicit `userType` mapping together with an explicit role. */
+/** Administrators are created only by an explicit `userType` mapping with an explicit role, or by explicit administrator groups. */
 function administratorIssues(rule: Pick<Rule, 'direction' | 'attributeMappings' | 'administrators'>): { path: PropertyKey[]; message: string }[] {
   const admins = rule.administrators;
   if (rule.direction === 'inbound') {
     return admins ? [{ path: ['administrators'], message: 'only outbound rules create Duo administrators: remove administrators from this inbound rule' }] : [];
   }
   const mapsUserType = rule.attributeMappings.userType !== undefined;
-  if (mapsUserType && !admins) {
+  if (mapsUserType && admins?.role === undefined) {
     return [{ path: ['attributeMappings', 'userType'], message: `mapping userType lets this rule create Duo administrators: add "administrators": {"role": …} with one of ${ROLE_LIST} (Owner needs "allowOwnerRole": true), or remove the userType mapping` }];
   }
-  if (admins && !mapsUserType) {
-    return [{ path: ['administrators'], message: 'administrators has no effect without a userType mapping: map attributeMappings.userType to say which users are administrators, or remove administrators' }];
+  if (!admins) return [];
+  if (admins.role !== undefined && !mapsUserType) {
+    return [{ path: ['administrators'], message: 'administrators has no effect without a userType mapping: map attributeMappings.userType to say which users get administrators.role, give administrators.groups instead of a role, or remove administrators' }];
   }
-  if (admins?.role === 'Owner' && !admins.allowOwnerRole) {
-    return [{ path: ['administrators', 'role'], message: `Owner is Duo's unrestricted role: set "allowOwnerRole": true to create Owners, or use a narrower role (${ROLE_LIST})` }];
+  if (admins.role === undefined && !admins.groups?.length) {
+    return [{ path: ['administrators'], message: 'administrators names no role: give "groups": [{"group": …, "role": …}] (store groups whose members become administrators), or map userType and give "role"' }];
   }
-  return [];
+  const issues: { path: PropertyKey[]; message: string }[] = [];
+  const ownerMessage = `Owner is Duo's unrestricted role: set "allowOwnerRole": true to create Owners, or use a narrower role (${ROLE_LIST})`;
+  if (admins.role === 'Owner' && !admins.allowOwnerRole) issues.push({ path: ['administrators', 'role'], message: ownerMessage });
+  const seen = new Set<string>();
+  (admins.groups ?? []).forEach((g, i) => {
+    if (g.role === 'Owner' && !admins.allowOwnerRole) issues.push({ path: ['administrators', 'groups', i, 'role'], message: ownerMessage });
+    const key = g.group.toLowerCase();
+    if (seen.has(key)) issues.push({ path: ['administrators', 'groups', i, 'group'], message: `group "${g.group}" is listed twice; a group gives one role (the first listed group a user is in decides)` });
+    seen.add(key);
+  });
+  return issues;
 }
 
 export const ConnectionConfigSchema = z

@@ -24,13 +24,13 @@
  *   `cleanupUnusedPhones` is off.
  * - The marker records the store user's id; an owned user whose marker names another store user
  *   is not this store user's (`storeIdConflict`), and the caller fails it instead of planning.
- * - `userType: admin` plans `ensureAdmin` with the rule's administrator role (none without a role:
- *   Duo would make an Owner) unless the view says the user already is one; admins are never
- *   demoted (removing administrator rights is left to people).
+ * - Administrators are planned apart (src/domain/admins.ts) and joined to the user's plan by the
+ *   activity: only the administrator recorded on the user's marker is ever changed.
  * - The brief's `noop` is the empty plan.
  */
 import { z } from 'zod';
-import { AdminRoleSchema, type AdminRole, type AdoptMode, type UserActions } from './connection';
+import { type AdoptMode, type UserActions } from './connection';
+import { AdminOpSchemas } from './admins';
 import { clean, usernameKey, type DesiredDuoUser, type DesiredPhone } from './mapping';
 import { duoPhoneKey, PhoneTypeSchema } from './phones';
 import { isOwnedBy, isOwnedPhone, parseMarker, parseUserMarker, stripMarker, withMarker, type Owner } from './ownership';
@@ -103,8 +103,8 @@ export const PlanOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('detachPhone'), userId: z.string().min(1), username, phoneId: z.string().min(1), number: z.string() }),
   /** Delete the phone only if no user is associated with it any more (phones can be shared). */
   z.object({ op: z.literal('deletePhoneIfUnused'), username, phoneId: z.string().min(1), number: z.string() }),
-  /** Make sure a Duo administrator exists for this user (matched by email); Duo needs email and name, and the role is always explicit. */
-  z.object({ op: z.literal('ensureAdmin'), username, email: z.string().min(1), name: z.string().min(1), role: AdminRoleSchema }),
+  /** The user's administrator (src/domain/admins.ts plans these). */
+  ...AdminOpSchemas,
   /** Membership in a Duo group this rule owns (src/domain/groups.ts plans these). */
   z.object({ op: z.literal('addToGroup'), userId: targetUserId, username, groupId: z.string().min(1), groupName: z.string() }),
   z.object({ op: z.literal('removeFromGroup'), userId: z.string().min(1), username, groupId: z.string().min(1), groupName: z.string() }),
@@ -140,8 +140,6 @@ export interface PlanUserInput {
   userActions: UserActions;
   /** The store user's externalId, recorded in the marker of the users it creates or updates. */
   storeId?: string;
-  /** The rule's administrator role; without one, `userType: admin` plans no administrator. */
-  adminRole?: AdminRole;
 }
 
 export const SKIP_NOT_OWNED = 'exists in Duo and is not owned by this connection';
@@ -219,13 +217,7 @@ function planCreate(desired: DesiredDuoUser, input: PlanUserInput): PlanOp[] {
   }
   const ops: PlanOp[] = [{ op: 'create', username: desired.username, fields }];
   if (desired.phone) ops.push(attachPhone(null, desired.username, desired.phone));
-  if (desired.userType === 'admin' && input.adminRole) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
-}
-
-function ensureAdmin(desired: DesiredDuoUser, role: AdminRole): PlanOp {
-  // mapStoreUser guarantees an email for admins; the fallback keeps the op well-formed regardless.
-  return { op: 'ensureAdmin', username: desired.username, email: desired.email ?? desired.username, name: desired.realname ?? desired.username, role };
 }
 
 function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUserInput): PlanOp[] {
@@ -238,8 +230,11 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUs
   }
   const human = desired.notes === undefined ? stripMarker(current.notes) : desired.notes;
   // The store id already recorded stays when the caller names none, so a plan never flips it.
-  const storeId = input.storeId ?? parseUserMarker(current.notes)?.storeId;
-  const notes = withMarker(human, storeId === undefined ? owner : { ...owner, storeId });
+  const recorded = parseUserMarker(current.notes);
+  const storeId = input.storeId ?? recorded?.storeId;
+  // The administrator this user owns stays recorded: only the admin ops take or forget it.
+  const adminId = recorded?.adminId;
+  const notes = withMarker(human, { ...owner, ...(storeId === undefined ? {} : { storeId }), ...(adminId === undefined ? {} : { adminId }) });
   if (notes !== (current.notes ?? '')) changes.notes = notes;
 
   let disable = false;
@@ -260,8 +255,6 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUs
     for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
     ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
   }
-
-  if (desired.userType === 'admin' && input.adminRole && current.isAdmin !== true) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
 }
 
@@ -402,9 +395,15 @@ export function applyPlanToView(view: DuoUserView | null, ops: readonly PlanOp[]
       case 'detachPhone':
         if (v) v = { ...v, phones: v.phones.filter((p) => p.phone_id !== op.phoneId) };
         break;
-      case 'ensureAdmin':
+      case 'createAdmin':
         if (v) v = { ...v, isAdmin: true };
         break;
+      case 'deleteAdmin':
+        if (v) v = { ...v, isAdmin: false };
+        break;
+      case 'modifyAdmin':
+      case 'forgetAdmin':
+      case 'refuseAdmin':
       case 'deletePhoneIfUnused':
       case 'addToGroup':
       case 'removeFromGroup':

@@ -55,6 +55,31 @@ function addGroupCounts(a: GroupCounts | undefined, b: Partial<GroupCounts> | un
   };
 }
 
+/**
+ * What happened to the Duo administrators duo-sync created (a dry run counts what it would do):
+ * role changes are privileged, so they are counted apart from other updates. Absent when none.
+ */
+export const AdminCountsSchema = z.object({
+  created: count.default(0),
+  /** Name or phone changed, or re-enabled. */
+  updated: count.default(0),
+  roleChanged: count.default(0),
+  disabled: count.default(0),
+  deleted: count.default(0),
+  /** Records forgotten: the administrator was gone from Duo. */
+  forgotten: count.default(0),
+});
+export type AdminCounts = z.infer<typeof AdminCountsSchema>;
+
+function addAdminCounts(a: AdminCounts | undefined, b: Partial<AdminCounts> | undefined): AdminCounts {
+  const keys = ['created', 'updated', 'roleChanged', 'disabled', 'deleted', 'forgotten'] as const;
+  return Object.fromEntries(keys.map((k) => [k, (a?.[k] ?? 0) + (b?.[k] ?? 0)])) as AdminCounts;
+}
+
+export function recordAdminCounts(summary: RunSummary, counts: Partial<AdminCounts>): RunSummary {
+  return { ...summary, admins: addAdminCounts(summary.admins, counts) };
+}
+
 export const RunSummarySchema = z.object({
   created: count.default(0),
   updated: count.default(0),
@@ -67,6 +92,7 @@ export const RunSummarySchema = z.object({
   /** Failures counted in `failed` whose details were dropped to keep the summary bounded. */
   failuresTruncated: count.default(0),
   groups: GroupCountsSchema.optional(),
+  admins: AdminCountsSchema.optional(),
   /** Users this run sent to Duo's Trash (removeAction `trash`), id and username; absent when none. */
   trashed: z.array(z.object({ id: z.string().min(1), label: z.string() })).max(MAX_TRASHED).optional(),
   /** Trashed users counted in `deleted` but not listed in `trashed` (over MAX_TRASHED). */
@@ -110,6 +136,7 @@ export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
     failed: a.failed + b.failed,
     ...capFailures([...a.failures, ...b.failures], a.failuresTruncated + b.failuresTruncated),
     ...(a.groups || b.groups ? { groups: addGroupCounts(a.groups, b.groups) } : {}),
+    ...(a.admins || b.admins ? { admins: addAdminCounts(a.admins, b.admins) } : {}),
     ...capTrashed([...(a.trashed ?? []), ...(b.trashed ?? [])], (a.trashedTruncated ?? 0) + (b.trashedTruncated ?? 0)),
   };
 }
@@ -134,6 +161,11 @@ export function describeCounts(c: RunCounts): string {
 /** The group counters as one line (`groups: created 2, …; memberships added 37, removed 0`). */
 export function describeGroupCounts(g: GroupCounts): string {
   return `groups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships added ${g.membershipsAdded}, removed ${g.membershipsRemoved}`;
+}
+
+/** The administrator counters as one line (`administrators: created 1, …`). */
+export function describeAdminCounts(a: AdminCounts): string {
+  return `administrators: created ${a.created}, updated ${a.updated}, role changed ${a.roleChanged}, disabled ${a.disabled}, deleted ${a.deleted}, forgotten ${a.forgotten}`;
 }
 
 export function recordGroupCounts(summary: RunSummary, counts: Partial<GroupCounts>): RunSummary {

@@ -179,6 +179,13 @@ export class DuoStore {
    * `next_offset` equal to the requested offset (a server that never advances).
    */
   readonly quirks = { usersNextOffsetStuck: false };
+  /**
+   * Duo's administrator rules. Duo refuses to disable an Owner, and to restrict one by
+   * administrative units (its API documentation says so; the exact error is not documented, so the
+   * sandbox answers 400 40002 naming the parameter). `ownersCanBeDisabled: true` lifts the first
+   * refusal, to test behaviour against a Duo that would allow it.
+   */
+  readonly adminPolicy = { ownersCanBeDisabled: false };
   /** Lower-cased username or alias → user id. */
   private readonly names = new Map<string, string>();
   private readonly groupNames = new Map<string, string>();
@@ -573,8 +580,15 @@ export class DuoStore {
     if (status !== undefined) {
       if (status !== 'Active' && status !== 'Disabled') throw invalidParam('status');
       // Duo refuses to disable an Owner through the API.
-      if (status === 'Disabled' && copy.role === 'Owner') throw invalidParam('status');
+      if (status === 'Disabled' && copy.role === 'Owner' && !this.adminPolicy.ownersCanBeDisabled) throw invalidParam('status');
       copy.status = status;
+    }
+    const restricted = p.get('restricted_by_admin_units');
+    if (restricted !== undefined) {
+      if (restricted !== 'true' && restricted !== 'false') throw invalidParam('restricted_by_admin_units');
+      // An Owner cannot be restricted to administrative units.
+      if (restricted === 'true' && copy.role === 'Owner') throw invalidParam('restricted_by_admin_units');
+      copy.restricted_by_admin_units = restricted === 'true';
     }
     Object.assign(admin, copy);
     return admin;

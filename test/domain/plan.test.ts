@@ -70,11 +70,6 @@ describe('domain/plan', () => {
       assert.deepEqual(kinds(plan(desired({ status: 'disabled' }), null)), ['skip']);
     });
 
-    it('admins get ensureAdmin with the rule’s role after create', () => {
-      const ops = plan(desired({ userType: 'admin' }), null, {}, { adminRole: 'Help Desk' });
-      assert.deepEqual(ops.at(-1), { op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace', role: 'Help Desk' });
-    });
-
     it('records the store id in the marker of the user it creates', () => {
       const [create] = plan(desired(), null, {}, { storeId: 'uid=ada,ou=people' });
       assert.equal(create?.op === 'create' && create.fields.notes, '[duo-sync:c=acme;r=staff;s=uid%3Dada%2Cou%3Dpeople]');
@@ -284,20 +279,12 @@ describe('domain/plan', () => {
   });
 
   describe('admins', () => {
-    const role = { adminRole: 'Help Desk' as const };
-
-    it('plans ensureAdmin with the rule’s role unless the view says the user already is an admin', () => {
-      assert.deepEqual(plan(desired({ userType: 'admin' }), owned(), {}, role), [{ op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace', role: 'Help Desk' }]);
-      assert.deepEqual(plan(desired({ userType: 'admin' }), owned({ isAdmin: true }), {}, role), []);
-    });
-
-    it('plans no administrator without a role (Duo would make it an Owner)', () => {
-      assert.deepEqual(plan(desired({ userType: 'admin' }), owned()), []);
+    it('a user plan plans no administrator: src/domain/admins.ts does, and keeps the recorded a= on updates', () => {
       assert.deepEqual(kinds(plan(desired({ userType: 'admin' }), null)), ['create', 'attachPhone']);
-    });
-
-    it('never demotes an administrator', () => {
       assert.deepEqual(plan(desired({ userType: 'user' }), owned({ isAdmin: true })), []);
+      const withAdmin = owned({ notes: '[duo-sync:c=acme;r=staff;a=DEADMIN1]' });
+      const [update] = plan(desired({ notes: 'hello' }), withAdmin, {}, { storeId: 'id-ada' });
+      assert.equal(update?.op === 'update' && update.changes.notes, 'hello\n[duo-sync:c=acme;r=staff;s=id-ada;a=DEADMIN1]');
     });
 
     it('an invalid userType never reaches the plan: mapping fails that user', () => {
@@ -412,7 +399,7 @@ describe('domain/plan', () => {
                 ]),
                 ...(r() < 0.5 ? { isAdmin: r() < 0.5 } : {}),
               };
-        const extra = { ...(r() < 0.5 ? { storeId: 'store-1' } : {}), ...(r() < 0.5 ? { adminRole: 'Help Desk' as const } : {}) };
+        const extra = { ...(r() < 0.5 ? { storeId: 'store-1' } : {}) };
         const first = planUser({ desired: d, current: c, owner: OWNER, userActions, ...extra });
         const after = applyPlanToView(c, first);
         const second = planUser({ desired: d, current: after, owner: OWNER, userActions, ...extra });

@@ -18,6 +18,12 @@ function signedGet(sandbox: DuoSandbox, path: string, params: Record<string, str
   return rawRequest(sandbox.apiHost, 'GET', qs ? `${path}?${qs}` : path, { Date: date, Authorization: auth });
 }
 
+function signedPost(sandbox: DuoSandbox, path: string, params: Record<string, string>) {
+  const date = new Date().toUTCString();
+  const auth = authorizationHeader(sandbox.account.integrationKey, 2, { date, method: 'POST', host: sandbox.apiHost, path, params }, sandbox.account.secretKey);
+  return rawRequest(sandbox.apiHost, 'POST', path, { Date: date, Authorization: auth, 'Content-Type': 'application/x-www-form-urlencoded' }, new URLSearchParams(params).toString());
+}
+
 describe('Duo sandbox', () => {
   describe("Duo's wire format", () => {
     let sandbox: DuoSandbox;
@@ -58,6 +64,27 @@ describe('Duo sandbox', () => {
         assert.ok(user && field in user, `missing ${field}`);
       }
       assert.equal(user?.['last_login'], null);
+    });
+  });
+
+  describe('administrators', () => {
+    let sandbox: DuoSandbox;
+    before(async () => {
+      sandbox = await startDuoSandbox({ seed: 12 });
+    });
+    after(() => sandbox.stop());
+
+    it('an administrator created without a role is an Owner; Owners cannot be disabled or restricted to admin units unless the switch allows it', async () => {
+      const duo = new DuoClient(sandbox.clientOptions());
+      const owner = await duo.createAdmin({ email: 'own@example.org', name: 'Own Er' });
+      assert.equal(owner.role, 'Owner');
+      await assert.rejects(duo.modifyAdmin(owner.admin_id, { status: 'Disabled' }), (err: Error & { kind?: string }) => err.kind === 'invalidRequest' && /status/.test(err.message));
+      const restrict = await signedPost(sandbox, `/admin/v1/admins/${owner.admin_id}`, { restricted_by_admin_units: 'true' });
+      assert.equal(restrict.status, 400);
+      const helpDesk = await duo.createAdmin({ email: 'hd@example.org', name: 'Help Desk', role: 'Help Desk' });
+      assert.equal((await duo.modifyAdmin(helpDesk.admin_id, { status: 'Disabled' })).status, 'Disabled');
+      sandbox.store.adminPolicy.ownersCanBeDisabled = true;
+      assert.equal((await duo.modifyAdmin(owner.admin_id, { status: 'Disabled' })).status, 'Disabled');
     });
   });
 
