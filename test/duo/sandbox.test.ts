@@ -157,7 +157,8 @@ describe('Duo sandbox', () => {
         const read = await duo.getUser(synced.user_id);
         assert.deepEqual([read.last_directory_sync, read.external_id], [1_700_000_000, 'azure-oid-1']);
         assert.equal((await duo.getUser(plain.user_id)).last_directory_sync, null);
-        for (const change of [{ username: 'renamed' }, { email: 'other@example.org' }, { realname: 'Someone Else' }, { alias1: 'syn' }] as const) {
+        const changes: Record<string, string>[] = [{ username: 'renamed' }, { email: 'other@example.org' }, { realname: 'Someone Else' }, { alias1: 'syn' }];
+        for (const change of changes) {
           const raw = await rawModify(a, synced.user_id, change);
           assert.deepEqual([raw.status, raw.body.stat, raw.body.code], [400, 'FAIL', 40002], JSON.stringify(change));
           assert.match(String(raw.body.message_detail), /managed by directory sync/);
