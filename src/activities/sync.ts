@@ -19,7 +19,7 @@ import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
 import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
-import { adminEmails, adopts, evaluateAdoptions, parseAdoptionId, type AdoptionVerdict } from './adoption';
+import { adminEmails, adoptionId, adopts, evaluateAdoptions, parseAdoptionId, type AdoptionVerdict } from './adoption';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
 import { nextOffsetOf } from './paging';
@@ -423,6 +423,14 @@ async function applyRuleAdoptions(duo: DuoClient, store: IdentityStore, config: 
   for (const p of planned) {
     const users = byStoreId.get(p.storeId) ?? [];
     const verdict = users.length === 1 ? verdicts.get(users[0] as StoreUser) : undefined;
+    // A retried batch finds the users an earlier attempt adopted: finish their reconcile (idempotent) and report them once more.
+    const done = users.length === 1 && !verdict ? candidates.find((c) => c.user === users[0] && c.current?.user_id === p.duoUserId && ownedStoreId(c.current, owner) === p.storeId) : undefined;
+    if (done) {
+      const before = summary;
+      const reconciled = mergeSummary(before, await asActivityFailure(`adopting ${p.label}`, () => reconcileOne(duo, config, rule, done, dryRun, groupIds)));
+      summary = reconciled.failed > before.failed ? reconciled : recordAdopted(reconciled, { id: adoptionId(rule.id, p.duoUserId, p.storeId), label: p.label });
+      continue;
+    }
     if (!verdict || verdict.kind !== 'adopt' || verdict.target.user_id !== p.duoUserId) {
       const why = users.length !== 1 ? `store user with id ${p.storeId} is no longer in rule ${rule.id}'s scope` : verdict?.kind === 'refused' ? verdict.reason : verdict?.kind === 'adopt' ? `the store user now matches Duo user ${verdict.target.user_id}` : 'it is no longer an adoption (already owned, or gone)';
       summary = recordAdoptionConflict(summary, { username: p.label, reason: `approved adoption not applied: ${why}; the next full sync plans again` });

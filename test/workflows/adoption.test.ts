@@ -33,7 +33,7 @@ async function approvedRun(fx: SyncFixture): Promise<{ result: FullSyncResult; w
   const waiting = await waitFor('the run to await approval', async () => {
     const p = await handle.query<RunProgress>('progress');
     return p.phase === 'awaitingApproval' ? p.awaitingApproval : undefined;
-  }, 120_000);
+  }, SIZE > 100 ? 900_000 : 120_000);
   await testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).executeUpdate('approveDeletions', { args: [{ runId: handle.workflowId, deletionSetHash: waiting.deletionSetHash }] });
   return { result: (await handle.result()) as FullSyncResult, waiting };
 }
