@@ -163,6 +163,13 @@ describe('adoption: rolling out on an existing Duo account', function () {
     const store = (username: string) => ({ id: `id-${username}`, username, email: `${username}@example.org`, phones: [], givenName: username, familyName: 'X', enabled: true, groups: [] });
     fx.writeUsers([store('ann'), store('bob'), store('cat'), store('dan')]);
 
+    // A single user's reconcile has no approval step: it adopts nobody and creates no second ann.
+    await configureEntity(fx);
+    fx.sandbox.resetStats();
+    const one = await runByHand(fx, 'reconcileUserWorkflow', { username: 'ann' });
+    assert.match(one.summary.adoptionConflicts?.[0]?.reason ?? '', /would be adopted .* by the next full sync/);
+    assert.equal(fx.sandbox.stats().writes, 0);
+
     const dry = await runByHand(fx, 'fullSyncWorkflow', { dryRun: true });
     assert.deepEqual((dry.plannedAdoptions ?? []).map((a) => a.id.split(':')[2]), [ann.user_id]);
     assert.match(dry.plannedAdoptions?.[0]?.label ?? '', /renamed to "ann"/);
