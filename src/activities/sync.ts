@@ -396,7 +396,8 @@ async function deprovisionCandidates(
 async function adoptionVerdicts(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidates: readonly Candidate[], fromDuo: (user: StoreUser) => boolean): Promise<Map<StoreUser, Exclude<AdoptionVerdict, { kind: 'none' }>>> {
   const found = new Map<StoreUser, Exclude<AdoptionVerdict, { kind: 'none' }>>();
   if (!adopts(rule)) return found;
-  const subjects = candidates.filter((c) => !fromDuo(c.user));
+  // Only users that could be adoptions cost lookups: a steady-state page (every user owned) reads nothing more.
+  const subjects = candidates.filter((c) => !fromDuo(c.user) && c.mapped.ok && (c.current ? !isOwnedBy(c.current.notes, config.connectionId, rule.id) : rule.adopt === 'email'));
   if (subjects.length === 0) return found;
   const admins = await asActivityFailure('listing Duo administrators', () => adminEmails(duo));
   const verdicts = await asActivityFailure('looking up Duo users to adopt', () => evaluateAdoptions({ duo, connectionId: config.connectionId, rule, userActions: config.userActions, admins }, subjects));

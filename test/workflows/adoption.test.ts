@@ -65,6 +65,7 @@ describe('adoption: rolling out on an existing Duo account', function () {
     let t = Date.now();
     const dry = await runByHand(fx, 'fullSyncWorkflow', { dryRun: true });
     figures['dry run (s)'] = ((Date.now() - t) / 1000).toFixed(1);
+    figures['dry run Duo calls (writes)'] = `${fx.sandbox.stats().total} (${fx.sandbox.stats().writes})`;
     assert.equal(fx.sandbox.stats().writes, 0, `a dry run writes nothing: ${JSON.stringify(fx.sandbox.stats().byEndpoint)}`);
     const plannedIds = (dry.plannedAdoptions ?? []).map((a) => a.id.split(':')[2]);
     assert.deepEqual(plannedIds.sort(), bf.adoptable.map((u) => userIds.get(u)).sort(), 'the dry run lists exactly the adoptable users');
@@ -80,7 +81,8 @@ describe('adoption: rolling out on an existing Duo account', function () {
     t = Date.now();
     const { result, waiting } = await approvedRun(fx);
     figures['approved run (s, incl. approval)'] = ((Date.now() - t) / 1000).toFixed(1);
-    figures['approved run writes'] = fx.sandbox.stats().writes;
+    const writes = Object.entries(fx.sandbox.stats().byEndpoint).filter(([k]) => !k.startsWith('GET'));
+    figures['approved run Duo calls (writes)'] = `${fx.sandbox.stats().total} (${fx.sandbox.stats().writes}: ${writes.map(([k, n]) => `${k} ${n}`).join(', ')})`;
     assert.equal(waiting.plannedAdoptions, bf.adoptable.length);
     assert.equal(waiting.plannedDeletions, 0);
     assert.equal(result.outcome, 'succeeded', JSON.stringify(result.summary.failures));
@@ -107,7 +109,7 @@ describe('adoption: rolling out on an existing Duo account', function () {
     t = Date.now();
     const again = await runByHand(fx, 'fullSyncWorkflow', {});
     figures['re-sync (s)'] = ((Date.now() - t) / 1000).toFixed(1);
-    figures['re-sync writes'] = fx.sandbox.stats().writes;
+    figures['re-sync Duo calls (writes)'] = `${fx.sandbox.stats().total} (${fx.sandbox.stats().writes})`;
     assert.equal(fx.sandbox.stats().writes, 0, `the re-sync wrote: ${JSON.stringify(fx.sandbox.stats().byEndpoint)}`);
     assert.deepEqual(again.plannedAdoptions, []);
     assert.equal([...(duo.groups.get(bf.vpnGroupId)?.members.keys() ?? [])].length, inVpn, 'hand-made group memberships stay');
@@ -119,7 +121,9 @@ describe('adoption: rolling out on an existing Duo account', function () {
     const groupsBefore = [...(before?.groupIds ?? [])].sort();
     assert.ok(phonesBefore.length > 0 && groupsBefore.length === 2, 'bf0 has an enrolled phone, vpn-users and staff');
     fx.writeUsers(bf.storeUsers.map((u) => (u.username === renamed ? { ...u, username: 'bf0-renamed' } : u)));
+    fx.sandbox.resetStats();
     const afterRename = await runByHand(fx, 'fullSyncWorkflow', {});
+    figures['full sync after one store rename: writes'] = `${fx.sandbox.stats().writes} (user_id, phones and groups of bf0 kept)`;
     assert.equal(afterRename.outcome, 'succeeded', JSON.stringify(afterRename.summary.failures));
     const after = fx.duoUser('bf0-renamed');
     assert.equal(after?.user_id, userIds.get(renamed), 'same user_id');
