@@ -27,13 +27,14 @@ const REASONS: Record<string, RegExp> = {
   trashed: /pending deletion/,
 };
 
-/** Starts a full sync, waits until it awaits approval, approves exactly what it shows through the entity, and returns its result. */
-async function approvedRun(fx: SyncFixture): Promise<{ result: FullSyncResult; waiting: NonNullable<RunProgress['awaitingApproval']> }> {
+/** Starts a full sync, waits until it awaits approval (`whileWaiting` runs then), approves exactly what it shows through the entity, and returns its result. */
+async function approvedRun(fx: SyncFixture, whileWaiting?: () => void): Promise<{ result: FullSyncResult; waiting: NonNullable<RunProgress['awaitingApproval']> }> {
   const handle = await startByHand(fx, 'fullSyncWorkflow', {});
   const waiting = await waitFor('the run to await approval', async () => {
     const p = await handle.query<RunProgress>('progress');
     return p.phase === 'awaitingApproval' ? p.awaitingApproval : undefined;
   }, SIZE > 100 ? 900_000 : 120_000);
+  whileWaiting?.();
   await testTemporal().client.workflow.getHandle(connectionWorkflowId(fx.connectionId)).executeUpdate('approveDeletions', { args: [{ runId: handle.workflowId, deletionSetHash: waiting.deletionSetHash }] });
   return { result: (await handle.result()) as FullSyncResult, waiting };
 }
@@ -76,22 +77,31 @@ describe('adoption: rolling out on an existing Duo account', function () {
     figures['planned adoptions'] = plannedIds.length;
     figures['conflicts'] = conflicts.size;
 
-    // The real run waits for the approval of that exact list, then adopts each user, reported per user.
+    // The real run waits for the approval of that exact list, then adopts each user that still qualifies, reported per user.
+    // While it waits, Duo's directory sync takes over one planned user: the approval does not make it adoptable.
+    const spoiled = bf.adoptable[1] as string;
+    const adopted = bf.adoptable.filter((u) => u !== spoiled);
     fx.sandbox.resetStats();
     t = Date.now();
-    const { result, waiting } = await approvedRun(fx);
+    const { result, waiting } = await approvedRun(fx, () => duo.markDirectorySynced(userIds.get(spoiled) as string, 'synced-while-waiting'));
     figures['approved run (s, incl. approval)'] = ((Date.now() - t) / 1000).toFixed(1);
     const writes = Object.entries(fx.sandbox.stats().byEndpoint).filter(([k]) => !k.startsWith('GET'));
     figures['approved run Duo calls (writes)'] = `${fx.sandbox.stats().total} (${fx.sandbox.stats().writes}: ${writes.map(([k, n]) => `${k} ${n}`).join(', ')})`;
     assert.equal(waiting.plannedAdoptions, bf.adoptable.length);
     assert.equal(waiting.plannedDeletions, 0);
     assert.equal(result.outcome, 'succeeded', JSON.stringify(result.summary.failures));
-    assert.deepEqual((result.summary.adopted ?? []).map((a) => a.id).sort(), (dry.plannedAdoptions ?? []).map((a) => a.id).sort(), 'each planned adoption is reported as adopted');
-    assert.equal(result.summary.adopted?.length, bf.adoptable.length);
+    const spoiledId = (dry.plannedAdoptions ?? []).find((a) => a.id.split(':')[2] === userIds.get(spoiled))?.id;
+    assert.deepEqual((result.summary.adopted ?? []).map((a) => a.id).sort(), (dry.plannedAdoptions ?? []).map((a) => a.id).filter((id) => id !== spoiledId).sort(), 'each planned adoption that still qualifies is reported as adopted');
+    assert.ok(
+      (result.summary.adoptionConflicts ?? []).some((c) => c.username.includes(userIds.get(spoiled) as string) && /approved adoption not applied: .*directory sync/.test(c.reason)),
+      `${spoiled}, directory-synced after the plan, is skipped with the reason: ${JSON.stringify(result.summary.adoptionConflicts)}`,
+    );
+    assert.equal(parseUserMarker(fx.duoUser(spoiled)?.notes ?? null), null);
     assert.equal(result.summary.created, bf.created.length);
     figures['adopted'] = result.summary.adopted?.length ?? 0;
+    figures['approved but not applied (directory-synced while the run waited)'] = 1;
     figures['created'] = result.summary.created;
-    for (const username of bf.adoptable) {
+    for (const username of adopted) {
       const user = fx.duoUser(username);
       assert.equal(user?.user_id, userIds.get(username), `${username} keeps its user_id`);
       assert.equal(parseUserMarker(user?.notes ?? null)?.storeId, `id-${username}`, `${username} carries our marker`);
@@ -100,7 +110,7 @@ describe('adoption: rolling out on an existing Duo account', function () {
     }
     for (const username of bf.conflicts.keys()) assert.equal(parseUserMarker(fx.duoUser(username)?.notes ?? null)?.connectionId ?? 'none', bf.conflicts.get(username) === 'otherConnection' ? 'other-tenant' : 'none');
     assert.equal(enrolledPhonesKept(duo, bf), bf.enrolledPhones.size, 'no phone a person enrolled was detached or deleted');
-    const aliased = bf.adoptable.find((u) => Number(u.slice(2)) % 10 === 1) as string;
+    const aliased = adopted.find((u) => Number(u.slice(2)) % 10 === 1) as string;
     assert.deepEqual(fx.duoUser(aliased)?.aliases[0], `${aliased}-alias`, 'aliases stay');
     const inVpn = [...(duo.groups.get(bf.vpnGroupId)?.members.keys() ?? [])].length;
 
