@@ -78,7 +78,7 @@ export interface AdoptionContext {
   admins: Set<string> | undefined;
 }
 
-/** Whether the subjects may adopt at all: a rule with `adopt` and at least one subject that is not simply ours. */
+/** Whether the rule adopts at all (`adopt` set to something other than `never`). */
 export function adopts(rule: Rule): boolean {
   return rule.adopt !== undefined && rule.adopt !== 'never';
 }
