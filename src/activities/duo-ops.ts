@@ -40,6 +40,7 @@ export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
     notes: text(user.notes),
     phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null, extension: p.extension, name: text(p.name) })),
     ...(isAdmin === undefined ? {} : { isAdmin }),
+    ...(user.last_directory_sync !== null ? { directorySynced: true } : {}),
   };
 }
 

@@ -13,12 +13,13 @@ import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from
 import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, parseUserMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planRename, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
-import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { emptySummary, mergeSummary, recordAdopted, recordAdoptionConflict, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
 import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
+import { adminEmails, adoptionId, adopts, evaluateAdoptions, parseAdoptionId, type AdoptionVerdict } from './adoption';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
 import { nextOffsetOf } from './paging';
@@ -43,6 +44,10 @@ export interface SyncUsersPageResult {
   nextCursor: string | null;
   inScopeCount: number;
   summary: RunSummary;
+  /** Existing Duo users this page's store users would adopt (rule `adopt`): planned, applied only after the guard. */
+  adoptions?: { id: string; label: string }[];
+  /** Users of this page the rule already owns: what adoptions are measured against by the guard. */
+  ownedCount?: number;
 }
 
 export interface DuoPageInput {
@@ -410,6 +415,61 @@ async function deprovisionCandidates(
   return { owned, candidates };
 }
 
+/** The adoption verdicts of a rule's store users that are adoptions or refusals (others reconcile as usual). */
+async function adoptionVerdicts(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidates: readonly Candidate[], fromDuo: (user: StoreUser) => boolean): Promise<Map<StoreUser, Exclude<AdoptionVerdict, { kind: 'none' }>>> {
+  const found = new Map<StoreUser, Exclude<AdoptionVerdict, { kind: 'none' }>>();
+  if (!adopts(rule)) return found;
+  // Only users that could be adoptions cost lookups: a steady-state page (every user owned) reads nothing more.
+  const subjects = candidates.filter((c) => !fromDuo(c.user) && c.mapped.ok && (c.current ? !isOwnedBy(c.current.notes, config.connectionId, rule.id) : rule.adopt === 'email'));
+  if (subjects.length === 0) return found;
+  const admins = await asActivityFailure('listing Duo administrators', () => adminEmails(duo));
+  const verdicts = await asActivityFailure('looking up Duo users to adopt', () => evaluateAdoptions({ duo, connectionId: config.connectionId, rule, userActions: config.userActions, admins }, subjects));
+  verdicts.forEach((v, i) => {
+    if (v.kind !== 'none') found.set((subjects[i] as Candidate).user, v);
+  });
+  return found;
+}
+
+/**
+ * Applies approved adoptions of one rule: each is evaluated again now (store user still in scope,
+ * Duo user still unclaimed, still the same Duo user) and applied only then, memberships in the
+ * rule's groups included; anything else is skipped with why.
+ */
+async function applyRuleAdoptions(duo: DuoClient, store: IdentityStore, config: ConnectionConfig, rule: Rule, planned: { duoUserId: string; storeId: string; label: string }[], dryRun: boolean): Promise<RunSummary> {
+  const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
+  const storeUsers = await asActivityFailure(`looking store users up in ${store.location}`, () => store.lookupUsersByExternalId([...new Set(planned.map((p) => p.storeId))], rule.scope));
+  const byStoreId = new Map<string, StoreUser[]>();
+  for (const u of storeUsers) byStoreId.set(u.externalId, [...(byStoreId.get(u.externalId) ?? []), u]);
+  const candidates = await candidatesFor(duo, config, rule, storeUsers);
+  const verdicts = await adoptionVerdicts(duo, config, rule, candidates, (u) => cameFromDuo(config, u));
+  const groupIds = rule.groups ? groupIdMapOf(await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo)), owner) : undefined;
+  let summary = emptySummary();
+  for (const p of planned) {
+    const users = byStoreId.get(p.storeId) ?? [];
+    const verdict = users.length === 1 ? verdicts.get(users[0] as StoreUser) : undefined;
+    // A retried batch finds the users an earlier attempt adopted: finish their reconcile (idempotent) and report them once more.
+    const done = users.length === 1 && !verdict ? candidates.find((c) => c.user === users[0] && c.current?.user_id === p.duoUserId && ownedStoreId(c.current, owner) === p.storeId) : undefined;
+    if (done) {
+      const before = summary;
+      const reconciled = mergeSummary(before, await asActivityFailure(`adopting ${p.label}`, () => reconcileOne(duo, config, rule, done, dryRun, groupIds)));
+      summary = reconciled.failed > before.failed ? reconciled : recordAdopted(reconciled, { id: adoptionId(rule.id, p.duoUserId, p.storeId), label: p.label });
+      continue;
+    }
+    if (!verdict || verdict.kind !== 'adopt' || verdict.target.user_id !== p.duoUserId) {
+      const why = users.length !== 1 ? `store user with id ${p.storeId} is no longer in rule ${rule.id}'s scope` : verdict?.kind === 'refused' ? verdict.reason : verdict?.kind === 'adopt' ? `the store user now matches Duo user ${verdict.target.user_id}` : 'it is no longer an adoption (already owned, or gone)';
+      summary = recordAdoptionConflict(summary, { username: p.label, reason: `approved adoption not applied: ${why}; the next full sync plans again` });
+      continue;
+    }
+    const user = users[0] as StoreUser;
+    const membership = groupIds ? planMemberships({ owner, username: (verdict.ops[0] as PlanOp).username, userId: verdict.target.user_id, storeGroupIds: user.groupIds, groupIds, current: verdict.target.groups }) : undefined;
+    const before = summary;
+    const applied = await asActivityFailure(`adopting ${verdict.target.username}`, () => applyUserPlan(duo, [...verdict.ops, ...(membership?.ops ?? [])], owner, before, dryRun));
+    summary = applied.failed > before.failed ? applied : recordAdopted(applied, verdict.planned);
+    beat();
+  }
+  return summary;
+}
+
 export function createSyncActivities(resources: ConnectionResources) {
   return {
     async syncUsersPage(input: SyncUsersPageInput): Promise<SyncUsersPageResult> {
@@ -422,23 +482,29 @@ export function createSyncActivities(resources: ConnectionResources) {
       const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
       const found = await candidatesFor(duo, input.config, rule, page.items);
       const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
+      // Adoptions are only planned here: the run lists them, guards them and applies the approved list (applyAdoptions).
+      const verdicts = await adoptionVerdicts(duo, input.config, rule, page.items.map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
       const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
       // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.
       const precreated =
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
-          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => !verdicts.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
       // One read of the store's groups per page, only for rules with administrators.groups (group lists are short next to user pages).
       const admins = await readAdminGroups(store, rule);
-      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user), admins.groups)),
-      );
+      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) => {
+        const verdict = verdicts.get(user);
+        if (verdict) return Promise.resolve(verdict.kind === 'refused' ? recordAdoptionConflict(emptySummary(), verdict) : emptySummary());
+        return asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user), admins.groups));
+      });
       // Reported once per run (its first page), not once per page.
       if (input.cursor === null) summary = adminGroupProblems(summary, rule, admins);
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       summary = mergeSummary(summary, renamed);
-      return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
+      const adoptions = [...verdicts.values()].flatMap((v) => (v.kind === 'adopt' ? [v.planned] : []));
+      const ownedCount = [...candidates.values()].filter((c) => c.current && isOwnedBy(c.current.notes, input.connectionId, rule.id)).length;
+      return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary, ...(adoptions.length ? { adoptions } : {}), ownedCount };
     },
 
     async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
@@ -524,6 +590,27 @@ export function createSyncActivities(resources: ConnectionResources) {
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), summary };
     },
 
+    /** Applies approved adoptions (ids from the upsert pass, `adopt:<rule>:<Duo user id>:<store id>`), each re-checked first. */
+    async applyAdoptions(input: { connectionId: string; config: ConnectionConfig; candidates: { id: string; label: string }[]; dryRun: boolean }): Promise<RunSummary> {
+      const duo = await resources.duo(input.config);
+      const store = await resources.store(input.config);
+      const byRule = new Map<string, { duoUserId: string; storeId: string; label: string }[]>();
+      let summary = emptySummary();
+      for (const c of input.candidates) {
+        const parsed = parseAdoptionId(c.id);
+        const rule = parsed ? findRule(input.config, parsed.ruleId) : undefined;
+        if (!parsed || !rule || rule.direction !== 'outbound' || !adopts(rule)) {
+          summary = recordAdoptionConflict(summary, { username: c.label, reason: `approved adoption not applied: ${parsed ? `rule ${parsed.ruleId} no longer adopts` : `"${c.id}" is not an adoption id`}` });
+          continue;
+        }
+        byRule.set(parsed.ruleId, [...(byRule.get(parsed.ruleId) ?? []), { duoUserId: parsed.duoUserId, storeId: parsed.storeId, label: c.label }]);
+      }
+      for (const [ruleId, planned] of byRule) {
+        summary = mergeSummary(summary, await applyRuleAdoptions(duo, store, input.config, outboundRule(input.config, ruleId), planned, input.dryRun));
+      }
+      return summary;
+    },
+
     /** Users in scope per outbound rule, read again in full (the health check before applying approved deletions). */
     async countInScope(input: { connectionId: string; config: ConnectionConfig; pageSize: number }): Promise<Record<string, number>> {
       const store = await resources.store(input.config);
@@ -556,10 +643,15 @@ export function createSyncActivities(resources: ConnectionResources) {
         const candidates = await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));
         // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
         const groupIds = rule.groups ? groupIdMapOf(await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
+        const verdicts = await adoptionVerdicts(duo, input.config, rule, candidates, (u) => cameFromDuo(input.config, u));
         const admins = await readAdminGroups(store, rule);
         let summary = adminGroupProblems(emptySummary(), rule, admins);
         for (const candidate of candidates) {
-          summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds, undefined, admins.groups)));
+          const verdict = verdicts.get(candidate.user);
+          // One user's reconcile has no approval step: an adoption waits for the next full sync, which lists and guards it.
+          if (verdict?.kind === 'adopt') summary = recordAdoptionConflict(summary, { username: verdict.target.username, reason: `would be adopted (${verdict.planned.label}) by the next full sync: adoptions are planned, listed and guarded there, never in a single user's reconcile` });
+          else if (verdict) summary = recordAdoptionConflict(summary, verdict);
+          else summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds, undefined, admins.groups)));
         }
         return summary;
       }

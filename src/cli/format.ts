@@ -52,7 +52,7 @@ function progressText(p: RunProgress): string {
   const base = `${p.workflowId}: ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users seen`;
   if (!p.awaitingApproval) return base;
   const a = p.awaitingApproval;
-  return `${base}; AWAITING APPROVAL of ${a.plannedDeletions}/${a.ownedCount} deprovisions (hash ${a.deletionSetHash})`;
+  return `${base}; AWAITING APPROVAL of ${a.plannedDeletions}/${a.ownedCount} deprovisions${a.plannedAdoptions ? ` and ${a.plannedAdoptions} adoptions` : ''} (hash ${a.deletionSetHash})`;
 }
 
 function runRow(r: RunRecord): string[] {

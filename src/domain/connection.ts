@@ -154,8 +154,9 @@ export const RuleSchema = z
     administrators: RuleAdministratorsSchema.optional(),
     /**
      * Whether an existing Duo user without any duo-sync marker is taken over (planAdoption in
-     * src/domain/plan.ts): `username` (same username), `email` (same username and same email).
-     * Absent means `never`, the only value accepted until runs list adoptions for approval (docs/ownership.md).
+     * src/domain/plan.ts): `username` (the Duo user with the mapped username), `email` (the one Duo
+     * user with the store user's email, renamed to the mapped username). Absent means `never`.
+     * Full syncs plan adoptions as a listed, guarded change (docs/ownership.md, "Adoption").
      */
     adopt: AdoptModeSchema.optional(),
   })
@@ -165,9 +166,8 @@ export const RuleSchema = z
       ctx.addIssue({ code: 'custom', path: ['phoneSources'], message: 'set either phoneSources or attributeMappings.phone, not both (attributeMappings.phone picks one value, typed mobile)' });
     }
     for (const issue of administratorIssues(rule)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-    if (rule.adopt !== undefined && rule.adopt !== 'never') {
-      // The planning exists; runs do not yet list adoptions for approval, so taking over accounts is refused rather than done unseen.
-      ctx.addIssue({ code: 'custom', path: ['adopt'], message: `adopting existing Duo users ("${rule.adopt}") is not available yet: runs cannot list adoptions for approval; keep "never" and rename or delete same-name Duo users by hand (docs/ownership.md)` });
+    if (rule.direction === 'inbound' && rule.adopt !== undefined && rule.adopt !== 'never') {
+      ctx.addIssue({ code: 'custom', path: ['adopt'], message: `adopt applies to outbound rules (existing Duo users); inbound rules never adopt store users: remove adopt from this inbound rule` });
     }
   });
 export type Rule = z.infer<typeof RuleSchema>;

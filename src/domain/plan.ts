@@ -53,6 +53,8 @@ export const DuoUserViewSchema = z.object({
   phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable(), extension: z.string().nullable().optional(), name: z.string().nullable().optional() })),
   /** Whether an administrator with this user's email exists; unknown (absent) plans `ensureAdmin` for admin users. */
   isAdmin: z.boolean().optional(),
+  /** Managed by Duo's own directory sync (`last_directory_sync` set): never adopted. */
+  directorySynced: z.boolean().optional(),
 });
 export type DuoUserView = z.infer<typeof DuoUserViewSchema>;
 
@@ -310,13 +312,22 @@ export function planRename(current: DuoUserView, newUsername: string, owner: Own
 
 export interface PlanAdoptionInput {
   desired: DesiredDuoUser;
-  /** The Duo user with the desired username (looked up by username, not alias). */
+  /**
+   * The Duo user to take over: in `username` mode the user whose username (not an alias) is the
+   * desired username; in `email` mode the one Duo user whose email is the store user's (it is
+   * renamed to the desired username when its username differs).
+   */
   current: DuoUserView;
   owner: Owner;
   mode: AdoptMode;
   storeId: string;
+  userActions: UserActions;
   /** Whether a Duo administrator has this user's email (its linked user); unknown (absent) refuses. */
   isAdmin?: boolean;
+  /** A rule that manages administrators may adopt their linked users, and their administrators with them. */
+  managesAdministrators?: boolean;
+  /** The administrator linked to this user (same email), when there is one. */
+  adminId?: string;
 }
 
 export type Adoption = { adopt: true; ops: PlanOp[] } | { adopt: false; reason: string };
@@ -324,33 +335,45 @@ export type Adoption = { adopt: true; ops: PlanOp[] } | { adopt: false; reason: 
 /**
  * Taking over an existing Duo user that no duo-sync marker claims (a rule's `adopt`). Refused, with
  * the reason, for: any marker (another connection's or rule's user, or ours), a user in the Trash,
- * an administrator's linked user (or one whose administrator status is unknown), and in `email`
- * mode a user whose email differs. An adoption is one update: our marker (the human notes kept)
- * and the fields the mapping gives a value; fields it leaves empty, phones and tokens stay as they
- * are (later syncs manage only the phones duo-sync creates).
+ * a user Duo's own directory sync manages, an administrator's linked user (or one whose
+ * administrator status is unknown) unless the rule manages administrators, and in `email` mode a
+ * user whose email differs. An adoption is one update that appends our marker after the user's own
+ * notes (renaming the user in `email` mode), followed by what the rule's mapping plans for an owned
+ * user from then on (fields, status, the store's phone, administrator): planning the adopted user
+ * again plans nothing. Notes, aliases, tokens and phones people enrolled stay as they are.
  */
 export function planAdoption(input: PlanAdoptionInput): Adoption {
   const { desired, current, owner, mode, storeId } = input;
   if (mode === 'never') return { adopt: false, reason: `${SKIP_NOT_OWNED}, and the rule does not adopt existing users` };
-  if (usernameKey(desired.username) !== usernameKey(current.username)) throw new RangeError(`planAdoption got store user ${desired.username} but Duo user ${current.username}`);
+  if (mode === 'username' && usernameKey(desired.username) !== usernameKey(current.username)) throw new RangeError(`planAdoption got store user ${desired.username} but Duo user ${current.username}`);
   const marker = parseUserMarker(current.notes);
   if (marker) {
     const whose = marker.connectionId !== owner.connectionId ? `connection ${marker.connectionId}` : `rule ${marker.ruleId} of this connection`;
     return { adopt: false, reason: `is managed by ${whose}; duo-sync never adopts another owner's user` };
   }
   if (current.status === 'pending deletion') return { adopt: false, reason: 'is pending deletion in Duo (in the Trash); restore it first' };
-  if (input.isAdmin !== false) {
-    return { adopt: false, reason: input.isAdmin ? 'is the linked user of a Duo administrator; administrators’ users are never adopted' : 'could not be checked for a linked Duo administrator, so it is not adopted' };
+  if (current.directorySynced) return { adopt: false, reason: 'is managed by Duo’s own directory sync (its names and email come from that directory); duo-sync never adopts directory-synced users' };
+  if (input.isAdmin !== false && !(input.isAdmin === true && input.managesAdministrators)) {
+    return {
+      adopt: false,
+      reason: input.isAdmin
+        ? 'is the linked user of a Duo administrator; administrators’ users are adopted only by a rule that manages administrators'
+        : 'could not be checked for a linked Duo administrator, so it is not adopted',
+    };
   }
   if (mode === 'email' && (clean(desired.email)?.toLowerCase() ?? null) !== (clean(current.email)?.toLowerCase() ?? null)) {
     return { adopt: false, reason: `has email ${current.email ?? '(none)'}, not the store's ${desired.email ?? '(none)'}, and the rule adopts by email` };
   }
-  const changes: UserChanges = { notes: withMarker(current.notes, { ...owner, storeId }) };
-  for (const f of TEXT_FIELDS) {
-    const v = clean(desired[f]);
-    if (v !== null && !sameText(f, v, current[f])) changes[f] = v;
-  }
-  return { adopt: true, ops: [{ op: 'update', userId: current.user_id, username: current.username, changes }] };
+  // The linked administrator is taken over with its user (`a=` in the marker): from then on the
+  // administrator lifecycle (src/domain/admins.ts) updates its name, phone and role from the rule.
+  const claim: UserChanges = { notes: withMarker(current.notes, { ...owner, storeId, ...(input.isAdmin && input.adminId ? { adminId: input.adminId } : {}) }) };
+  if (current.username !== desired.username) claim.username = desired.username;
+  const adopted: DuoUserView = { ...current, username: desired.username, notes: claim.notes ?? null };
+  const then = planUser({ desired, current: adopted, owner, userActions: input.userActions, storeId });
+  // One modify: the claim and the mapped fields together.
+  const update = then.find((op): op is Extract<PlanOp, { op: 'update' }> => op.op === 'update');
+  const first: PlanOp = { op: 'update', userId: current.user_id, username: current.username, changes: { ...claim, ...(update?.changes ?? {}) } };
+  return { adopt: true, ops: [first, ...then.filter((op) => op !== update)] };
 }
 
 // ---- simulation ---------------------------------------------------------------------------------

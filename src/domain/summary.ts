@@ -97,15 +97,30 @@ export const RunSummarySchema = z.object({
   trashed: z.array(z.object({ id: z.string().min(1), label: z.string() })).max(MAX_TRASHED).optional(),
   /** Trashed users counted in `deleted` but not listed in `trashed` (over MAX_TRASHED). */
   trashedTruncated: count.optional(),
+  /** Existing Duo users this run adopted (a dry run: would adopt), Duo user id and what became of it; absent when none. */
+  adopted: z.array(z.object({ id: z.string().min(1), label: z.string() })).max(MAX_TRASHED).optional(),
+  adoptedTruncated: count.optional(),
+  /** Existing Duo users a rule with `adopt` matched but refused to adopt, each with why (counted in `skipped`). */
+  adoptionConflicts: z.array(z.object({ username: z.string(), reason: z.string() })).max(MAX_FAILURES).optional(),
+  adoptionConflictsTruncated: count.optional(),
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
 /** The counters without the failure list: what runs report to the entity; the list stays in the run's result. */
-export const RunCountsSchema = RunSummarySchema.omit({ failures: true, failuresTruncated: true, trashed: true, trashedTruncated: true });
+export const RunCountsSchema = RunSummarySchema.omit({
+  failures: true,
+  failuresTruncated: true,
+  trashed: true,
+  trashedTruncated: true,
+  adopted: true,
+  adoptedTruncated: true,
+  adoptionConflicts: true,
+  adoptionConflictsTruncated: true,
+});
 export type RunCounts = z.infer<typeof RunCountsSchema>;
 
 export function countsOf(summary: RunSummary): RunCounts {
-  const { failures: _failures, failuresTruncated: _truncated, trashed: _trashed, trashedTruncated: _trashedTruncated, ...counts } = summary;
+  const { failures: _f, failuresTruncated: _ft, trashed: _t, trashedTruncated: _tt, adopted: _a, adoptedTruncated: _at, adoptionConflicts: _c, adoptionConflictsTruncated: _ct, ...counts } = summary;
   return counts;
 }
 
@@ -138,7 +153,32 @@ export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
     ...(a.groups || b.groups ? { groups: addGroupCounts(a.groups, b.groups) } : {}),
     ...(a.admins || b.admins ? { admins: addAdminCounts(a.admins, b.admins) } : {}),
     ...capTrashed([...(a.trashed ?? []), ...(b.trashed ?? [])], (a.trashedTruncated ?? 0) + (b.trashedTruncated ?? 0)),
+    ...capAdoptions([...(a.adopted ?? []), ...(b.adopted ?? [])], (a.adoptedTruncated ?? 0) + (b.adoptedTruncated ?? 0)),
+    ...capConflicts([...(a.adoptionConflicts ?? []), ...(b.adoptionConflicts ?? [])], (a.adoptionConflictsTruncated ?? 0) + (b.adoptionConflictsTruncated ?? 0)),
   };
+}
+
+function capAdoptions(adopted: readonly { id: string; label: string }[], truncated: number): Pick<RunSummary, 'adopted' | 'adoptedTruncated'> {
+  const kept = adopted.slice(0, MAX_TRASHED);
+  const dropped = truncated + adopted.length - kept.length;
+  return { ...(kept.length ? { adopted: kept } : {}), ...(dropped ? { adoptedTruncated: dropped } : {}) };
+}
+
+function capConflicts(conflicts: readonly { username: string; reason: string }[], truncated: number): Pick<RunSummary, 'adoptionConflicts' | 'adoptionConflictsTruncated'> {
+  const kept = conflicts.slice(0, MAX_FAILURES);
+  const dropped = truncated + conflicts.length - kept.length;
+  return { ...(kept.length ? { adoptionConflicts: kept } : {}), ...(dropped ? { adoptionConflictsTruncated: dropped } : {}) };
+}
+
+/** One existing Duo user adopted (or, in a dry run, that would be), listed while there is room. */
+export function recordAdopted(summary: RunSummary, user: { id: string; label: string }): RunSummary {
+  return { ...summary, ...capAdoptions([...(summary.adopted ?? []), user], summary.adoptedTruncated ?? 0) };
+}
+
+/** One existing Duo user a rule matched for adoption but refused, counted as skipped, with why. */
+export function recordAdoptionConflict(summary: RunSummary, conflict: { username: string; reason: string }): RunSummary {
+  const entry = { username: shorten(conflict.username), reason: shorten(conflict.reason) };
+  return { ...recordOutcome(summary, 'skipped'), ...capConflicts([...(summary.adoptionConflicts ?? []), entry], summary.adoptionConflictsTruncated ?? 0) };
 }
 
 function capTrashed(trashed: readonly { id: string; label: string }[], truncated: number): Pick<RunSummary, 'trashed' | 'trashedTruncated'> {

@@ -11,6 +11,14 @@ import { authorizationHeader, DuoClient } from '../../src/duo';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 import { rawRequest } from './helpers';
 
+/** A signed modify whose raw answer (status and Duo's envelope) the test reads. */
+function rawModify(sandbox: DuoSandbox, userId: string, params: Record<string, string>) {
+  const date = new Date().toUTCString();
+  const path = `/admin/v1/users/${userId}`;
+  const auth = authorizationHeader(sandbox.account.integrationKey, 2, { date, method: 'POST', host: sandbox.apiHost, path, params }, sandbox.account.secretKey);
+  return rawRequest(sandbox.apiHost, 'POST', path, { Date: date, Authorization: auth, 'Content-Type': 'application/x-www-form-urlencoded' }, new URLSearchParams(params).toString());
+}
+
 function signedGet(sandbox: DuoSandbox, path: string, params: Record<string, string> = {}) {
   const date = new Date().toUTCString();
   const auth = authorizationHeader(sandbox.account.integrationKey, 2, { date, method: 'GET', host: sandbox.apiHost, path, params }, sandbox.account.secretKey);
@@ -160,6 +168,38 @@ describe('Duo sandbox', () => {
         assert.deepEqual(b.purgeTrash(), [], 'six days after trashing');
         clock += 86_400_000;
         assert.deepEqual(b.purgeTrash(), [binned.user_id], 'seven days after trashing, counted from before the save');
+      } finally {
+        await b.stop();
+      }
+    });
+
+    it('directory-synced users: last_directory_sync and external_id as Duo returns them, synced fields refused on modify (400/40002), notes allowed, kept across save and load', async () => {
+      const a = await startDuoSandbox({ seed: 5 });
+      let state: unknown;
+      try {
+        const synced = a.store.createUser(new Map([['username', 'synced'], ['email', 'synced@example.org'], ['realname', 'Synced Person']]));
+        a.store.markDirectorySynced(synced.user_id, 'azure-oid-1', 1_700_000_000);
+        const plain = a.store.createUser(new Map([['username', 'plain']]));
+        const duo = new DuoClient(a.clientOptions());
+        const read = await duo.getUser(synced.user_id);
+        assert.deepEqual([read.last_directory_sync, read.external_id], [1_700_000_000, 'azure-oid-1']);
+        assert.equal((await duo.getUser(plain.user_id)).last_directory_sync, null);
+        const changes: Record<string, string>[] = [{ username: 'renamed' }, { email: 'other@example.org' }, { realname: 'Someone Else' }, { alias1: 'syn' }];
+        for (const change of changes) {
+          const raw = await rawModify(a, synced.user_id, change);
+          assert.deepEqual([raw.status, raw.body.stat, raw.body.code], [400, 'FAIL', 40002], JSON.stringify(change));
+          assert.match(String(raw.body.message_detail), /managed by directory sync/);
+        }
+        assert.equal((await duo.modifyUser(synced.user_id, { notes: 'ours', email: 'SYNCED@example.org' })).notes, 'ours', 'notes may change; a field sent unchanged is accepted');
+        assert.equal((await duo.modifyUser(plain.user_id, { username: 'plain2' })).username, 'plain2', 'other users are renamed through modify');
+        state = a.exportState();
+      } finally {
+        await a.stop();
+      }
+      const b = await startDuoSandbox({ seed: 6, state });
+      try {
+        const duo = new DuoClient(b.clientOptions());
+        assert.equal((await duo.findUserByUsername('synced'))?.external_id, 'azure-oid-1');
       } finally {
         await b.stop();
       }
