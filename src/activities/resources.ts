@@ -14,6 +14,7 @@ import { describeSecretRef, loadSecretPolicy, resolveSecret as defaultResolveSec
 import { AccountPacer, DuoClient, RequestPacer, type AdaptivePacingOptions, type DuoClientOptions, type DuoRequestObserver } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
+import { FailureMemo } from './failure-memo';
 
 /** Hooks for metrics (src/metrics): an observer per connection's Duo client, a wrapper around its store. */
 export interface ResourceInstrumentation {
@@ -49,6 +50,8 @@ export interface ResourceOptions {
 
 export interface ConnectionResources {
   readonly pageConcurrency: number;
+  /** Entries that failed for their data, not sent to Duo again until they change (src/activities/failure-memo.ts). */
+  readonly failureMemo: FailureMemo;
   duo(config: ConnectionConfig): Promise<DuoClient>;
   store(config: ConnectionConfig): Promise<IdentityStore>;
   /** Resolves one of the connection's secret references within the worker's allow-list. */
@@ -121,6 +124,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
 
   return {
     pageConcurrency: options.pageConcurrency ?? 8,
+    failureMemo: new FailureMemo(),
     async duo(config) {
       // Per connection: a client built with one connection's secret is never handed to another.
       const d = config.duo;

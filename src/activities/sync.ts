@@ -25,6 +25,7 @@ import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
+import { entryFingerprint } from './failure-memo';
 
 export interface SyncUsersPageInput {
   connectionId: string;
@@ -55,6 +56,11 @@ export interface PlanDeprovisionPageResult {
   ownedCount: number;
   /** Exactly which users would go: Duo user id and username (for people to read). */
   candidates: { id: string; label: string }[];
+}
+
+/** The workflow id of the run this activity works for (standalone activities have none). */
+function currentRunId(): string {
+  return Context.current().info.workflowExecution?.workflowId ?? 'an earlier run';
 }
 
 /** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */
@@ -400,14 +406,26 @@ export function createSyncActivities(resources: ConnectionResources) {
       const found = await candidatesFor(duo, input.config, rule, page.items);
       const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
       const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
+      // Entries that failed for their data and have not changed since are reported, not sent to Duo again.
+      const memo = resources.failureMemo;
+      const runId = currentRunId();
+      const fingerprints = new Map(page.items.map((u) => [u, entryFingerprint(rule, u)]));
+      const remembered = new Map(page.items.flatMap((u) => {
+        const recalled = memo.recall(owner, u.externalId, fingerprints.get(u) as string);
+        return recalled ? [[u, recalled] as const] : [];
+      }));
       // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.
       const precreated =
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
-          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
-      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user))),
-      );
+          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => !remembered.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, async (user) => {
+        const recalled = remembered.get(user);
+        if (recalled) return recalled;
+        const result = await asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user)));
+        if (!input.dryRun) memo.record(owner, user.externalId, fingerprints.get(user) as string, result, runId);
+        return result;
+      });
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       summary = mergeSummary(summary, renamed);
@@ -527,8 +545,12 @@ export function createSyncActivities(resources: ConnectionResources) {
         // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
         const groupIds = rule.groups ? groupIdMapOf(await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
         let summary = emptySummary();
+        // An explicit reconcile always tries again, and tells the memo how it went.
+        const runId = currentRunId();
         for (const candidate of candidates) {
-          summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds)));
+          const result = await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds));
+          if (!input.dryRun) resources.failureMemo.record(owner, candidate.user.externalId, entryFingerprint(rule, candidate.user), result, runId);
+          summary = mergeSummary(summary, result);
         }
         return summary;
       }
