@@ -15,6 +15,7 @@ import { AccountPacer, DuoClient, RequestPacer, type AdaptivePacingOptions, type
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
 import { FailureMemo } from './failure-memo';
+import { SharedPhoneIndexes } from './shared-phones';
 
 /** Hooks for metrics (src/metrics): an observer per connection's Duo client, a wrapper around its store. */
 export interface ResourceInstrumentation {
@@ -52,6 +53,8 @@ export interface ConnectionResources {
   readonly pageConcurrency: number;
   /** Entries that failed for their data, not sent to Duo again until they change (src/activities/failure-memo.ts). */
   readonly failureMemo: FailureMemo;
+  /** Per run and rule: the numbers several store users list (src/activities/shared-phones.ts). */
+  readonly sharedPhones: SharedPhoneIndexes;
   duo(config: ConnectionConfig): Promise<DuoClient>;
   store(config: ConnectionConfig): Promise<IdentityStore>;
   /** Resolves one of the connection's secret references within the worker's allow-list. */
@@ -125,6 +128,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
   return {
     pageConcurrency: options.pageConcurrency ?? 8,
     failureMemo: new FailureMemo(),
+    sharedPhones: new SharedPhoneIndexes(),
     async duo(config) {
       // Per connection: a client built with one connection's secret is never handed to another.
       const d = config.duo;

@@ -17,7 +17,7 @@ import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySch
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
-import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
+import { aliasConflictMessage, applyUserPlan, type ApplyOptions, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
@@ -26,6 +26,7 @@ import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 import { entryFingerprint } from './failure-memo';
+import { buildSharedPhoneIndex, sharesPhones, withoutSharedPhone } from './shared-phones';
 
 export interface SyncUsersPageInput {
   connectionId: string;
@@ -293,7 +294,16 @@ function usernameConflict(summary: RunSummary, username: string, message: string
  * user whose Duo username is taken by someone else (an alias, another store user's account, or a
  * second store entry with the same username) fails with UsernameConflict and changes nothing.
  */
-async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
+async function reconcileOne(
+  duo: DuoClient,
+  config: ConnectionConfig,
+  rule: Rule,
+  candidate: Candidate,
+  dryRun: boolean,
+  groupIds?: GroupIdMap,
+  precreated?: DuoItemResult<DuoUser>,
+  options: ApplyOptions = {},
+): Promise<RunSummary> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
   let summary = emptySummary();
   // The marker is only believed for users this connection does not already manage outbound: a store
@@ -329,8 +339,8 @@ async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule
   });
   const rename = candidate.renamedFrom ? planRename(toUserView(candidate.renamedFrom), username, owner, user.externalId) : [];
   const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
-  if (!membership) return applyUserPlan(duo, [...rename, ...ops], owner, summary, dryRun, precreated);
-  const applied = await applyUserPlan(duo, [...rename, ...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated);
+  if (!membership) return applyUserPlan(duo, [...rename, ...ops], owner, summary, dryRun, precreated, options);
+  const applied = await applyUserPlan(duo, [...rename, ...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated, options);
   if (membership.failure && applied.failed === 0) {
     return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
@@ -403,12 +413,15 @@ export function createSyncActivities(resources: ConnectionResources) {
       const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
       // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
       const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
-      const found = await candidatesFor(duo, input.config, rule, page.items);
+      const runId = currentRunId();
+      // A number several store users of the rule list is a conflict of each of them (unless the rule allows sharing).
+      const shared = sharesPhones(rule) ? await asActivityFailure(`reading ${store.location} for numbers several users list`, () => resources.sharedPhones.get(runId, rule.id, () => buildSharedPhoneIndex(store, rule))) : undefined;
+      const mappedAll = await candidatesFor(duo, input.config, rule, page.items);
+      const found = shared ? mappedAll.map((c) => ({ ...c, mapped: withoutSharedPhone(c.mapped, shared) })) : mappedAll;
       const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
       const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
       // Entries that failed for their data and have not changed since are reported, not sent to Duo again.
       const memo = resources.failureMemo;
-      const runId = currentRunId();
       const fingerprints = new Map(page.items.map((u) => [u, entryFingerprint(rule, u)]));
       const remembered = new Map(page.items.flatMap((u) => {
         const recalled = memo.recall(owner, u.externalId, fingerprints.get(u) as string);
@@ -548,7 +561,8 @@ export function createSyncActivities(resources: ConnectionResources) {
         // An explicit reconcile always tries again, and tells the memo how it went.
         const runId = currentRunId();
         for (const candidate of candidates) {
-          const result = await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds));
+          // Without the whole store in view, a number another Duo user already has is refused when the rule does not share phones.
+          const result = await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds, undefined, { exclusivePhones: sharesPhones(rule) }));
           if (!input.dryRun) resources.failureMemo.record(owner, candidate.user.externalId, entryFingerprint(rule, candidate.user), result, runId);
           summary = mergeSummary(summary, result);
         }

@@ -139,6 +139,11 @@ export const RuleSchema = z
     phoneRegion: PhoneRegionSchema.optional(),
     /** Where a user's Duo phone comes from, in priority order, with its Duo phone type; absent: DEFAULT_PHONE_SOURCES. */
     phoneSources: PhoneSourcesSchema.optional(),
+    /**
+     * A number several store users list: `conflict` (absent means conflict) fails that phone for each of them,
+     * naming the others, and provisions them without it; `allow` attaches the one phone to all of them.
+     */
+    phoneSharing: z.enum(['conflict', 'allow']).optional(),
     /** Outbound rules that map `userType`: the role of the administrators they create. */
     administrators: RuleAdministratorsSchema.optional(),
     /**
