@@ -15,7 +15,8 @@ import { AccountPacer, DuoClient, RequestPacer, type AdaptivePacingOptions, type
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
 import { FailureMemo } from './failure-memo';
-import { SharedPhoneIndexes } from './shared-phones';
+import { PerRunCache } from './run-cache';
+import type { SharedPhoneIndex } from './shared-phones';
 
 /** Hooks for metrics (src/metrics): an observer per connection's Duo client, a wrapper around its store. */
 export interface ResourceInstrumentation {
@@ -54,7 +55,9 @@ export interface ConnectionResources {
   /** Entries that failed for their data, not sent to Duo again until they change (src/activities/failure-memo.ts). */
   readonly failureMemo: FailureMemo;
   /** Per run and rule: the numbers several store users list (src/activities/shared-phones.ts). */
-  readonly sharedPhones: SharedPhoneIndexes;
+  readonly sharedPhones: PerRunCache<SharedPhoneIndex>;
+  /** Per run and rule: which store groups contain which (rules with groups.nested "flatten"). */
+  readonly groupParents: PerRunCache<ReadonlyMap<string, readonly string[]>>;
   duo(config: ConnectionConfig): Promise<DuoClient>;
   store(config: ConnectionConfig): Promise<IdentityStore>;
   /** Resolves one of the connection's secret references within the worker's allow-list. */
@@ -128,7 +131,8 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
   return {
     pageConcurrency: options.pageConcurrency ?? 8,
     failureMemo: new FailureMemo(),
-    sharedPhones: new SharedPhoneIndexes(),
+    sharedPhones: new PerRunCache(),
+    groupParents: new PerRunCache(),
     async duo(config) {
       // Per connection: a client built with one connection's secret is never handed to another.
       const d = config.duo;

@@ -19,8 +19,6 @@ import { beat } from './heartbeat';
 export type SharedPhoneIndex = ReadonlyMap<string, readonly string[]>;
 
 const READ_PAGE = 500;
-/** Runs whose index one worker keeps at once. */
-const MAX_INDEXES = 16;
 
 export function sharesPhones(rule: Rule): boolean {
   return rule.phoneSharing !== 'allow';
@@ -50,28 +48,6 @@ export async function buildSharedPhoneIndex(store: IdentityStore, rule: Rule): P
   const shared = new Map<string, string[]>();
   for (const [key, holders] of all) if (holders.size > 1) shared.set(key, [...holders.values()].sort());
   return shared;
-}
-
-/** One index per (run, rule) on this worker, built once however many pages ask for it. */
-export class SharedPhoneIndexes {
-  private readonly indexes = new Map<string, Promise<SharedPhoneIndex>>();
-
-  get(runId: string, ruleId: string, build: () => Promise<SharedPhoneIndex>): Promise<SharedPhoneIndex> {
-    const key = JSON.stringify([runId, ruleId]);
-    let index = this.indexes.get(key);
-    if (!index) {
-      index = build();
-      this.indexes.set(key, index);
-      // A failed read must not be remembered: the page's retry reads again.
-      index.catch(() => this.indexes.delete(key));
-      while (this.indexes.size > MAX_INDEXES) {
-        const oldest = this.indexes.keys().next().value;
-        if (oldest === undefined) break;
-        this.indexes.delete(oldest);
-      }
-    }
-    return index;
-  }
 }
 
 /**

@@ -10,13 +10,13 @@ import { DuoClient, isDuoError, type DuoItemResult, type DuoUser } from '../duo'
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
 import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
-import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
+import { flattenGroupIds, groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, parseUserMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planRename, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
 import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
-import { listAllDuoGroups } from './groups';
+import { listAllDuoGroups, readGroupParents } from './groups';
 import { aliasConflictMessage, applyUserPlan, type ApplyOptions, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
 import { bulkCreateNewUsers } from './bulk-create';
@@ -403,27 +403,38 @@ async function deprovisionCandidates(
   return { owned, candidates };
 }
 
+/**
+ * With `groups.nested: "flatten"`, each user's groups are its direct groups and every group that
+ * contains one of them (the run's group graph, read once per run on this worker); otherwise as read.
+ */
+async function withFlattenedGroups(resources: ConnectionResources, store: IdentityStore, rule: Rule, runId: string, users: readonly StoreUser[]): Promise<readonly StoreUser[]> {
+  if (rule.groups?.nested !== 'flatten') return users;
+  const parents = await asActivityFailure(`reading groups from ${store.location}`, () => resources.groupParents.get(runId, rule.id, () => readGroupParents(store)));
+  return users.map((u) => ({ ...u, groupIds: flattenGroupIds(u.groupIds, parents) }));
+}
+
 export function createSyncActivities(resources: ConnectionResources) {
   return {
     async syncUsersPage(input: SyncUsersPageInput): Promise<SyncUsersPageResult> {
       const rule = outboundRule(input.config, input.ruleId);
       const store = await resources.store(input.config);
       const page = await asActivityFailure(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
+      const runId = currentRunId();
+      const items = await withFlattenedGroups(resources, store, rule, runId, page.items);
       const duo = await resources.duo(input.config);
       const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
       // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
       const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
-      const runId = currentRunId();
       // A number several store users of the rule list is a conflict of each of them (unless the rule allows sharing).
       const shared = sharesPhones(rule) ? await asActivityFailure(`reading ${store.location} for numbers several users list`, () => resources.sharedPhones.get(runId, rule.id, () => buildSharedPhoneIndex(store, rule))) : undefined;
-      const mappedAll = await candidatesFor(duo, input.config, rule, page.items);
+      const mappedAll = await candidatesFor(duo, input.config, rule, items);
       const found = shared ? mappedAll.map((c) => ({ ...c, mapped: withoutSharedPhone(c.mapped, shared) })) : mappedAll;
       const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
-      const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
+      const resumed = resumePoint(items.map((u) => normalizeUsername(u.username)));
       // Entries that failed for their data and have not changed since are reported, not sent to Duo again.
       const memo = resources.failureMemo;
-      const fingerprints = new Map(page.items.map((u) => [u, entryFingerprint(rule, u)]));
-      const remembered = new Map(page.items.flatMap((u) => {
+      const fingerprints = new Map(items.map((u) => [u, entryFingerprint(rule, u)]));
+      const remembered = new Map(items.flatMap((u) => {
         const recalled = memo.recall(owner, u.externalId, fingerprints.get(u) as string);
         return recalled ? [[u, recalled] as const] : [];
       }));
@@ -431,8 +442,8 @@ export function createSyncActivities(resources: ConnectionResources) {
       const precreated =
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
-          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => !remembered.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
-      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, async (user) => {
+          : await bulkCreateNewUsers(duo, input.config, rule, items.slice(resumed.start).filter((u) => !remembered.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+      let summary = await reconcileConcurrently(items, resumed, resources.pageConcurrency, async (user) => {
         const recalled = remembered.get(user);
         if (recalled) return recalled;
         const result = await asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user)));
@@ -442,7 +453,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       summary = mergeSummary(summary, renamed);
-      return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
+      return { nextCursor: page.nextCursor, inScopeCount: items.length, summary };
     },
 
     async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
@@ -550,8 +561,9 @@ export function createSyncActivities(resources: ConnectionResources) {
       // The first rule whose scope holds the user owns it.
       for (const rule of rules) {
         // Every store entry with this username (an LDAP uid may exist in two OUs): more than one fails them all.
-        const users = await asActivityFailure(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
-        if (users.length === 0) continue;
+        const read = await asActivityFailure(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
+        if (read.length === 0) continue;
+        const users = await withFlattenedGroups(resources, store, rule, currentRunId(), read);
         const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
         const found = await candidatesFor(duo, input.config, rule, users);
         const candidates = await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));

@@ -130,7 +130,14 @@ export const RuleSchema = z
      * deletes the groups the rule provisioned earlier (removing the key leaves them as they are).
      */
     groups: z
-      .object({ include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`) })
+      .object({
+        include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`),
+        /**
+         * Store groups that contain groups: `direct` (absent means direct) puts a user in the Duo groups of the store
+         * groups it is a direct member of; `flatten` also in every group containing one of those, transitively (cycles are safe).
+         */
+        nested: z.enum(['direct', 'flatten']).optional(),
+      })
       .strict()
       .optional(),
     /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
