@@ -160,8 +160,14 @@ function whoseMarker(marker: UserOwner | null, owner: Owner): string {
  * if at all, only with users this connection owns. Anyone else's phone, or an inventory phone we
  * did not create, is a PhoneConflict: never shared, never adopted.
  */
-async function usablePhone(duo: DuoClient, phone: DuoPhone, owner: Owner, username: string): Promise<DuoPhone> {
+async function usablePhone(duo: DuoClient, phone: DuoPhone, owner: Owner, username: string, exclusive: boolean): Promise<DuoPhone> {
   const others = phone.users ?? [];
+  if (exclusive && others.length > 0 && isOwnedPhone(phone.name, owner.connectionId)) {
+    throw new IdentityConflictError(
+      'PhoneConflict',
+      `phone ${phone.number} (${phone.phone_id}) is already the phone of Duo user${others.length > 1 ? 's' : ''} ${others.map((u) => `"${u.username}"`).join(', ')}: it was not attached to ${username}, because a phone approves logins for everyone it is attached to; give each person their own number in the store, or set the rule's phoneSharing to "allow"`,
+    );
+  }
   if (!isOwnedPhone(phone.name, owner.connectionId)) {
     const whose = others.length > 0 ? `the phone of Duo user${others.length > 1 ? 's' : ''} ${others.map((u) => `"${u.username}"`).join(', ')}` : 'an unassigned phone duo-sync did not create';
     throw new IdentityConflictError('PhoneConflict', `phone ${phone.number} (${phone.phone_id}) is ${whose}: it was not attached to ${username}; correct the number in the store, or remove that phone in Duo if it is stale`);
@@ -208,6 +214,12 @@ interface PlanState {
   /** The administrator this plan created: a retried op records it instead of creating a second. */
   adminId?: string;
   precreated?: DuoItemResult<DuoUser> | undefined;
+  /** A phone already attached to another user is a PhoneConflict (single-user reconciles of rules that do not share phones). */
+  exclusivePhones: boolean;
+}
+
+export interface ApplyOptions {
+  exclusivePhones?: boolean;
 }
 
 async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanState): Promise<void> {
@@ -270,7 +282,7 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
         }
       }
       if (phone.users?.some((u) => u.user_id === userId)) return;
-      const usable = await usablePhone(duo, phone, owner, op.username);
+      const usable = await usablePhone(duo, phone, owner, op.username, created.exclusivePhones);
       await duo.associatePhone(userId, usable.phone_id);
       return;
     }
@@ -390,7 +402,7 @@ function membershipCounts(ops: readonly PlanOp[]): Partial<GroupCounts> | null {
  * that user's failure and the page goes on. `precreated`: this user's result from a bulk create
  * (src/activities/bulk-create.ts), taken as the answer to the plan's create.
  */
-export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
+export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean, precreated?: DuoItemResult<DuoUser>, options: ApplyOptions = {}): Promise<RunSummary> {
   const outcome = planOutcome(ops);
   const memberships = membershipCounts(ops);
   const admins = adminCounts(ops);
@@ -401,7 +413,7 @@ export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owne
     const refused = ops.find((op) => op.op === 'refuseAdmin');
     return refused ? recordFailure(summary, opFailure(refused, new IdentityConflictError(refused.code, refused.reason))) : done(summary);
   }
-  const created: PlanState = { userId: null, precreated };
+  const created: PlanState = { userId: null, precreated, exclusivePhones: options.exclusivePhones ?? false };
   for (const op of ops) {
     try {
       await withTransientRetry(() => applyOp(duo, op, owner, created));

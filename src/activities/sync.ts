@@ -10,14 +10,14 @@ import { DuoClient, isDuoError, type DuoItemResult, type DuoUser } from '../duo'
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
 import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
-import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
+import { flattenGroupIds, groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, parseUserMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planRename, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
 import { emptySummary, mergeSummary, recordAdopted, recordAdoptionConflict, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
-import { listAllDuoGroups } from './groups';
-import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
+import { listAllDuoGroups, readGroupParents } from './groups';
+import { aliasConflictMessage, applyUserPlan, type ApplyOptions, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
 import { adminEmails, adoptionId, adopts, evaluateAdoptions, parseAdoptionId, type AdoptionVerdict } from './adoption';
 import { bulkCreateNewUsers } from './bulk-create';
@@ -28,6 +28,8 @@ import { beat } from './heartbeat';
 import { adminOpsFor, adminOpsForDeprovision, resolveAdminGroups, type AdminGroupsResolution } from './admins';
 import { adminOpGoesLast, type ResolvedAdminGroup } from '../domain/admins';
 import type { ConnectionResources } from './resources';
+import { entryFingerprint } from './failure-memo';
+import { buildSharedPhoneIndex, sharesPhones, withoutSharedPhone } from './shared-phones';
 
 export interface SyncUsersPageInput {
   connectionId: string;
@@ -62,6 +64,11 @@ export interface PlanDeprovisionPageResult {
   ownedCount: number;
   /** Exactly which users would go: Duo user id and username (for people to read). */
   candidates: { id: string; label: string }[];
+}
+
+/** The workflow id of the run this activity works for (standalone activities have none). */
+function currentRunId(): string {
+  return Context.current().info.workflowExecution?.workflowId ?? 'an earlier run';
 }
 
 /** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */
@@ -303,6 +310,7 @@ async function reconcileOne(
   groupIds?: GroupIdMap,
   precreated?: DuoItemResult<DuoUser>,
   adminGroups: readonly ResolvedAdminGroup[] = [],
+  options: ApplyOptions = {},
 ): Promise<RunSummary> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
   let summary = emptySummary();
@@ -332,8 +340,8 @@ async function reconcileOne(
   const ops: PlanOp[] = [...adminOps.filter((op) => !adminOpGoesLast(op)), ...userOps, ...adminOps.filter(adminOpGoesLast)];
   const rename = candidate.renamedFrom ? planRename(toUserView(candidate.renamedFrom), username, owner, user.externalId) : [];
   const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
-  if (!membership) return applyUserPlan(duo, [...rename, ...ops], owner, summary, dryRun, precreated);
-  const applied = await applyUserPlan(duo, [...rename, ...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated);
+  if (!membership) return applyUserPlan(duo, [...rename, ...ops], owner, summary, dryRun, precreated, options);
+  const applied = await applyUserPlan(duo, [...rename, ...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated, options);
   if (membership.failure && applied.failed === 0) {
     return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
@@ -470,32 +478,58 @@ async function applyRuleAdoptions(duo: DuoClient, store: IdentityStore, config: 
   return summary;
 }
 
+/**
+ * With `groups.nested: "flatten"`, each user's groups are its direct groups and every group that
+ * contains one of them (the run's group graph, read once per run on this worker); otherwise as read.
+ */
+async function withFlattenedGroups(resources: ConnectionResources, store: IdentityStore, rule: Rule, runId: string, users: readonly StoreUser[]): Promise<readonly StoreUser[]> {
+  if (rule.groups?.nested !== 'flatten') return users;
+  const parents = await asActivityFailure(`reading groups from ${store.location}`, () => resources.groupParents.get(runId, rule.id, () => readGroupParents(store)));
+  return users.map((u) => ({ ...u, groupIds: flattenGroupIds(u.groupIds, parents) }));
+}
+
 export function createSyncActivities(resources: ConnectionResources) {
   return {
     async syncUsersPage(input: SyncUsersPageInput): Promise<SyncUsersPageResult> {
       const rule = outboundRule(input.config, input.ruleId);
       const store = await resources.store(input.config);
       const page = await asActivityFailure(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
+      const runId = currentRunId();
+      const items = await withFlattenedGroups(resources, store, rule, runId, page.items);
       const duo = await resources.duo(input.config);
       const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
       // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
       const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
-      const found = await candidatesFor(duo, input.config, rule, page.items);
+      // A number several store users of the rule list is a conflict of each of them (unless the rule allows sharing).
+      const shared = sharesPhones(rule) ? await asActivityFailure(`reading ${store.location} for numbers several users list`, () => resources.sharedPhones.get(runId, rule.id, () => buildSharedPhoneIndex(store, rule))) : undefined;
+      const mappedAll = await candidatesFor(duo, input.config, rule, items);
+      const found = shared ? mappedAll.map((c) => ({ ...c, mapped: withoutSharedPhone(c.mapped, shared) })) : mappedAll;
       const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
       // Adoptions are only planned here: the run lists them, guards them and applies the approved list (applyAdoptions).
-      const verdicts = await adoptionVerdicts(duo, input.config, rule, page.items.map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
-      const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
+      const verdicts = await adoptionVerdicts(duo, input.config, rule, items.map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+      const resumed = resumePoint(items.map((u) => normalizeUsername(u.username)));
+      // Entries that failed for their data and have not changed since are reported, not sent to Duo again.
+      const memo = resources.failureMemo;
+      const fingerprints = new Map(items.map((u) => [u, entryFingerprint(rule, u)]));
+      const remembered = new Map(items.flatMap((u) => {
+        const recalled = memo.recall(owner, u.externalId, fingerprints.get(u) as string);
+        return recalled ? [[u, recalled] as const] : [];
+      }));
       // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.
       const precreated =
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
-          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => !verdicts.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+          : await bulkCreateNewUsers(duo, input.config, rule, items.slice(resumed.start).filter((u) => !verdicts.has(u) && !remembered.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
       // One read of the store's groups per page, only for rules with administrators.groups (group lists are short next to user pages).
       const admins = await readAdminGroups(store, rule);
-      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) => {
+      let summary = await reconcileConcurrently(items, resumed, resources.pageConcurrency, async (user) => {
         const verdict = verdicts.get(user);
-        if (verdict) return Promise.resolve(verdict.kind === 'refused' ? recordAdoptionConflict(emptySummary(), verdict) : emptySummary());
-        return asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user), admins.groups));
+        if (verdict) return verdict.kind === 'refused' ? recordAdoptionConflict(emptySummary(), verdict) : emptySummary();
+        const recalled = remembered.get(user);
+        if (recalled) return recalled;
+        const result = await asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user), admins.groups));
+        if (!input.dryRun) memo.record(owner, user.externalId, fingerprints.get(user) as string, result, runId);
+        return result;
       });
       // Reported once per run (its first page), not once per page.
       if (input.cursor === null) summary = adminGroupProblems(summary, rule, admins);
@@ -504,7 +538,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       summary = mergeSummary(summary, renamed);
       const adoptions = [...verdicts.values()].flatMap((v) => (v.kind === 'adopt' ? [v.planned] : []));
       const ownedCount = [...candidates.values()].filter((c) => c.current && isOwnedBy(c.current.notes, input.connectionId, rule.id)).length;
-      return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary, ...(adoptions.length ? { adoptions } : {}), ownedCount };
+      return { nextCursor: page.nextCursor, inScopeCount: items.length, summary, ...(adoptions.length ? { adoptions } : {}), ownedCount };
     },
 
     async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
@@ -636,8 +670,9 @@ export function createSyncActivities(resources: ConnectionResources) {
       // The first rule whose scope holds the user owns it.
       for (const rule of rules) {
         // Every store entry with this username (an LDAP uid may exist in two OUs): more than one fails them all.
-        const users = await asActivityFailure(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
-        if (users.length === 0) continue;
+        const read = await asActivityFailure(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
+        if (read.length === 0) continue;
+        const users = await withFlattenedGroups(resources, store, rule, currentRunId(), read);
         const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
         const found = await candidatesFor(duo, input.config, rule, users);
         const candidates = await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));
@@ -646,12 +681,19 @@ export function createSyncActivities(resources: ConnectionResources) {
         const verdicts = await adoptionVerdicts(duo, input.config, rule, candidates, (u) => cameFromDuo(input.config, u));
         const admins = await readAdminGroups(store, rule);
         let summary = adminGroupProblems(emptySummary(), rule, admins);
+        // An explicit reconcile always tries again, and tells the memo how it went.
+        const runId = currentRunId();
         for (const candidate of candidates) {
           const verdict = verdicts.get(candidate.user);
           // One user's reconcile has no approval step: an adoption waits for the next full sync, which lists and guards it.
           if (verdict?.kind === 'adopt') summary = recordAdoptionConflict(summary, { username: verdict.target.username, reason: `would be adopted (${verdict.planned.label}) by the next full sync: adoptions are planned, listed and guarded there, never in a single user's reconcile` });
           else if (verdict) summary = recordAdoptionConflict(summary, verdict);
-          else summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds, undefined, admins.groups)));
+          else {
+            // Without the whole store in view, a number another Duo user already has is refused when the rule does not share phones.
+            const result = await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds, undefined, admins.groups, { exclusivePhones: sharesPhones(rule) }));
+            if (!input.dryRun) resources.failureMemo.record(owner, candidate.user.externalId, entryFingerprint(rule, candidate.user), result, runId);
+            summary = mergeSummary(summary, result);
+          }
         }
         return summary;
       }

@@ -141,7 +141,14 @@ export const RuleSchema = z
      * deletes the groups the rule provisioned earlier (removing the key leaves them as they are).
      */
     groups: z
-      .object({ include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`) })
+      .object({
+        include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`),
+        /**
+         * Store groups that contain groups: `direct` (absent means direct) puts a user in the Duo groups of the store
+         * groups it is a direct member of; `flatten` also in every group containing one of those, transitively (cycles are safe).
+         */
+        nested: z.enum(['direct', 'flatten']).optional(),
+      })
       .strict()
       .optional(),
     /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
@@ -150,6 +157,11 @@ export const RuleSchema = z
     phoneRegion: PhoneRegionSchema.optional(),
     /** Where a user's Duo phone comes from, in priority order, with its Duo phone type; absent: DEFAULT_PHONE_SOURCES. */
     phoneSources: PhoneSourcesSchema.optional(),
+    /**
+     * A number several store users list: `conflict` (absent means conflict) fails that phone for each of them,
+     * naming the others, and provisions them without it; `allow` attaches the one phone to all of them.
+     */
+    phoneSharing: z.enum(['conflict', 'allow']).optional(),
     /** Outbound rules that map `userType`: the role of the administrators they create. */
     administrators: RuleAdministratorsSchema.optional(),
     /**
