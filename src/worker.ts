@@ -15,6 +15,7 @@ import { dataConverterFromConfig } from './codec/config';
 import { temporalConnectionOptions } from './temporal/connection';
 import { createActivities, type ActivityDependencies } from './activities';
 import { awaitingApprovalFromTemporal } from './metrics/awaiting-approval';
+import { connectionsFromTemporal } from './metrics/known-connections';
 import { createDuoSyncMetrics, type DuoSyncMetrics } from './metrics/registry';
 import { startMetricsServer } from './metrics/server';
 import type { DuoSyncMetricsSinks } from './metrics/sinks';
@@ -106,7 +107,7 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env, options: {
   const connection = await NativeConnection.connect(await temporalConnectionOptions(config));
   const tracing = tracingFromConfig(config);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter });
-  const metrics = createDuoSyncMetrics({ awaitingApproval: awaitingApprovalFromTemporal(client) });
+  const metrics = createDuoSyncMetrics({ awaitingApproval: awaitingApprovalFromTemporal(client), knownConnections: connectionsFromTemporal(client, config.TEMPORAL_TASK_QUEUE) });
   const server = config.DUO_SYNC_METRICS_PORT ? await startMetricsServer(metrics.registry, { host: config.DUO_SYNC_METRICS_HOST, port: config.DUO_SYNC_METRICS_PORT }) : undefined;
   try {
     const worker = await createDuoSyncWorker({

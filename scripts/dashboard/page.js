@@ -149,8 +149,9 @@
       legend.appendChild(item);
     });
     el.appendChild(legend);
-    // Lines without fill, as Grafana's default (fillOpacity 0). Legend lines: measured after layout so the chart takes the rest of the panel.
-    const legendH = Math.min(legend.scrollHeight, 3 * 17) + 6;
+    // Lines without fill, as Grafana's default (fillOpacity 0). The legend is measured after layout and,
+    // as Grafana's bottom legend, takes up to 35% of the panel; the chart takes the rest.
+    const legendH = Math.min(legend.scrollHeight, Math.floor((b.height * 0.35) / 17) * 17) + 6;
     legend.style.maxHeight = legendH - 6 + 'px';
     const host = document.createElement('div');
     host.style.position = 'absolute';

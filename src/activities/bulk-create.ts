@@ -41,11 +41,10 @@ export async function bulkCreateNewUsers(
   skip: (user: StoreUser) => boolean,
 ): Promise<Map<StoreUser, DuoItemResult<DuoUser>>> {
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
-  const adminRole = rule.administrators?.role;
   const creates: { user: StoreUser; op: Extract<PlanOp, { op: 'create' }> }[] = [];
   for (const c of candidates) {
     if (!c.mapped.ok || c.current || c.aliasHolder || c.sameUsername.length > 0 || c.user.externalId.length > MAX_STORE_ID_LENGTH || skip(c.user)) continue;
-    const ops = planUser({ desired: c.mapped.user, current: null, owner, userActions: config.userActions, storeId: c.user.externalId, ...(adminRole ? { adminRole } : {}) });
+    const ops = planUser({ desired: c.mapped.user, current: null, owner, userActions: config.userActions, storeId: c.user.externalId });
     const op = ops.find((o): o is Extract<PlanOp, { op: 'create' }> => o.op === 'create');
     if (op) creates.push({ user: c.user, op });
   }

@@ -154,7 +154,7 @@ export async function applyPlans(duo: DuoClient, plans: readonly PlanToApply[], 
   let result = summary;
   for (const [i, plan] of plans.entries()) {
     const before = result;
-    result = await asActivityFailure(plan.what, () => applyUserPlan(duo, plan.ops, plan.owner, before, options.dryRun, undefined, leads[i]));
+    result = await asActivityFailure(plan.what, () => applyUserPlan(duo, plan.ops, plan.owner, before, options.dryRun, undefined, { lead: leads[i] as LeadApplied }));
     beat();
   }
   return result;

@@ -10,10 +10,11 @@
  */
 import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoItemResult, type DuoPhone, type DuoUser, type DuoUserChanges } from '../duo';
 import { usernameKey } from '../domain/mapping';
-import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, type Owner, type UserOwner } from '../domain/ownership';
+import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, withAdminId, type Owner, type UserOwner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
+import { ADMIN_INTENT } from '../domain/admins';
 import { DUO_MAX_GROUPS_PER_USER } from '../domain/groups';
-import { recordFailure, recordGroupCounts, recordOutcome, recordTrashed, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
+import { recordAdminCounts, recordFailure, recordGroupCounts, recordOutcome, recordTrashed, type AdminCounts, type Failure, type GroupCounts, type RunSummary } from '../domain/summary';
 import { sleepWithBeats } from './heartbeat';
 
 /** Deleting or detaching something already gone succeeds: a retry after a crash is a no-op. */
@@ -39,6 +40,7 @@ export function toUserView(user: DuoUser, isAdmin?: boolean): DuoUserView {
     notes: text(user.notes),
     phones: user.phones.map((p) => ({ phone_id: p.phone_id, number: p.number ? p.number : null, extension: p.extension, name: text(p.name) })),
     ...(isAdmin === undefined ? {} : { isAdmin }),
+    ...(user.last_directory_sync !== null ? { directorySynced: true } : {}),
   };
 }
 
@@ -60,7 +62,7 @@ export function isPageLevelError(err: unknown): boolean {
 export class IdentityConflictError extends Error {
   override readonly name = 'IdentityConflictError';
   constructor(
-    readonly code: 'UsernameConflict' | 'PhoneConflict',
+    readonly code: 'UsernameConflict' | 'PhoneConflict' | 'AdminConflict' | 'OwnerNotDisabled' | (string & {}),
     message: string,
   ) {
     super(message);
@@ -163,8 +165,14 @@ function whoseMarker(marker: UserOwner | null, owner: Owner): string {
  * if at all, only with users this connection owns. Anyone else's phone, or an inventory phone we
  * did not create, is a PhoneConflict: never shared, never adopted.
  */
-async function usablePhone(duo: DuoClient, phone: DuoPhone, owner: Owner, username: string): Promise<DuoPhone> {
+async function usablePhone(duo: DuoClient, phone: DuoPhone, owner: Owner, username: string, exclusive: boolean): Promise<DuoPhone> {
   const others = phone.users ?? [];
+  if (exclusive && others.length > 0 && isOwnedPhone(phone.name, owner.connectionId)) {
+    throw new IdentityConflictError(
+      'PhoneConflict',
+      `phone ${phone.number} (${phone.phone_id}) is already the phone of Duo user${others.length > 1 ? 's' : ''} ${others.map((u) => `"${u.username}"`).join(', ')}: it was not attached to ${username}, because a phone approves logins for everyone it is attached to; give each person their own number in the store, or set the rule's phoneSharing to "allow"`,
+    );
+  }
   if (!isOwnedPhone(phone.name, owner.connectionId)) {
     const whose = others.length > 0 ? `the phone of Duo user${others.length > 1 ? 's' : ''} ${others.map((u) => `"${u.username}"`).join(', ')}` : 'an unassigned phone duo-sync did not create';
     throw new IdentityConflictError('PhoneConflict', `phone ${phone.number} (${phone.phone_id}) is ${whose}: it was not attached to ${username}; correct the number in the store, or remove that phone in Duo if it is stale`);
@@ -222,7 +230,17 @@ export function userChangesOf(op: Extract<PlanOp, { op: 'update' }>): DuoUserCha
 /** A plan's progress across its ops: the user created, and a create already sent in bulk (used once). */
 interface PlanState {
   userId: string | null;
+  /** The administrator this plan created: a retried op records it instead of creating a second. */
+  adminId?: string;
   precreated?: DuoItemResult<DuoUser> | undefined;
+  /** A phone already attached to another user is a PhoneConflict (single-user reconciles of rules that do not share phones). */
+  exclusivePhones: boolean;
+}
+
+export interface ApplyOptions {
+  exclusivePhones?: boolean;
+  /** What bulk operations already did with the plan's first ops (src/activities/bulk-ops.ts); the rest follow one call at a time. */
+  lead?: LeadApplied;
 }
 
 async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanState): Promise<void> {
@@ -275,7 +293,7 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
         }
       }
       if (phone.users?.some((u) => u.user_id === userId)) return;
-      const usable = await usablePhone(duo, phone, owner, op.username);
+      const usable = await usablePhone(duo, phone, owner, op.username, created.exclusivePhones);
       await duo.associatePhone(userId, usable.phone_id);
       return;
     }
@@ -288,11 +306,47 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
         if (isOwnedPhone(phone.name, owner.connectionId) && (phone.users ?? []).length === 0) await duo.deletePhone(op.phoneId);
       });
       return;
-    case 'ensureAdmin': {
-      const admin = await duo.findAdminByEmail(op.email);
-      if (!admin) await duo.createAdmin({ email: op.email, name: op.name, role: op.role });
+    case 'createAdmin': {
+      const userId = op.userId ?? created.userId;
+      if (!userId) throw new Error(`cannot create the administrator of ${op.username}: the user was not created`);
+      if (created.adminId === undefined) {
+        // The intent first (docs/ownership.md#administrators): an attempt that dies after the create still leaves proof the administrator is ours.
+        const resumed = parseUserMarker((await duo.getUser(userId)).notes)?.adminId === ADMIN_INTENT;
+        if (!resumed) await recordAdmin(duo, userId, ADMIN_INTENT);
+        try {
+          created.adminId = (await duo.createAdmin({ email: op.email, name: op.name, role: op.role, ...(op.phone ? { phone: op.phone } : {}) })).admin_id;
+        } catch (err) {
+          if (!isDuoError(err, 'conflict')) throw err;
+          const earlier = resumed ? await duo.findAdminByEmail(op.email) : undefined;
+          if (!earlier) {
+            throw new IdentityConflictError('AdminConflict', `a Duo administrator with email ${op.email} exists that duo-sync did not create (it appeared since this run looked), so none was created for ${op.username}; delete it in Duo to let this rule manage one`);
+          }
+          created.adminId = earlier.admin_id;
+        }
+      }
+      await recordAdmin(duo, userId, created.adminId);
       return;
     }
+    case 'modifyAdmin':
+      try {
+        await duo.modifyAdmin(op.adminId, op.changes);
+      } catch (err) {
+        // The plan saw no Owner; Duo's own refusal (the role changed since) gets the same clear failure.
+        if (op.changes.status === 'Disabled' && isDuoError(err, 'invalidRequest')) {
+          throw new IdentityConflictError('OwnerNotDisabled', `Duo refused to disable administrator ${op.adminId} of ${op.username} (${err.message}); Duo refuses to disable Owners: change its role in the Duo Admin Panel, and the next sync disables it`);
+        }
+        throw err;
+      }
+      return;
+    case 'deleteAdmin':
+      await ignoreNotFound(() => duo.deleteAdmin(op.adminId));
+      if (op.userId !== null) await ignoreNotFound(() => recordAdmin(duo, op.userId as string, undefined));
+      return;
+    case 'forgetAdmin':
+      await ignoreNotFound(() => recordAdmin(duo, op.userId, undefined));
+      return;
+    case 'refuseAdmin':
+      throw new IdentityConflictError(op.code, op.reason);
     case 'addToGroup': {
       const userId = op.userId ?? created.userId;
       if (!userId) throw new Error(`cannot add ${op.username} to group ${op.groupName}: the user was not created`);
@@ -305,6 +359,32 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
     case 'skip':
       return;
   }
+}
+
+/**
+ * Records (or, with undefined, forgets) the administrator on the user's marker. The user is read
+ * first so the record joins whatever notes the plan just wrote; notes without our marker are left.
+ */
+async function recordAdmin(duo: DuoClient, userId: string, adminId: string | undefined): Promise<void> {
+  const user = await duo.getUser(userId);
+  const notes = withAdminId(user.notes, adminId);
+  if (notes !== null && notes !== (user.notes ?? '')) await duo.modifyUser(userId, { notes });
+}
+
+function adminCounts(ops: readonly PlanOp[]): Partial<AdminCounts> | null {
+  const counts: Partial<AdminCounts> = {};
+  const add = (k: keyof AdminCounts) => (counts[k] = (counts[k] ?? 0) + 1);
+  for (const op of ops) {
+    if (op.op === 'createAdmin') add('created');
+    else if (op.op === 'deleteAdmin') add('deleted');
+    else if (op.op === 'forgetAdmin') add('forgotten');
+    else if (op.op === 'modifyAdmin') {
+      if (op.changes.role !== undefined) add('roleChanged');
+      if (op.changes.status === 'Disabled') add('disabled');
+      if (op.changes.name !== undefined || op.changes.phone !== undefined || op.changes.status === 'Active') add('updated');
+    }
+  }
+  return Object.keys(counts).length > 0 ? counts : null;
 }
 
 /** The failure recorded for one user's failed op; Duo's opaque 500/50001 on a group add is named for what it is. */
@@ -340,21 +420,20 @@ export type LeadApplied = { done: number } | { failure: Failure };
  * (src/activities/bulk-create.ts), taken as the answer to the plan's create. `lead`: what bulk
  * operations already did with the plan's first ops; the rest follow one call at a time.
  */
-export async function applyUserPlan(
-  duo: DuoClient,
-  ops: readonly PlanOp[],
-  owner: Owner,
-  summary: RunSummary,
-  dryRun: boolean,
-  precreated?: DuoItemResult<DuoUser>,
-  lead?: LeadApplied,
-): Promise<RunSummary> {
+export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean, precreated?: DuoItemResult<DuoUser>, options: ApplyOptions = {}): Promise<RunSummary> {
   const outcome = planOutcome(ops);
   const memberships = membershipCounts(ops);
-  const done = (s: RunSummary): RunSummary => (memberships ? recordGroupCounts(recordOutcome(s, outcome), memberships) : recordOutcome(s, outcome));
-  if (dryRun) return done(summary);
+  const admins = adminCounts(ops);
+  const counted = (s: RunSummary): RunSummary => (memberships ? recordGroupCounts(recordOutcome(s, outcome), memberships) : recordOutcome(s, outcome));
+  const done = (s: RunSummary): RunSummary => (admins ? recordAdminCounts(counted(s), admins) : counted(s));
+  if (dryRun) {
+    // A refusal is known without calling Duo: a dry run reports it as the real run will.
+    const refused = ops.find((op) => op.op === 'refuseAdmin');
+    return refused ? recordFailure(summary, opFailure(refused, new IdentityConflictError(refused.code, refused.reason))) : done(summary);
+  }
+  const { lead } = options;
   if (lead && 'failure' in lead) return recordFailure(summary, lead.failure);
-  const created: PlanState = { userId: null, precreated };
+  const created: PlanState = { userId: null, precreated, exclusivePhones: options.exclusivePhones ?? false };
   for (const op of ops.slice(lead?.done ?? 0)) {
     try {
       await withTransientRetry(() => applyOp(duo, op, owner, created));

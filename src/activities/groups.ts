@@ -9,6 +9,7 @@ import { isDuoError } from '../duo';
 import { outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import {
   DUO_MAX_GROUPS_PER_USER,
+  flattenGroupIds,
   groupObjectName,
   ownedGroups,
   planGroups,
@@ -16,12 +17,11 @@ import {
   type GroupIdMap,
   type GroupOp,
   type GroupPlan,
-  type StoreGroupRef,
 } from '../domain/groups';
 import { mapStoreUser, usernameKey } from '../domain/mapping';
 import { isOwnedBy, parseGroupMarker, parseUserMarker, stripGroupMarker, type Owner } from '../domain/ownership';
 import { emptySummary, mergeSummary, recordFailure, recordGroupCounts, recordOutcome, type RunSummary } from '../domain/summary';
-import { isStoreError, type IdentityStore } from '../stores';
+import { isStoreError, type IdentityStore, type StoreGroup } from '../stores';
 import { applyPlans, type PlanToApply } from './bulk-ops';
 import { ignoreNotFound, isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
 import { beat } from './heartbeat';
@@ -103,8 +103,8 @@ export async function listAllDuoGroups(duo: DuoClient): Promise<DuoGroup[]> {
   return all;
 }
 
-async function listAllStoreGroups(store: IdentityStore): Promise<StoreGroupRef[]> {
-  const all: StoreGroupRef[] = [];
+export async function listAllStoreGroups(store: IdentityStore): Promise<StoreGroup[]> {
+  const all: StoreGroup[] = [];
   for (let cursor: string | null = null, first = true; first || cursor !== null; first = false) {
     const page = await store.listGroups({ cursor, pageSize: 500 });
     all.push(...page.items);
@@ -112,6 +112,11 @@ async function listAllStoreGroups(store: IdentityStore): Promise<StoreGroupRef[]
     beat();
   }
   return all;
+}
+
+/** Which store groups contain which: a group's externalId → the groups it is a direct member of. */
+export async function readGroupParents(store: IdentityStore): Promise<ReadonlyMap<string, readonly string[]>> {
+  return new Map((await listAllStoreGroups(store)).map((g) => [g.externalId, g.groupIds ?? []]));
 }
 
 const EMPTY_GROUP_READ =
@@ -333,7 +338,9 @@ export function createGroupActivities(resources: ConnectionResources) {
       const inStore = ownedUsers.length
         ? await asActivityFailure(`looking group members up in ${store.location}`, () => store.lookupUsers(ownedUsers.map((u) => u.username), rule.scope))
         : [];
-      const storeByName = new Map(inStore.map((u) => [usernameKey(u.username), u]));
+      // With flattened nested groups, a member of a group inside this one stays a member.
+      const parents = rule.groups?.nested === 'flatten' ? await asActivityFailure(`reading groups from ${store.location}`, () => readGroupParents(store)) : undefined;
+      const storeByName = new Map(inStore.map((u) => [usernameKey(u.username), parents ? { ...u, groupIds: flattenGroupIds(u.groupIds, parents) } : u]));
       const removals: PlanToApply[] = ownedUsers
         .filter((user) => {
           const storeUser = storeByName.get(usernameKey(user.username));

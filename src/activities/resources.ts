@@ -14,6 +14,9 @@ import { describeSecretRef, loadSecretPolicy, resolveSecret as defaultResolveSec
 import { AccountPacer, DuoClient, RequestPacer, type AdaptivePacingOptions, type DuoClientOptions, type DuoRequestObserver } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
+import { FailureMemo } from './failure-memo';
+import { PerRunCache } from './run-cache';
+import type { SharedPhoneIndex } from './shared-phones';
 
 /** Hooks for metrics (src/metrics): an observer per connection's Duo client, a wrapper around its store. */
 export interface ResourceInstrumentation {
@@ -49,6 +52,12 @@ export interface ResourceOptions {
 
 export interface ConnectionResources {
   readonly pageConcurrency: number;
+  /** Entries that failed for their data, not sent to Duo again until they change (src/activities/failure-memo.ts). */
+  readonly failureMemo: FailureMemo;
+  /** Per run and rule: the numbers several store users list (src/activities/shared-phones.ts). */
+  readonly sharedPhones: PerRunCache<SharedPhoneIndex>;
+  /** Per run and rule: which store groups contain which (rules with groups.nested "flatten"). */
+  readonly groupParents: PerRunCache<ReadonlyMap<string, readonly string[]>>;
   duo(config: ConnectionConfig): Promise<DuoClient>;
   store(config: ConnectionConfig): Promise<IdentityStore>;
   /** Resolves one of the connection's secret references within the worker's allow-list. */
@@ -121,6 +130,9 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
 
   return {
     pageConcurrency: options.pageConcurrency ?? 8,
+    failureMemo: new FailureMemo(),
+    sharedPhones: new PerRunCache(),
+    groupParents: new PerRunCache(),
     async duo(config) {
       // Per connection: a client built with one connection's secret is never handed to another.
       const d = config.duo;

@@ -10,15 +10,16 @@ import { DuoClient, type DuoItemResult, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
 import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
-import { groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
+import { flattenGroupIds, groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, parseUserMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planRename, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
-import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
+import { emptySummary, mergeSummary, recordAdopted, recordAdoptionConflict, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../domain/summary';
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
-import { listAllDuoGroups } from './groups';
-import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type LeadApplied, type UsernameLookup } from './duo-ops';
+import { listAllDuoGroups, readGroupParents } from './groups';
+import { aliasConflictMessage, applyUserPlan, type ApplyOptions, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type LeadApplied, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
+import { adminEmails, adoptionId, adopts, evaluateAdoptions, parseAdoptionId, type AdoptionVerdict } from './adoption';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
 import { applyLeadingOpsInBulk, applyPlans } from './bulk-ops';
@@ -26,7 +27,11 @@ import { chooseUserRead, DUO_USERS_PAGE, DuoUserSnapshot, keepSnapshot, snapshot
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
+import { adminOpsFor, adminOpsForDeprovision, resolveAdminGroups, type AdminGroupsResolution } from './admins';
+import { adminOpGoesLast, type ResolvedAdminGroup } from '../domain/admins';
 import type { ConnectionResources } from './resources';
+import { entryFingerprint } from './failure-memo';
+import { buildSharedPhoneIndex, sharesPhones, withoutSharedPhone } from './shared-phones';
 
 export interface SyncUsersPageInput {
   connectionId: string;
@@ -45,6 +50,10 @@ export interface SyncUsersPageResult {
   nextCursor: string | null;
   inScopeCount: number;
   summary: RunSummary;
+  /** Existing Duo users this page's store users would adopt (rule `adopt`): planned, applied only after the guard. */
+  adoptions?: { id: string; label: string }[];
+  /** Users of this page the rule already owns: what adoptions are measured against by the guard. */
+  ownedCount?: number;
 }
 
 export interface DuoPageInput {
@@ -59,6 +68,11 @@ export interface PlanDeprovisionPageResult {
   ownedCount: number;
   /** Exactly which users would go: Duo user id and username (for people to read). */
   candidates: { id: string; label: string }[];
+}
+
+/** The workflow id of the run this activity works for (standalone activities have none). */
+function currentRunId(): string {
+  return Context.current().info.workflowExecution?.workflowId ?? 'an earlier run';
 }
 
 /** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */
@@ -336,9 +350,19 @@ function usernameConflict(summary: RunSummary, username: string, message: string
  * user whose Duo username is taken by someone else (an alias, another store user's account, or a
  * second store entry with the same username) fails with UsernameConflict and changes nothing.
  */
-async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
-  const planned = await planOne(duo, config, rule, candidate, groupIds);
-  return 'ops' in planned ? applyPlanned(duo, planned, dryRun, precreated) : planned.summary;
+async function reconcileOne(
+  duo: DuoClient,
+  config: ConnectionConfig,
+  rule: Rule,
+  candidate: Candidate,
+  dryRun: boolean,
+  groupIds?: GroupIdMap,
+  precreated?: DuoItemResult<DuoUser>,
+  adminGroups: readonly ResolvedAdminGroup[] = [],
+  options: ApplyOptions = {},
+): Promise<RunSummary> {
+  const planned = await planOne(duo, config, rule, candidate, groupIds, adminGroups);
+  return 'ops' in planned ? applyPlanned(duo, planned, dryRun, precreated, options) : planned.summary;
 }
 
 /** A user's plan, ready to apply: what reconcileOne would send, and what it has recorded so far. */
@@ -352,8 +376,8 @@ interface PlannedUser {
   membership?: { failure?: { code: string; message: string } | undefined };
 }
 
-/** Plans one store user (no writes): either its plan, or its final outcome when there is nothing to apply. */
-async function planOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, groupIds?: GroupIdMap): Promise<PlannedUser | { summary: RunSummary }> {
+/** Plans one store user (no writes; administrators are read): either its plan, or its final outcome when there is nothing to apply. */
+async function planOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, groupIds?: GroupIdMap, adminGroups: readonly ResolvedAdminGroup[] = []): Promise<PlannedUser | { summary: RunSummary }> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
   let summary = emptySummary();
   // The marker is only believed for users this connection does not already manage outbound: a store
@@ -375,18 +399,11 @@ async function planOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, can
   if (current && otherStoreId !== null) return { summary: usernameConflict(summary, username, otherStoreUserMessage(current, otherStoreId, describeStoreUser(user))) };
   // Fields that could not be read (a phone) fail on their own; the user is synced without them.
   summary = mapped.problems.reduce(recordFailure, summary);
-  // Admin status is not on the user object: one lookup per admin user keeps re-syncs free of writes.
-  const email = mapped.user.email;
-  const adminRole = rule.administrators?.role;
-  const isAdmin = view && adminRole && mapped.user.userType === 'admin' && email ? Boolean(await withTransientRetry(() => duo.findAdminByEmail(email))) : undefined;
-  const ops = planUser({
-    desired: mapped.user,
-    current: view ? { ...view, ...(isAdmin === undefined ? {} : { isAdmin }) } : null,
-    owner,
-    userActions: config.userActions,
-    storeId: user.externalId,
-    ...(adminRole ? { adminRole } : {}),
-  });
+  const userOps = planUser({ desired: mapped.user, current: view, owner, userActions: config.userActions, storeId: user.externalId });
+  // The administrator recorded on (or wanted for) a user this rule owns or creates; see src/domain/admins.ts for the order.
+  const ours = !userOps.some((op) => op.op === 'skip') && (userOps.some((op) => op.op === 'create') || (current !== undefined && isOwnedBy(current.notes, owner.connectionId, owner.ruleId) && current.status !== 'pending deletion'));
+  const adminOps = ours ? await asActivityFailure(`reading the administrator of ${username}`, () => adminOpsFor(duo, { rule, groups: adminGroups, storeUser: user, desired: mapped.user, current: current ?? null, userActions: config.userActions })) : [];
+  const ops: PlanOp[] = [...adminOps.filter((op) => !adminOpGoesLast(op)), ...userOps, ...adminOps.filter(adminOpGoesLast)];
   const rename = candidate.renamedFrom ? planRename(toUserView(candidate.renamedFrom), username, owner, user.externalId) : [];
   const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
   if (!membership) return { username, owner, ops: [...rename, ...ops], summary };
@@ -394,10 +411,10 @@ async function planOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, can
 }
 
 /** Applies a planned user (`lead`: what bulk operations already did with its first ops) and records its outcome. */
-async function applyPlanned(duo: DuoClient, planned: PlannedUser, dryRun: boolean, precreated?: DuoItemResult<DuoUser>, lead?: LeadApplied): Promise<RunSummary> {
+async function applyPlanned(duo: DuoClient, planned: PlannedUser, dryRun: boolean, precreated?: DuoItemResult<DuoUser>, options: ApplyOptions = {}): Promise<RunSummary> {
   const { username, owner, ops, summary, membership } = planned;
-  if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun, precreated, lead);
-  const applied = await applyUserPlan(duo, ops, owner, emptySummary(), dryRun, precreated, lead);
+  if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun, precreated, options);
+  const applied = await applyUserPlan(duo, ops, owner, emptySummary(), dryRun, precreated, options);
   if (membership.failure && applied.failed === 0) {
     return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
@@ -406,7 +423,7 @@ async function applyPlanned(duo: DuoClient, planned: PlannedUser, dryRun: boolea
 
 /** A created user's plan with the new user's id in the ops that waited for it (phones, memberships). */
 function withCreatedUser(planned: PlannedUser, userId: string): PlannedUser {
-  return { ...planned, ops: planned.ops.map((op) => ((op.op === 'attachPhone' || op.op === 'addToGroup') && op.userId === null ? { ...op, userId } : op)) };
+  return { ...planned, ops: planned.ops.map((op) => ((op.op === 'attachPhone' || op.op === 'addToGroup' || op.op === 'createAdmin') && op.userId === null ? { ...op, userId } : op)) };
 }
 
 /**
@@ -426,6 +443,7 @@ async function applyPageInBulk(
   precreated: ReadonlyMap<StoreUser, DuoItemResult<DuoUser>>,
   resumed: ResumePoint & { nextUsername: string | null },
   groupIds: GroupIdMap | undefined,
+  adminGroups: readonly ResolvedAdminGroup[],
 ): Promise<{ done: Record<string, RunSummary>; partly: Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }> }> {
   const done: Record<string, RunSummary> = { ...resumed.bulkDone };
   const partly = new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>();
@@ -433,7 +451,7 @@ async function applyPageInBulk(
   for (const user of users) {
     const pre = precreated.get(user);
     if (done[usernameKey(user.username)] || (pre && !pre.ok)) continue;
-    const planned = await asActivityFailure(`syncing ${user.username}`, () => planOne(duo, config, rule, candidates.get(user) as Candidate, groupIds));
+    const planned = await asActivityFailure(`syncing ${user.username}`, () => planOne(duo, config, rule, candidates.get(user) as Candidate, groupIds, adminGroups));
     if (!('ops' in planned)) continue;
     if (!pre) plans.push({ user, planned, from: 0 });
     else if (planned.ops[0]?.op === 'create') plans.push({ user, planned: withCreatedUser(planned, pre.value.user_id), from: 1 });
@@ -446,12 +464,31 @@ async function applyPageInBulk(
   for (const [i, { user, planned }] of plans.entries()) {
     const lead = applied.leads[i] as LeadApplied;
     const finished = 'failure' in lead || (lead.done === planned.ops.length && lead.done > 0);
-    if (finished) done[usernameKey(user.username)] = await applyPlanned(duo, planned, false, undefined, lead);
+    if (finished) done[usernameKey(user.username)] = await applyPlanned(duo, planned, false, undefined, { lead });
     else partly.set(user, { planned, lead });
   }
   beat({ nextUsername: resumed.nextUsername, summary: resumed.summary, bulkDone: done } satisfies PageProgress);
   if (applied.error !== undefined) await asActivityFailure(`applying ${plans.length} users' changes in bulk`, () => Promise.reject(applied.error));
   return { done, partly };
+}
+
+function readAdminGroups(store: IdentityStore, rule: Rule): Promise<AdminGroupsResolution> {
+  return asActivityFailure(`reading the store groups of rule ${rule.id}'s administrators`, () => resolveAdminGroups(store, rule));
+}
+
+function adminGroupProblems(summary: RunSummary, rule: Rule, admins: AdminGroupsResolution): RunSummary {
+  return admins.problems.reduce((s, message) => recordFailure(s, { username: `rule ${rule.id}`, operation: 'adminGroups', code: 'AdminGroupNotFound', message }), summary);
+}
+
+/** Deprovisions with the user's recorded administrator's ops put first (one GET per user that records one). */
+async function withDeprovisionedAdmins(duo: DuoClient, items: { user: DuoUser; ops: PlanOp[] }[], removeAction: ConnectionConfig['userActions']['removeAction'], why: string): Promise<{ user: DuoUser; ops: PlanOp[] }[]> {
+  const out: { user: DuoUser; ops: PlanOp[] }[] = [];
+  for (const item of items) {
+    const removes = item.ops.some((op) => op.op === 'delete' || op.op === 'disable' || op.op === 'trash');
+    const adminOps = removes ? await adminOpsForDeprovision(duo, item.user, removeAction, why) : [];
+    out.push(adminOps.length > 0 ? { user: item.user, ops: [...adminOps, ...item.ops] } : item);
+  }
+  return out;
 }
 
 /** Memberships to plan, or undefined when the user is not (or no longer) this rule's to manage. */
@@ -500,43 +537,149 @@ async function deprovisionCandidates(
   return { owned, candidates };
 }
 
+/** The adoption verdicts of a rule's store users that are adoptions or refusals (others reconcile as usual). */
+async function adoptionVerdicts(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidates: readonly Candidate[], fromDuo: (user: StoreUser) => boolean): Promise<Map<StoreUser, Exclude<AdoptionVerdict, { kind: 'none' }>>> {
+  const found = new Map<StoreUser, Exclude<AdoptionVerdict, { kind: 'none' }>>();
+  if (!adopts(rule)) return found;
+  // Only users that could be adoptions cost lookups: a steady-state page (every user owned) reads nothing more.
+  const subjects = candidates.filter((c) => !fromDuo(c.user) && c.mapped.ok && (c.current ? !isOwnedBy(c.current.notes, config.connectionId, rule.id) : rule.adopt === 'email'));
+  if (subjects.length === 0) return found;
+  const admins = await asActivityFailure('listing Duo administrators', () => adminEmails(duo));
+  const verdicts = await asActivityFailure('looking up Duo users to adopt', () => evaluateAdoptions({ duo, connectionId: config.connectionId, rule, userActions: config.userActions, admins }, subjects));
+  verdicts.forEach((v, i) => {
+    if (v.kind !== 'none') found.set((subjects[i] as Candidate).user, v);
+  });
+  return found;
+}
+
+/**
+ * Applies approved adoptions of one rule: each is evaluated again now (store user still in scope,
+ * Duo user still unclaimed, still the same Duo user) and applied only then, memberships in the
+ * rule's groups included; anything else is skipped with why.
+ */
+async function applyRuleAdoptions(duo: DuoClient, store: IdentityStore, config: ConnectionConfig, rule: Rule, planned: { duoUserId: string; storeId: string; label: string }[], dryRun: boolean): Promise<RunSummary> {
+  const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
+  const storeUsers = await asActivityFailure(`looking store users up in ${store.location}`, () => store.lookupUsersByExternalId([...new Set(planned.map((p) => p.storeId))], rule.scope));
+  const byStoreId = new Map<string, StoreUser[]>();
+  for (const u of storeUsers) byStoreId.set(u.externalId, [...(byStoreId.get(u.externalId) ?? []), u]);
+  const candidates = await candidatesFor(duo, config, rule, storeUsers);
+  const verdicts = await adoptionVerdicts(duo, config, rule, candidates, (u) => cameFromDuo(config, u));
+  const groupIds = rule.groups ? groupIdMapOf(await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo)), owner) : undefined;
+  let summary = emptySummary();
+  for (const p of planned) {
+    const users = byStoreId.get(p.storeId) ?? [];
+    const verdict = users.length === 1 ? verdicts.get(users[0] as StoreUser) : undefined;
+    // A retried batch finds the users an earlier attempt adopted: finish their reconcile (idempotent) and report them once more.
+    const done = users.length === 1 && !verdict ? candidates.find((c) => c.user === users[0] && c.current?.user_id === p.duoUserId && ownedStoreId(c.current, owner) === p.storeId) : undefined;
+    if (done) {
+      const before = summary;
+      const reconciled = mergeSummary(before, await asActivityFailure(`adopting ${p.label}`, () => reconcileOne(duo, config, rule, done, dryRun, groupIds)));
+      summary = reconciled.failed > before.failed ? reconciled : recordAdopted(reconciled, { id: adoptionId(rule.id, p.duoUserId, p.storeId), label: p.label });
+      continue;
+    }
+    if (!verdict || verdict.kind !== 'adopt' || verdict.target.user_id !== p.duoUserId) {
+      const why = users.length !== 1 ? `store user with id ${p.storeId} is no longer in rule ${rule.id}'s scope` : verdict?.kind === 'refused' ? verdict.reason : verdict?.kind === 'adopt' ? `the store user now matches Duo user ${verdict.target.user_id}` : 'it is no longer an adoption (already owned, or gone)';
+      summary = recordAdoptionConflict(summary, { username: p.label, reason: `approved adoption not applied: ${why}; the next full sync plans again` });
+      continue;
+    }
+    const user = users[0] as StoreUser;
+    const membership = groupIds ? planMemberships({ owner, username: (verdict.ops[0] as PlanOp).username, userId: verdict.target.user_id, storeGroupIds: user.groupIds, groupIds, current: verdict.target.groups }) : undefined;
+    const before = summary;
+    const applied = await asActivityFailure(`adopting ${verdict.target.username}`, () => applyUserPlan(duo, [...verdict.ops, ...(membership?.ops ?? [])], owner, before, dryRun));
+    summary = applied.failed > before.failed ? applied : recordAdopted(applied, verdict.planned);
+    beat();
+  }
+  return summary;
+}
+
+/**
+ * With `groups.nested: "flatten"`, each user's groups are its direct groups and every group that
+ * contains one of them (the run's group graph, read once per run on this worker); otherwise as read.
+ */
+async function withFlattenedGroups(resources: ConnectionResources, store: IdentityStore, rule: Rule, runId: string, users: readonly StoreUser[]): Promise<readonly StoreUser[]> {
+  if (rule.groups?.nested !== 'flatten') return users;
+  const parents = await asActivityFailure(`reading groups from ${store.location}`, () => resources.groupParents.get(runId, rule.id, () => readGroupParents(store)));
+  return users.map((u) => ({ ...u, groupIds: flattenGroupIds(u.groupIds, parents) }));
+}
+
 export function createSyncActivities(resources: ConnectionResources) {
   return {
     async syncUsersPage(input: SyncUsersPageInput): Promise<SyncUsersPageResult> {
       const rule = outboundRule(input.config, input.ruleId);
       const store = await resources.store(input.config);
       const page = await asActivityFailure(`reading ${store.location}`, () => store.listUsers(rule.scope, { cursor: input.cursor, pageSize: input.pageSize }));
+      const runId = currentRunId();
+      const items = await withFlattenedGroups(resources, store, rule, runId, page.items);
       const duo = await resources.duo(input.config);
       const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
       // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
       const listed: DuoUser[] = [];
       const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule, listed)) : emptySummary();
       const snapshot = await asActivityFailure('listing Duo users', () => userSnapshot(duo, input, rule, input.cursor === null && !input.dryRun ? listed : undefined));
-      const found = await candidatesFor(duo, input.config, rule, page.items, snapshot);
+      // A number several store users of the rule list is a conflict of each of them (unless the rule allows sharing).
+      const shared = sharesPhones(rule) ? await asActivityFailure(`reading ${store.location} for numbers several users list`, () => resources.sharedPhones.get(runId, rule.id, () => buildSharedPhoneIndex(store, rule))) : undefined;
+      const mappedAll = await candidatesFor(duo, input.config, rule, items, snapshot);
+      const found = shared ? mappedAll.map((c) => ({ ...c, mapped: withoutSharedPhone(c.mapped, shared) })) : mappedAll;
       const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
-      const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
+      // Adoptions are only planned here: the run lists them, guards them and applies the approved list (applyAdoptions).
+      const verdicts = await adoptionVerdicts(duo, input.config, rule, items.map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+      const resumed = resumePoint(items.map((u) => normalizeUsername(u.username)));
+      // Entries that failed for their data and have not changed since are reported, not sent to Duo again.
+      const memo = resources.failureMemo;
+      const fingerprints = new Map(items.map((u) => [u, entryFingerprint(rule, u)]));
+      const remembered = new Map(items.flatMap((u) => {
+        const recalled = memo.recall(owner, u.externalId, fingerprints.get(u) as string);
+        return recalled ? [[u, recalled] as const] : [];
+      }));
       // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.
       const precreated =
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
-          : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
-      // Updates, disables and memberships of the page's existing users go in bulk operations first (same condition).
+          : await bulkCreateNewUsers(duo, input.config, rule, items.slice(resumed.start).filter((u) => !verdicts.has(u) && !remembered.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
+      // One read of the store's groups per page, only for rules with administrators.groups (group lists are short next to user pages).
+      const admins = await readAdminGroups(store, rule);
+      // Updates, disables and memberships of the page's other users go in bulk operations first (same
+      // condition); adoptions and recalled failures stay out, and administrators' ops stay single calls.
       const inBulk =
         input.dryRun || input.config.duo.bulk === false
           ? { done: resumed.bulkDone, partly: new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>() }
-          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start), candidates, precreated, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds);
+          : await applyPageInBulk(
+              duo,
+              input.config,
+              rule,
+              items.slice(resumed.start).filter((u) => !verdicts.has(u) && !remembered.has(u)),
+              candidates,
+              precreated,
+              { ...resumed, nextUsername: items[resumed.start]?.username ?? null },
+              input.groupIds,
+              admins.groups,
+            );
       const from: ResumePoint = { ...resumed, bulkDone: inBulk.done };
-      let summary = await reconcileConcurrently(page.items, from, resources.pageConcurrency, (user) => {
-        const done = inBulk.done[usernameKey(user.username)];
-        if (done) return Promise.resolve(done);
+      let summary = await reconcileConcurrently(items, from, resources.pageConcurrency, async (user) => {
+        const verdict = verdicts.get(user);
+        if (verdict) return verdict.kind === 'refused' ? recordAdoptionConflict(emptySummary(), verdict) : emptySummary();
+        const recalled = remembered.get(user);
+        if (recalled) return recalled;
         const partly = inBulk.partly.get(user);
-        if (partly) return asActivityFailure(`syncing ${user.username}`, () => applyPlanned(duo, partly.planned, false, undefined, partly.lead));
-        return asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user)));
+        const result =
+          inBulk.done[usernameKey(user.username)] ??
+          (await asActivityFailure(`syncing ${user.username}`, () =>
+            partly
+              ? applyPlanned(duo, partly.planned, false, undefined, { lead: partly.lead })
+              : reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user), admins.groups),
+          ));
+        // Per user, whether bulk calls or single calls applied the plan.
+        if (!input.dryRun) memo.record(owner, user.externalId, fingerprints.get(user) as string, result, runId);
+        return result;
       });
+      // Reported once per run (its first page), not once per page.
+      if (input.cursor === null) summary = adminGroupProblems(summary, rule, admins);
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       summary = mergeSummary(summary, renamed);
-      return { nextCursor: page.nextCursor, inScopeCount: page.items.length, summary };
+      const adoptions = [...verdicts.values()].flatMap((v) => (v.kind === 'adopt' ? [v.planned] : []));
+      const ownedCount = [...candidates.values()].filter((c) => c.current && isOwnedBy(c.current.notes, input.connectionId, rule.id)).length;
+      return { nextCursor: page.nextCursor, inScopeCount: items.length, summary, ...(adoptions.length ? { adoptions } : {}), ownedCount };
     },
 
     async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
@@ -583,6 +726,9 @@ export function createSyncActivities(resources: ConnectionResources) {
       } else {
         still = (await asActivityFailure(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, current))).candidates;
       }
+      // A user's administrator goes first (per removeAction), so a refused Owner leaves the user as it was.
+      const why = input.ruleDeleted ? `its rule ${input.ruleDeleted} was deleted` : 'its store user left the store or the rule scope';
+      still = await asActivityFailure('reading administrators of deprovisioned users', () => withDeprovisionedAdmins(duo, still, input.config.userActions.removeAction, why));
       summary = recordOutcome(summary, 'skipped', current.length - still.length);
       // Users whose whole deprovision is "send to Trash" go in bulk calls; the rest one by one.
       const toTrash = input.dryRun ? [] : still.filter(({ ops }) => ops.length === 1 && ops[0]?.op === 'trash');
@@ -610,6 +756,27 @@ export function createSyncActivities(resources: ConnectionResources) {
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), summary };
     },
 
+    /** Applies approved adoptions (ids from the upsert pass, `adopt:<rule>:<Duo user id>:<store id>`), each re-checked first. */
+    async applyAdoptions(input: { connectionId: string; config: ConnectionConfig; candidates: { id: string; label: string }[]; dryRun: boolean }): Promise<RunSummary> {
+      const duo = await resources.duo(input.config);
+      const store = await resources.store(input.config);
+      const byRule = new Map<string, { duoUserId: string; storeId: string; label: string }[]>();
+      let summary = emptySummary();
+      for (const c of input.candidates) {
+        const parsed = parseAdoptionId(c.id);
+        const rule = parsed ? findRule(input.config, parsed.ruleId) : undefined;
+        if (!parsed || !rule || rule.direction !== 'outbound' || !adopts(rule)) {
+          summary = recordAdoptionConflict(summary, { username: c.label, reason: `approved adoption not applied: ${parsed ? `rule ${parsed.ruleId} no longer adopts` : `"${c.id}" is not an adoption id`}` });
+          continue;
+        }
+        byRule.set(parsed.ruleId, [...(byRule.get(parsed.ruleId) ?? []), { duoUserId: parsed.duoUserId, storeId: parsed.storeId, label: c.label }]);
+      }
+      for (const [ruleId, planned] of byRule) {
+        summary = mergeSummary(summary, await applyRuleAdoptions(duo, store, input.config, outboundRule(input.config, ruleId), planned, input.dryRun));
+      }
+      return summary;
+    },
+
     /** Users in scope per outbound rule, read again in full (the health check before applying approved deletions). */
     async countInScope(input: { connectionId: string; config: ConnectionConfig; pageSize: number }): Promise<Record<string, number>> {
       const store = await resources.store(input.config);
@@ -635,16 +802,30 @@ export function createSyncActivities(resources: ConnectionResources) {
       // The first rule whose scope holds the user owns it.
       for (const rule of rules) {
         // Every store entry with this username (an LDAP uid may exist in two OUs): more than one fails them all.
-        const users = await asActivityFailure(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
-        if (users.length === 0) continue;
+        const read = await asActivityFailure(`reading ${input.username} from ${store.location}`, () => store.lookupUsers([input.username], rule.scope));
+        if (read.length === 0) continue;
+        const users = await withFlattenedGroups(resources, store, rule, currentRunId(), read);
         const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
         const found = await candidatesFor(duo, input.config, rule, users);
         const candidates = await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found, input.previousUsername));
         // Memberships go to the rule's groups already in Duo; creating groups is the groups pass's job.
         const groupIds = rule.groups ? groupIdMapOf(await asActivityFailure('listing Duo groups', () => listAllDuoGroups(duo)), { connectionId: input.config.connectionId, ruleId: rule.id }) : undefined;
-        let summary = emptySummary();
+        const verdicts = await adoptionVerdicts(duo, input.config, rule, candidates, (u) => cameFromDuo(input.config, u));
+        const admins = await readAdminGroups(store, rule);
+        let summary = adminGroupProblems(emptySummary(), rule, admins);
+        // An explicit reconcile always tries again, and tells the memo how it went.
+        const runId = currentRunId();
         for (const candidate of candidates) {
-          summary = mergeSummary(summary, await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds)));
+          const verdict = verdicts.get(candidate.user);
+          // One user's reconcile has no approval step: an adoption waits for the next full sync, which lists and guards it.
+          if (verdict?.kind === 'adopt') summary = recordAdoptionConflict(summary, { username: verdict.target.username, reason: `would be adopted (${verdict.planned.label}) by the next full sync: adoptions are planned, listed and guarded there, never in a single user's reconcile` });
+          else if (verdict) summary = recordAdoptionConflict(summary, verdict);
+          else {
+            // Without the whole store in view, a number another Duo user already has is refused when the rule does not share phones.
+            const result = await asActivityFailure(`syncing ${input.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, groupIds, undefined, admins.groups, { exclusivePhones: sharesPhones(rule) }));
+            if (!input.dryRun) resources.failureMemo.record(owner, candidate.user.externalId, entryFingerprint(rule, candidate.user), result, runId);
+            summary = mergeSummary(summary, result);
+          }
         }
         return summary;
       }
@@ -663,10 +844,13 @@ export function createSyncActivities(resources: ConnectionResources) {
         const candidates = await candidatesFor(duo, input.config, rule, renamedTo);
         const withOld = candidates.map((c) => (c.mapped.ok && !c.current && !c.aliasHolder && c.sameUsername.length === 0 ? { ...c, current: { ...current, username: c.mapped.user.username }, renamedFrom: current } : c));
         let summary = emptySummary();
-        for (const candidate of withOld) summary = mergeSummary(summary, await asActivityFailure(`syncing ${candidate.user.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun)));
+        const admins = await readAdminGroups(store, rule);
+        for (const candidate of withOld) summary = mergeSummary(summary, await asActivityFailure(`syncing ${candidate.user.username}`, () => reconcileOne(duo, input.config, rule, candidate, input.dryRun, undefined, undefined, admins.groups)));
         return summary;
       }
-      const ops = planUser({ desired: null, current: toUserView(current), owner: marker, userActions: input.config.userActions });
+      const userOps = planUser({ desired: null, current: toUserView(current), owner: marker, userActions: input.config.userActions });
+      const [withAdmin] = await asActivityFailure(`reading the administrator of ${input.username}`, () => withDeprovisionedAdmins(duo, [{ user: current, ops: userOps }], input.config.userActions.removeAction, 'its store user left the store or the rule scope'));
+      const ops = withAdmin?.ops ?? userOps;
       return asActivityFailure(`deprovisioning ${input.username}`, () => applyUserPlan(duo, ops, marker, emptySummary(), input.dryRun));
     },
 

@@ -3,7 +3,7 @@
  * connection-test results and events. JSON mode prints the raw values instead, so these only
  * need to be readable, not parseable.
  */
-import { describeGroupCounts, type RunSummary } from '../domain/summary';
+import { describeAdminCounts, describeGroupCounts, type RunSummary } from '../domain/summary';
 import type { AuditEntry, ConnectionStatus, ConnectionTestResult, FullSyncResult, InboundSyncResult, RunProgress, RunRecord } from '../contract';
 import type { ConnectionListing } from '../client';
 import { fields, table } from './io';
@@ -14,6 +14,7 @@ const MAX_FAILURES_SHOWN = 20;
 export function summaryLines(summary: RunSummary): string[] {
   const out = table([[...COUNTERS], COUNTERS.map((c) => String(summary[c]))]);
   if (summary.groups) out.push(describeGroupCounts(summary.groups));
+  if (summary.admins) out.push(describeAdminCounts(summary.admins));
   if (summary.failures.length > 0) {
     out.push('', 'failures:');
     out.push(
@@ -51,7 +52,7 @@ function progressText(p: RunProgress): string {
   const base = `${p.workflowId}: ${p.phase}, ${p.pagesDone} pages, ${p.usersSeen} users seen`;
   if (!p.awaitingApproval) return base;
   const a = p.awaitingApproval;
-  return `${base}; AWAITING APPROVAL of ${a.plannedDeletions}/${a.ownedCount} deprovisions (hash ${a.deletionSetHash})`;
+  return `${base}; AWAITING APPROVAL of ${a.plannedDeletions}/${a.ownedCount} deprovisions${a.plannedAdoptions ? ` and ${a.plannedAdoptions} adoptions` : ''} (hash ${a.deletionSetHash})`;
 }
 
 function runRow(r: RunRecord): string[] {

@@ -258,7 +258,7 @@ function reportWait(s: Session, connectionId: string, workflowId: string, queued
       const a = outcome.progress.awaitingApproval;
       s.out.result(() => [], { workflowId, queued, outcome: 'awaitingApproval', progress: outcome.progress });
       s.out.note(
-        `duo-sync: full sync ${workflowId} is waiting for approval of ${a?.plannedDeletions ?? '?'} deprovisions (${a?.reason ?? ''}); approve with: duo-sync approve ${connectionId} ${workflowId} --hash ${a?.deletionSetHash ?? '<hash>'}, or drop them with --skip`,
+        `duo-sync: full sync ${workflowId} is waiting for approval of ${a?.plannedDeletions ?? '?'} deprovisions${a?.plannedAdoptions ? ` and ${a.plannedAdoptions} adoptions` : ''} (${a?.reason ?? ''}); approve with: duo-sync approve ${connectionId} ${workflowId} --hash ${a?.deletionSetHash ?? '<hash>'}, or drop them with --skip`,
       );
       return ExitCode.awaitingApproval;
     }

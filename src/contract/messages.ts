@@ -84,7 +84,14 @@ export const RunProgressSchema = z
     usersSeen: z.number().int().min(0),
     counts: RunCountsSchema,
     awaitingApproval: z
-      .object({ plannedDeletions: z.number().int().min(0), ownedCount: z.number().int().min(0), deletionSetHash: DeletionSetHashSchema, reason: z.string().max(2000) })
+      .object({
+        plannedDeletions: z.number().int().min(0),
+        /** Existing Duo users the run would adopt; the same approval (by deletionSetHash) covers them. */
+        plannedAdoptions: z.number().int().min(0).optional(),
+        ownedCount: z.number().int().min(0),
+        deletionSetHash: DeletionSetHashSchema,
+        reason: z.string().max(2000),
+      })
       .strict()
       .optional(),
     note: z.string().max(2000).optional(),

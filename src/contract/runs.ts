@@ -104,6 +104,12 @@ export interface GuardedRunResult {
 }
 
 export interface FullSyncResult extends GuardedRunResult {
+  /**
+   * Existing Duo users this run planned to adopt (rules with `adopt`), exactly as the approval's
+   * hash covers them: `id` is `adopt:<rule>:<Duo user id>:<store id>`. A dry run lists them too;
+   * what was adopted is `summary.adopted`, what was refused and why `summary.adoptionConflicts`.
+   */
+  plannedAdoptions?: { id: string; label: string }[];
   /** Users read in scope from the store (all rules); `null` when the read was incomplete. */
   inScopeCount: number | null;
 }

@@ -63,11 +63,11 @@ export function describeConnection(s: ConnectionStatus): string {
   if (s.currentRun) {
     const r = s.currentRun;
     lines.push(`running ${r.workflowId}: ${r.phase}, ${r.pagesDone} pages, ${r.usersSeen} users in scope`);
-    if (r.awaitingApproval) lines.push(`awaiting deletion approval: ${r.awaitingApproval.plannedDeletions} of ${r.awaitingApproval.ownedCount} owned users`);
+    if (r.awaitingApproval) lines.push(`awaiting deletion approval: ${r.awaitingApproval.plannedDeletions} of ${r.awaitingApproval.ownedCount} owned users${adoptionsText(r.awaitingApproval)}`);
   }
   for (const run of s.runsInFlight) {
     const a = run.progress.awaitingApproval;
-    if (run.workflowId !== s.currentRun?.workflowId && a) lines.push(`${run.workflowId} awaits deletion approval: ${a.plannedDeletions} of ${a.ownedCount} owned users`);
+    if (run.workflowId !== s.currentRun?.workflowId && a) lines.push(`${run.workflowId} awaits deletion approval: ${a.plannedDeletions} of ${a.ownedCount} owned users${adoptionsText(a)}`);
   }
   const last = [...s.lastRuns].reverse().find((r) => r.outcome !== 'running');
   if (last) lines.push(`last run ${last.workflowId}: ${last.outcome} at ${at(last.finishedAt ?? last.startedAt)}`);
@@ -76,4 +76,9 @@ export function describeConnection(s: ConnectionStatus): string {
   if (s.pendingChanges || s.reconcilesInFlight) lines.push(`${s.pendingChanges} user changes pending, ${s.reconcilesInFlight} reconciling`);
   // Blank lines: the UI renders current details as markdown, which would join single newlines.
   return lines.join('\n\n');
+}
+
+/** The adoptions an approval also covers, when the run planned any. */
+function adoptionsText(a: { plannedAdoptions?: number | undefined }): string {
+  return a.plannedAdoptions ? ` and ${a.plannedAdoptions} adoptions of existing Duo users` : '';
 }

@@ -99,17 +99,28 @@ export const ADMIN_ROLES = ['Owner', 'Administrator', 'Application Manager', 'Us
 export const AdminRoleSchema = z.enum(ADMIN_ROLES);
 export type AdminRole = z.infer<typeof AdminRoleSchema>;
 
+/** Store groups whose members become administrators: a handful, written by hand. */
+export const MAX_ADMIN_GROUPS = 20;
+
+/** One store group (by name, case-insensitively, or by id) whose members become administrators with `role`. */
+export const AdminGroupSchema = z.object({ group: z.string().trim().min(1), role: AdminRoleSchema }).strict();
+export type AdminGroup = z.infer<typeof AdminGroupSchema>;
+
 /**
- * A rule that may create Duo administrators (users whose mapped `userType` is `admin`) names the
- * role they get. Duo makes an administrator created without a role an Owner, so a role is always
- * sent, and Owner itself needs `allowOwnerRole`.
+ * A rule that may create Duo administrators names the role they get: `role` for users whose mapped
+ * `userType` is `admin`, and/or `groups` (like Duo's admin directory sync: members of a store group
+ * become administrators with that group's role; the first listed group a user is in decides). Duo
+ * makes an administrator created without a role an Owner, so a role is always sent, and Owner
+ * itself needs `allowOwnerRole`.
  */
 export const RuleAdministratorsSchema = z
   .object({
-    role: AdminRoleSchema,
+    role: AdminRoleSchema.optional(),
+    groups: z.array(AdminGroupSchema).max(MAX_ADMIN_GROUPS, `at most ${MAX_ADMIN_GROUPS} administrator groups per rule`).optional(),
     allowOwnerRole: z.boolean().default(false),
   })
   .strict();
+export type RuleAdministrators = z.infer<typeof RuleAdministratorsSchema>;
 
 export const AdoptModeSchema = z.enum(['never', 'username', 'email']);
 export type AdoptMode = z.infer<typeof AdoptModeSchema>;
@@ -132,7 +143,14 @@ export const RuleSchema = z
      * deletes the groups the rule provisioned earlier (removing the key leaves them as they are).
      */
     groups: z
-      .object({ include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`) })
+      .object({
+        include: z.array(z.string().trim().min(1)).max(MAX_GROUPS_PER_RULE, `at most ${MAX_GROUPS_PER_RULE} groups per rule; split them over several rules`),
+        /**
+         * Store groups that contain groups: `direct` (absent means direct) puts a user in the Duo groups of the store
+         * groups it is a direct member of; `flatten` also in every group containing one of those, transitively (cycles are safe).
+         */
+        nested: z.enum(['direct', 'flatten']).optional(),
+      })
       .strict()
       .optional(),
     /** Inbound rules: the store attribute that records which users inbound sync created (default per store kind). */
@@ -141,12 +159,18 @@ export const RuleSchema = z
     phoneRegion: PhoneRegionSchema.optional(),
     /** Where a user's Duo phone comes from, in priority order, with its Duo phone type; absent: DEFAULT_PHONE_SOURCES. */
     phoneSources: PhoneSourcesSchema.optional(),
+    /**
+     * A number several store users list: `conflict` (absent means conflict) fails that phone for each of them,
+     * naming the others, and provisions them without it; `allow` attaches the one phone to all of them.
+     */
+    phoneSharing: z.enum(['conflict', 'allow']).optional(),
     /** Outbound rules that map `userType`: the role of the administrators they create. */
     administrators: RuleAdministratorsSchema.optional(),
     /**
      * Whether an existing Duo user without any duo-sync marker is taken over (planAdoption in
-     * src/domain/plan.ts): `username` (same username), `email` (same username and same email).
-     * Absent means `never`, the only value accepted until runs list adoptions for approval (docs/ownership.md).
+     * src/domain/plan.ts): `username` (the Duo user with the mapped username), `email` (the one Duo
+     * user with the store user's email, renamed to the mapped username). Absent means `never`.
+     * Full syncs plan adoptions as a listed, guarded change (docs/ownership.md, "Adoption").
      */
     adopt: AdoptModeSchema.optional(),
   })
@@ -156,9 +180,8 @@ export const RuleSchema = z
       ctx.addIssue({ code: 'custom', path: ['phoneSources'], message: 'set either phoneSources or attributeMappings.phone, not both (attributeMappings.phone picks one value, typed mobile)' });
     }
     for (const issue of administratorIssues(rule)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-    if (rule.adopt !== undefined && rule.adopt !== 'never') {
-      // The planning exists; runs do not yet list adoptions for approval, so taking over accounts is refused rather than done unseen.
-      ctx.addIssue({ code: 'custom', path: ['adopt'], message: `adopting existing Duo users ("${rule.adopt}") is not available yet: runs cannot list adoptions for approval; keep "never" and rename or delete same-name Duo users by hand (docs/ownership.md)` });
+    if (rule.direction === 'inbound' && rule.adopt !== undefined && rule.adopt !== 'never') {
+      ctx.addIssue({ code: 'custom', path: ['adopt'], message: `adopt applies to outbound rules (existing Duo users); inbound rules never adopt store users: remove adopt from this inbound rule` });
     }
   });
 export type Rule = z.infer<typeof RuleSchema>;
@@ -166,23 +189,34 @@ export type RuleInput = z.input<typeof RuleSchema>;
 
 const ROLE_LIST = ADMIN_ROLES.filter((r) => r !== 'Owner').join(', ');
 
-/** Administrators are created only by an explicit `userType` mapping together with an explicit role. */
+/** Administrators are created only by an explicit `userType` mapping with an explicit role, or by explicit administrator groups. */
 function administratorIssues(rule: Pick<Rule, 'direction' | 'attributeMappings' | 'administrators'>): { path: PropertyKey[]; message: string }[] {
   const admins = rule.administrators;
   if (rule.direction === 'inbound') {
     return admins ? [{ path: ['administrators'], message: 'only outbound rules create Duo administrators: remove administrators from this inbound rule' }] : [];
   }
   const mapsUserType = rule.attributeMappings.userType !== undefined;
-  if (mapsUserType && !admins) {
+  if (mapsUserType && admins?.role === undefined) {
     return [{ path: ['attributeMappings', 'userType'], message: `mapping userType lets this rule create Duo administrators: add "administrators": {"role": …} with one of ${ROLE_LIST} (Owner needs "allowOwnerRole": true), or remove the userType mapping` }];
   }
-  if (admins && !mapsUserType) {
-    return [{ path: ['administrators'], message: 'administrators has no effect without a userType mapping: map attributeMappings.userType to say which users are administrators, or remove administrators' }];
+  if (!admins) return [];
+  if (admins.role !== undefined && !mapsUserType) {
+    return [{ path: ['administrators'], message: 'administrators has no effect without a userType mapping: map attributeMappings.userType to say which users get administrators.role, give administrators.groups instead of a role, or remove administrators' }];
   }
-  if (admins?.role === 'Owner' && !admins.allowOwnerRole) {
-    return [{ path: ['administrators', 'role'], message: `Owner is Duo's unrestricted role: set "allowOwnerRole": true to create Owners, or use a narrower role (${ROLE_LIST})` }];
+  if (admins.role === undefined && !admins.groups?.length) {
+    return [{ path: ['administrators'], message: 'administrators names no role: give "groups": [{"group": …, "role": …}] (store groups whose members become administrators), or map userType and give "role"' }];
   }
-  return [];
+  const issues: { path: PropertyKey[]; message: string }[] = [];
+  const ownerMessage = `Owner is Duo's unrestricted role: set "allowOwnerRole": true to create Owners, or use a narrower role (${ROLE_LIST})`;
+  if (admins.role === 'Owner' && !admins.allowOwnerRole) issues.push({ path: ['administrators', 'role'], message: ownerMessage });
+  const seen = new Set<string>();
+  (admins.groups ?? []).forEach((g, i) => {
+    if (g.role === 'Owner' && !admins.allowOwnerRole) issues.push({ path: ['administrators', 'groups', i, 'role'], message: ownerMessage });
+    const key = g.group.toLowerCase();
+    if (seen.has(key)) issues.push({ path: ['administrators', 'groups', i, 'group'], message: `group "${g.group}" is listed twice; a group gives one role (the first listed group a user is in decides)` });
+    seen.add(key);
+  });
+  return issues;
 }
 
 export const ConnectionConfigSchema = z

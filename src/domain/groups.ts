@@ -255,3 +255,22 @@ export function planMemberships(input: PlanMembershipsInput): MembershipPlan {
   }
   return { ops };
 }
+
+// ---- nested groups --------------------------------------------------------------------------------
+
+/**
+ * The groups a member of `direct` is in once nested groups are flattened: `direct` and every group
+ * that contains one of them, transitively. `parents` maps a group's externalId to the groups it is
+ * a direct member of. Each group is visited once, so cycles (A in B, B in A) end.
+ */
+export function flattenGroupIds(direct: readonly string[], parents: ReadonlyMap<string, readonly string[]>): string[] {
+  const seen = new Set<string>();
+  const queue = [...direct];
+  while (queue.length > 0) {
+    const id = queue.shift() as string;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    for (const parent of parents.get(id) ?? []) if (!seen.has(parent)) queue.push(parent);
+  }
+  return [...seen];
+}

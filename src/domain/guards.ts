@@ -16,6 +16,8 @@ export interface DeletionGuardInput {
   maxFraction: number;
   /** Trips when planned > maxCount. */
   maxCount: number;
+  /** What is planned (default deprovisions); adoptions are judged by the same thresholds, counted on their own. */
+  what?: 'deprovisions' | 'adoptions';
 }
 
 export type DeletionGuardResult = { allowed: true } | { allowed: false; reason: string };
@@ -27,6 +29,7 @@ function percent(fraction: number): string {
 /** Exactly at a threshold is allowed; one more trips it. */
 export function evaluateDeletionGuard(input: DeletionGuardInput): DeletionGuardResult {
   const { ownedCount, plannedDeletions: planned, maxFraction, maxCount } = input;
+  const what = input.what ?? 'deprovisions';
   if (planned <= 0) return { allowed: true };
   const reasons: string[] = [];
   const fractionLimit = maxFraction * ownedCount;
@@ -35,8 +38,8 @@ export function evaluateDeletionGuard(input: DeletionGuardInput): DeletionGuardR
     const share = ownedCount > 0 ? ` (${percent(planned / ownedCount)})` : '';
     reasons.push(`${planned} of ${ownedCount} owned users${share} is more than the limit of ${percent(maxFraction)} (${Math.floor(fractionLimit + 1e-9)} users)`);
   }
-  if (planned > maxCount) reasons.push(`${planned} is more than the limit of ${maxCount} deprovisions per run`);
-  return reasons.length === 0 ? { allowed: true } : { allowed: false, reason: `planned deprovisions: ${reasons.join('; ')}` };
+  if (planned > maxCount) reasons.push(`${planned} is more than the limit of ${maxCount} ${what} per run`);
+  return reasons.length === 0 ? { allowed: true } : { allowed: false, reason: `planned ${what}: ${reasons.join('; ')}` };
 }
 
 // ---- source health -----------------------------------------------------------------------------

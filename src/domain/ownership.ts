@@ -36,7 +36,15 @@ export type Owner = z.infer<typeof OwnerSchema>;
 export interface UserOwner extends Owner {
   /** The store user's externalId (LDAP entryUUID, SCIM id, file id); absent in markers written before it was recorded. */
   storeId?: string;
+  /**
+   * The Duo administrator duo-sync created for this user (`a=`): the ownership record of
+   * administrators, which have no notes of their own (docs/ownership.md#administrators).
+   */
+  adminId?: string;
 }
+
+/** Duo administrator ids (`DE…`): letters and digits only, so they never need encoding in a marker. */
+export const ADMIN_ID_RE = /^[A-Za-z0-9]{1,64}$/;
 
 /** Longest store id (user or group externalId) a marker carries; longer ids are refused before planning. */
 export const MAX_STORE_ID_LENGTH = 256;
@@ -45,27 +53,30 @@ const SLUG = '[a-z0-9][a-z0-9-]{0,62}';
 // encodeURIComponent's output alphabet: no `]`, `;` or newline can end a marker early.
 const ENCODED_ID = `[A-Za-z0-9\\-_.!~*'()%]{1,${MAX_STORE_ID_LENGTH * 3}}`;
 // Own last line (start of text or after a newline), exact format, only trailing whitespace after it.
-const TRAILING_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG})(?:;s=(${ENCODED_ID}))?\\]\\s*$`);
+const TRAILING_MARKER_RE = new RegExp(`(?:^|\\n)\\[duo-sync:c=(${SLUG});r=(${SLUG})(?:;s=(${ENCODED_ID}))?(?:;a=([A-Za-z0-9]{1,64}))?\\]\\s*$`);
 const ELLIPSIS = '…';
 
 export function formatMarker(owner: UserOwner): string {
   if (!SLUG_RE.test(owner.connectionId) || !SLUG_RE.test(owner.ruleId)) {
     throw new RangeError(`ownership marker ids must be slugs, got connection "${owner.connectionId}" and rule "${owner.ruleId}"`);
   }
-  if (owner.storeId === undefined) return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId}]`;
+  if (owner.adminId !== undefined && !ADMIN_ID_RE.test(owner.adminId)) throw new RangeError(`an administrator id in an ownership marker must be letters and digits, got "${owner.adminId}"`);
+  const admin = owner.adminId === undefined ? '' : `;a=${owner.adminId}`;
+  if (owner.storeId === undefined) return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId}${admin}]`;
   if (owner.storeId === '' || owner.storeId.length > MAX_STORE_ID_LENGTH) {
     throw new RangeError(`a store id in an ownership marker must be 1-${MAX_STORE_ID_LENGTH} characters, got ${owner.storeId.length}`);
   }
-  return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId};s=${encodeURIComponent(owner.storeId)}]`;
+  return `[duo-sync:c=${owner.connectionId};r=${owner.ruleId};s=${encodeURIComponent(owner.storeId)}${admin}]`;
 }
 
 function matchMarker(notes: string | null | undefined): UserOwner | null {
   if (!notes) return null;
   const m = TRAILING_MARKER_RE.exec(notes);
   if (!m || m[1] === undefined || m[2] === undefined) return null;
-  if (m[3] === undefined) return { connectionId: m[1], ruleId: m[2] };
+  const admin = m[4] === undefined ? {} : { adminId: m[4] };
+  if (m[3] === undefined) return { connectionId: m[1], ruleId: m[2], ...admin };
   try {
-    return { connectionId: m[1], ruleId: m[2], storeId: decodeURIComponent(m[3]) };
+    return { connectionId: m[1], ruleId: m[2], storeId: decodeURIComponent(m[3]), ...admin };
   } catch {
     return null;
   }
@@ -124,6 +135,18 @@ export function withMarker(humanNotes: string | null | undefined, owner: UserOwn
   if (human === '') return marker;
   const fitted = truncate(human, maxLength - marker.length - 1).trimEnd();
   return fitted === '' ? marker : `${fitted}\n${marker}`;
+}
+
+/**
+ * `notes` with its user marker recording `adminId` (or, with undefined, recording none): how
+ * duo-sync takes and forgets ownership of an administrator. Notes without a marker are returned
+ * as they are (there is no user of ours to record it on).
+ */
+export function withAdminId(notes: string | null | undefined, adminId: string | undefined): string | null {
+  const owner = matchMarker(notes);
+  if (!owner) return notes ?? null;
+  const { adminId: _old, ...rest } = owner;
+  return withMarker(stripMarker(notes), adminId === undefined ? rest : { ...rest, adminId });
 }
 
 /** Whether `notes` carries this connection's marker (and this rule's, when `ruleId` is given). */

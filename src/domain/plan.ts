@@ -24,13 +24,13 @@
  *   `cleanupUnusedPhones` is off.
  * - The marker records the store user's id; an owned user whose marker names another store user
  *   is not this store user's (`storeIdConflict`), and the caller fails it instead of planning.
- * - `userType: admin` plans `ensureAdmin` with the rule's administrator role (none without a role:
- *   Duo would make an Owner) unless the view says the user already is one; admins are never
- *   demoted (removing administrator rights is left to people).
+ * - Administrators are planned apart (src/domain/admins.ts) and joined to the user's plan by the
+ *   activity: only the administrator recorded on the user's marker is ever changed.
  * - The brief's `noop` is the empty plan.
  */
 import { z } from 'zod';
-import { AdminRoleSchema, type AdminRole, type AdoptMode, type UserActions } from './connection';
+import { type AdoptMode, type UserActions } from './connection';
+import { AdminOpSchemas } from './admins';
 import { clean, usernameKey, type DesiredDuoUser, type DesiredPhone } from './mapping';
 import { duoPhoneKey, PhoneTypeSchema } from './phones';
 import { isOwnedBy, isOwnedPhone, parseMarker, parseUserMarker, stripMarker, withMarker, type Owner } from './ownership';
@@ -53,6 +53,8 @@ export const DuoUserViewSchema = z.object({
   phones: z.array(z.object({ phone_id: z.string().min(1), number: z.string().nullable(), extension: z.string().nullable().optional(), name: z.string().nullable().optional() })),
   /** Whether an administrator with this user's email exists; unknown (absent) plans `ensureAdmin` for admin users. */
   isAdmin: z.boolean().optional(),
+  /** Managed by Duo's own directory sync (`last_directory_sync` set): never adopted. */
+  directorySynced: z.boolean().optional(),
 });
 export type DuoUserView = z.infer<typeof DuoUserViewSchema>;
 
@@ -103,8 +105,8 @@ export const PlanOpSchema = z.discriminatedUnion('op', [
   z.object({ op: z.literal('detachPhone'), userId: z.string().min(1), username, phoneId: z.string().min(1), number: z.string() }),
   /** Delete the phone only if no user is associated with it any more (phones can be shared). */
   z.object({ op: z.literal('deletePhoneIfUnused'), username, phoneId: z.string().min(1), number: z.string() }),
-  /** Make sure a Duo administrator exists for this user (matched by email); Duo needs email and name, and the role is always explicit. */
-  z.object({ op: z.literal('ensureAdmin'), username, email: z.string().min(1), name: z.string().min(1), role: AdminRoleSchema }),
+  /** The user's administrator (src/domain/admins.ts plans these). */
+  ...AdminOpSchemas,
   /** Membership in a Duo group this rule owns (src/domain/groups.ts plans these). */
   z.object({ op: z.literal('addToGroup'), userId: targetUserId, username, groupId: z.string().min(1), groupName: z.string() }),
   z.object({ op: z.literal('removeFromGroup'), userId: z.string().min(1), username, groupId: z.string().min(1), groupName: z.string() }),
@@ -140,8 +142,6 @@ export interface PlanUserInput {
   userActions: UserActions;
   /** The store user's externalId, recorded in the marker of the users it creates or updates. */
   storeId?: string;
-  /** The rule's administrator role; without one, `userType: admin` plans no administrator. */
-  adminRole?: AdminRole;
 }
 
 export const SKIP_NOT_OWNED = 'exists in Duo and is not owned by this connection';
@@ -219,13 +219,7 @@ function planCreate(desired: DesiredDuoUser, input: PlanUserInput): PlanOp[] {
   }
   const ops: PlanOp[] = [{ op: 'create', username: desired.username, fields }];
   if (desired.phone) ops.push(attachPhone(null, desired.username, desired.phone));
-  if (desired.userType === 'admin' && input.adminRole) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
-}
-
-function ensureAdmin(desired: DesiredDuoUser, role: AdminRole): PlanOp {
-  // mapStoreUser guarantees an email for admins; the fallback keeps the op well-formed regardless.
-  return { op: 'ensureAdmin', username: desired.username, email: desired.email ?? desired.username, name: desired.realname ?? desired.username, role };
 }
 
 function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUserInput): PlanOp[] {
@@ -238,8 +232,11 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUs
   }
   const human = desired.notes === undefined ? stripMarker(current.notes) : desired.notes;
   // The store id already recorded stays when the caller names none, so a plan never flips it.
-  const storeId = input.storeId ?? parseUserMarker(current.notes)?.storeId;
-  const notes = withMarker(human, storeId === undefined ? owner : { ...owner, storeId });
+  const recorded = parseUserMarker(current.notes);
+  const storeId = input.storeId ?? recorded?.storeId;
+  // The administrator this user owns stays recorded: only the admin ops take or forget it.
+  const adminId = recorded?.adminId;
+  const notes = withMarker(human, { ...owner, ...(storeId === undefined ? {} : { storeId }), ...(adminId === undefined ? {} : { adminId }) });
   if (notes !== (current.notes ?? '')) changes.notes = notes;
 
   let disable = false;
@@ -260,8 +257,6 @@ function planUpdate(desired: DesiredDuoUser, current: DuoUserView, input: PlanUs
     for (const p of stale) ops.push({ op: 'detachPhone', userId: current.user_id, username: user, phoneId: p.phone_id, number: p.number });
     ops.push(...phoneCleanup(current, stale, a.cleanupUnusedPhones));
   }
-
-  if (desired.userType === 'admin' && input.adminRole && current.isAdmin !== true) ops.push(ensureAdmin(desired, input.adminRole));
   return ops;
 }
 
@@ -317,13 +312,22 @@ export function planRename(current: DuoUserView, newUsername: string, owner: Own
 
 export interface PlanAdoptionInput {
   desired: DesiredDuoUser;
-  /** The Duo user with the desired username (looked up by username, not alias). */
+  /**
+   * The Duo user to take over: in `username` mode the user whose username (not an alias) is the
+   * desired username; in `email` mode the one Duo user whose email is the store user's (it is
+   * renamed to the desired username when its username differs).
+   */
   current: DuoUserView;
   owner: Owner;
   mode: AdoptMode;
   storeId: string;
+  userActions: UserActions;
   /** Whether a Duo administrator has this user's email (its linked user); unknown (absent) refuses. */
   isAdmin?: boolean;
+  /** A rule that manages administrators may adopt their linked users, and their administrators with them. */
+  managesAdministrators?: boolean;
+  /** The administrator linked to this user (same email), when there is one. */
+  adminId?: string;
 }
 
 export type Adoption = { adopt: true; ops: PlanOp[] } | { adopt: false; reason: string };
@@ -331,33 +335,45 @@ export type Adoption = { adopt: true; ops: PlanOp[] } | { adopt: false; reason: 
 /**
  * Taking over an existing Duo user that no duo-sync marker claims (a rule's `adopt`). Refused, with
  * the reason, for: any marker (another connection's or rule's user, or ours), a user in the Trash,
- * an administrator's linked user (or one whose administrator status is unknown), and in `email`
- * mode a user whose email differs. An adoption is one update: our marker (the human notes kept)
- * and the fields the mapping gives a value; fields it leaves empty, phones and tokens stay as they
- * are (later syncs manage only the phones duo-sync creates).
+ * a user Duo's own directory sync manages, an administrator's linked user (or one whose
+ * administrator status is unknown) unless the rule manages administrators, and in `email` mode a
+ * user whose email differs. An adoption is one update that appends our marker after the user's own
+ * notes (renaming the user in `email` mode), followed by what the rule's mapping plans for an owned
+ * user from then on (fields, status, the store's phone, administrator): planning the adopted user
+ * again plans nothing. Notes, aliases, tokens and phones people enrolled stay as they are.
  */
 export function planAdoption(input: PlanAdoptionInput): Adoption {
   const { desired, current, owner, mode, storeId } = input;
   if (mode === 'never') return { adopt: false, reason: `${SKIP_NOT_OWNED}, and the rule does not adopt existing users` };
-  if (usernameKey(desired.username) !== usernameKey(current.username)) throw new RangeError(`planAdoption got store user ${desired.username} but Duo user ${current.username}`);
+  if (mode === 'username' && usernameKey(desired.username) !== usernameKey(current.username)) throw new RangeError(`planAdoption got store user ${desired.username} but Duo user ${current.username}`);
   const marker = parseUserMarker(current.notes);
   if (marker) {
     const whose = marker.connectionId !== owner.connectionId ? `connection ${marker.connectionId}` : `rule ${marker.ruleId} of this connection`;
     return { adopt: false, reason: `is managed by ${whose}; duo-sync never adopts another owner's user` };
   }
   if (current.status === 'pending deletion') return { adopt: false, reason: 'is pending deletion in Duo (in the Trash); restore it first' };
-  if (input.isAdmin !== false) {
-    return { adopt: false, reason: input.isAdmin ? 'is the linked user of a Duo administrator; administrators’ users are never adopted' : 'could not be checked for a linked Duo administrator, so it is not adopted' };
+  if (current.directorySynced) return { adopt: false, reason: 'is managed by Duo’s own directory sync (its names and email come from that directory); duo-sync never adopts directory-synced users' };
+  if (input.isAdmin !== false && !(input.isAdmin === true && input.managesAdministrators)) {
+    return {
+      adopt: false,
+      reason: input.isAdmin
+        ? 'is the linked user of a Duo administrator; administrators’ users are adopted only by a rule that manages administrators'
+        : 'could not be checked for a linked Duo administrator, so it is not adopted',
+    };
   }
   if (mode === 'email' && (clean(desired.email)?.toLowerCase() ?? null) !== (clean(current.email)?.toLowerCase() ?? null)) {
     return { adopt: false, reason: `has email ${current.email ?? '(none)'}, not the store's ${desired.email ?? '(none)'}, and the rule adopts by email` };
   }
-  const changes: UserChanges = { notes: withMarker(current.notes, { ...owner, storeId }) };
-  for (const f of TEXT_FIELDS) {
-    const v = clean(desired[f]);
-    if (v !== null && !sameText(f, v, current[f])) changes[f] = v;
-  }
-  return { adopt: true, ops: [{ op: 'update', userId: current.user_id, username: current.username, changes }] };
+  // The linked administrator is taken over with its user (`a=` in the marker): from then on the
+  // administrator lifecycle (src/domain/admins.ts) updates its name, phone and role from the rule.
+  const claim: UserChanges = { notes: withMarker(current.notes, { ...owner, storeId, ...(input.isAdmin && input.adminId ? { adminId: input.adminId } : {}) }) };
+  if (current.username !== desired.username) claim.username = desired.username;
+  const adopted: DuoUserView = { ...current, username: desired.username, notes: claim.notes ?? null };
+  const then = planUser({ desired, current: adopted, owner, userActions: input.userActions, storeId });
+  // One modify: the claim and the mapped fields together.
+  const update = then.find((op): op is Extract<PlanOp, { op: 'update' }> => op.op === 'update');
+  const first: PlanOp = { op: 'update', userId: current.user_id, username: current.username, changes: { ...claim, ...(update?.changes ?? {}) } };
+  return { adopt: true, ops: [first, ...then.filter((op) => op !== update)] };
 }
 
 // ---- simulation ---------------------------------------------------------------------------------
@@ -402,9 +418,15 @@ export function applyPlanToView(view: DuoUserView | null, ops: readonly PlanOp[]
       case 'detachPhone':
         if (v) v = { ...v, phones: v.phones.filter((p) => p.phone_id !== op.phoneId) };
         break;
-      case 'ensureAdmin':
+      case 'createAdmin':
         if (v) v = { ...v, isAdmin: true };
         break;
+      case 'deleteAdmin':
+        if (v) v = { ...v, isAdmin: false };
+        break;
+      case 'modifyAdmin':
+      case 'forgetAdmin':
+      case 'refuseAdmin':
       case 'deletePhoneIfUnused':
       case 'addToGroup':
       case 'removeFromGroup':

@@ -55,6 +55,31 @@ function addGroupCounts(a: GroupCounts | undefined, b: Partial<GroupCounts> | un
   };
 }
 
+/**
+ * What happened to the Duo administrators duo-sync created (a dry run counts what it would do):
+ * role changes are privileged, so they are counted apart from other updates. Absent when none.
+ */
+export const AdminCountsSchema = z.object({
+  created: count.default(0),
+  /** Name or phone changed, or re-enabled. */
+  updated: count.default(0),
+  roleChanged: count.default(0),
+  disabled: count.default(0),
+  deleted: count.default(0),
+  /** Records forgotten: the administrator was gone from Duo. */
+  forgotten: count.default(0),
+});
+export type AdminCounts = z.infer<typeof AdminCountsSchema>;
+
+function addAdminCounts(a: AdminCounts | undefined, b: Partial<AdminCounts> | undefined): AdminCounts {
+  const keys = ['created', 'updated', 'roleChanged', 'disabled', 'deleted', 'forgotten'] as const;
+  return Object.fromEntries(keys.map((k) => [k, (a?.[k] ?? 0) + (b?.[k] ?? 0)])) as AdminCounts;
+}
+
+export function recordAdminCounts(summary: RunSummary, counts: Partial<AdminCounts>): RunSummary {
+  return { ...summary, admins: addAdminCounts(summary.admins, counts) };
+}
+
 export const RunSummarySchema = z.object({
   created: count.default(0),
   updated: count.default(0),
@@ -67,19 +92,35 @@ export const RunSummarySchema = z.object({
   /** Failures counted in `failed` whose details were dropped to keep the summary bounded. */
   failuresTruncated: count.default(0),
   groups: GroupCountsSchema.optional(),
+  admins: AdminCountsSchema.optional(),
   /** Users this run sent to Duo's Trash (removeAction `trash`), id and username; absent when none. */
   trashed: z.array(z.object({ id: z.string().min(1), label: z.string() })).max(MAX_TRASHED).optional(),
   /** Trashed users counted in `deleted` but not listed in `trashed` (over MAX_TRASHED). */
   trashedTruncated: count.optional(),
+  /** Existing Duo users this run adopted (a dry run: would adopt), Duo user id and what became of it; absent when none. */
+  adopted: z.array(z.object({ id: z.string().min(1), label: z.string() })).max(MAX_TRASHED).optional(),
+  adoptedTruncated: count.optional(),
+  /** Existing Duo users a rule with `adopt` matched but refused to adopt, each with why (counted in `skipped`). */
+  adoptionConflicts: z.array(z.object({ username: z.string(), reason: z.string() })).max(MAX_FAILURES).optional(),
+  adoptionConflictsTruncated: count.optional(),
 });
 export type RunSummary = z.infer<typeof RunSummarySchema>;
 
 /** The counters without the failure list: what runs report to the entity; the list stays in the run's result. */
-export const RunCountsSchema = RunSummarySchema.omit({ failures: true, failuresTruncated: true, trashed: true, trashedTruncated: true });
+export const RunCountsSchema = RunSummarySchema.omit({
+  failures: true,
+  failuresTruncated: true,
+  trashed: true,
+  trashedTruncated: true,
+  adopted: true,
+  adoptedTruncated: true,
+  adoptionConflicts: true,
+  adoptionConflictsTruncated: true,
+});
 export type RunCounts = z.infer<typeof RunCountsSchema>;
 
 export function countsOf(summary: RunSummary): RunCounts {
-  const { failures: _failures, failuresTruncated: _truncated, trashed: _trashed, trashedTruncated: _trashedTruncated, ...counts } = summary;
+  const { failures: _f, failuresTruncated: _ft, trashed: _t, trashedTruncated: _tt, adopted: _a, adoptedTruncated: _at, adoptionConflicts: _c, adoptionConflictsTruncated: _ct, ...counts } = summary;
   return counts;
 }
 
@@ -110,8 +151,34 @@ export function mergeSummary(a: RunSummary, b: RunSummary): RunSummary {
     failed: a.failed + b.failed,
     ...capFailures([...a.failures, ...b.failures], a.failuresTruncated + b.failuresTruncated),
     ...(a.groups || b.groups ? { groups: addGroupCounts(a.groups, b.groups) } : {}),
+    ...(a.admins || b.admins ? { admins: addAdminCounts(a.admins, b.admins) } : {}),
     ...capTrashed([...(a.trashed ?? []), ...(b.trashed ?? [])], (a.trashedTruncated ?? 0) + (b.trashedTruncated ?? 0)),
+    ...capAdoptions([...(a.adopted ?? []), ...(b.adopted ?? [])], (a.adoptedTruncated ?? 0) + (b.adoptedTruncated ?? 0)),
+    ...capConflicts([...(a.adoptionConflicts ?? []), ...(b.adoptionConflicts ?? [])], (a.adoptionConflictsTruncated ?? 0) + (b.adoptionConflictsTruncated ?? 0)),
   };
+}
+
+function capAdoptions(adopted: readonly { id: string; label: string }[], truncated: number): Pick<RunSummary, 'adopted' | 'adoptedTruncated'> {
+  const kept = adopted.slice(0, MAX_TRASHED);
+  const dropped = truncated + adopted.length - kept.length;
+  return { ...(kept.length ? { adopted: kept } : {}), ...(dropped ? { adoptedTruncated: dropped } : {}) };
+}
+
+function capConflicts(conflicts: readonly { username: string; reason: string }[], truncated: number): Pick<RunSummary, 'adoptionConflicts' | 'adoptionConflictsTruncated'> {
+  const kept = conflicts.slice(0, MAX_FAILURES);
+  const dropped = truncated + conflicts.length - kept.length;
+  return { ...(kept.length ? { adoptionConflicts: kept } : {}), ...(dropped ? { adoptionConflictsTruncated: dropped } : {}) };
+}
+
+/** One existing Duo user adopted (or, in a dry run, that would be), listed while there is room. */
+export function recordAdopted(summary: RunSummary, user: { id: string; label: string }): RunSummary {
+  return { ...summary, ...capAdoptions([...(summary.adopted ?? []), user], summary.adoptedTruncated ?? 0) };
+}
+
+/** One existing Duo user a rule matched for adoption but refused, counted as skipped, with why. */
+export function recordAdoptionConflict(summary: RunSummary, conflict: { username: string; reason: string }): RunSummary {
+  const entry = { username: shorten(conflict.username), reason: shorten(conflict.reason) };
+  return { ...recordOutcome(summary, 'skipped'), ...capConflicts([...(summary.adoptionConflicts ?? []), entry], summary.adoptionConflictsTruncated ?? 0) };
 }
 
 function capTrashed(trashed: readonly { id: string; label: string }[], truncated: number): Pick<RunSummary, 'trashed' | 'trashedTruncated'> {
@@ -134,6 +201,11 @@ export function describeCounts(c: RunCounts): string {
 /** The group counters as one line (`groups: created 2, …; memberships added 37, removed 0`). */
 export function describeGroupCounts(g: GroupCounts): string {
   return `groups: created ${g.created}, updated ${g.updated}, deleted ${g.deleted}, unchanged ${g.unchanged}; memberships added ${g.membershipsAdded}, removed ${g.membershipsRemoved}`;
+}
+
+/** The administrator counters as one line (`administrators: created 1, …`). */
+export function describeAdminCounts(a: AdminCounts): string {
+  return `administrators: created ${a.created}, updated ${a.updated}, role changed ${a.roleChanged}, disabled ${a.disabled}, deleted ${a.deleted}, forgotten ${a.forgotten}`;
 }
 
 export function recordGroupCounts(summary: RunSummary, counts: Partial<GroupCounts>): RunSummary {

@@ -252,6 +252,14 @@ export class DuoClient {
     return found;
   }
 
+  /**
+   * Users whose email is `email` (Duo compares without regard to case). Duo lets several users share
+   * an email, so this is a list; callers decide what more than one hit means.
+   */
+  async findUsersByEmail(email: string): Promise<DuoUser[]> {
+    return (await this.call(`find users with email "${email}"`, 'GET', '/admin/v1/users', { email }, z.array(DuoUserSchema))).data;
+  }
+
   /** The user whose username or alias matches (Duo returns a list of 0 or 1), or undefined. */
   async findUserByUsername(username: string): Promise<DuoUser | undefined> {
     const { data } = await this.call(`find user "${username}"`, 'GET', '/admin/v1/users', { username }, z.array(DuoUserSchema));

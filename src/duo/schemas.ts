@@ -90,6 +90,10 @@ export const DuoUserSchema = z
     aliases: z.record(z.string(), z.string()).nullish().transform((v) => v ?? {}),
     created: unixSeconds,
     last_login: unixSeconds,
+    /** When Duo's own directory sync last updated the user; null for users no directory manages (docs/duo.md). */
+    last_directory_sync: unixSeconds,
+    /** The directory's id for a directory-synced user. */
+    external_id: z.string().nullish(),
     is_enrolled: z.boolean().optional(),
     groups: z.array(DuoGroupSchema).default([]),
     phones: z.array(DuoPhoneSchema).default([]),

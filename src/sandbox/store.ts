@@ -106,7 +106,16 @@ export interface UserRecord {
   trashedAt: number | null;
   /** The status a restore gives back. */
   statusBeforeTrash: LiveUserStatus | null;
+  /**
+   * Set for users Duo's own directory sync manages (Azure AD, AD/LDAP sync): when it last synced
+   * them (unix s), and the directory's id for them. Their synced fields cannot be changed through
+   * the Admin API (see `directoryFieldRefusal`).
+   */
+  directory: { lastSync: number; externalId: string } | null;
 }
+
+/** Fields Duo's directory sync writes on the users it manages: the Admin API may not change them. */
+export const DIRECTORY_SYNCED_FIELDS = ['username', 'realname', 'firstname', 'lastname', 'email', 'alias1', 'alias2', 'alias3', 'alias4', 'aliases'] as const;
 
 export interface GroupRecord {
   group_id: string;
@@ -179,6 +188,13 @@ export class DuoStore {
    * `next_offset` equal to the requested offset (a server that never advances).
    */
   readonly quirks = { usersNextOffsetStuck: false };
+  /**
+   * Duo's administrator rules. Duo refuses to disable an Owner, and to restrict one by
+   * administrative units (its API documentation says so; the exact error is not documented, so the
+   * sandbox answers 400 40002 naming the parameter). `ownersCanBeDisabled: true` lifts the first
+   * refusal, to test behaviour against a Duo that would allow it.
+   */
+  readonly adminPolicy = { ownersCanBeDisabled: false };
   /** Lower-cased username or alias → user id. */
   private readonly names = new Map<string, string>();
   private readonly groupNames = new Map<string, string>();
@@ -236,6 +252,7 @@ export class DuoStore {
       phoneIds: new Set(),
       trashedAt: null,
       statusBeforeTrash: null,
+      directory: null,
     };
     this.applyUserParams(user, p);
     this.users.set(user.user_id, user);
@@ -245,6 +262,8 @@ export class DuoStore {
 
   modifyUser(id: string, p: Params): UserRecord {
     const user = this.getUser(id);
+    const refused = directoryFieldRefusal(user, p);
+    if (refused) throw refused;
     const copy: UserRecord = { ...user, aliases: [...user.aliases] };
     const newName = p.get('username');
     if (newName !== undefined) {
@@ -260,6 +279,13 @@ export class DuoStore {
     this.unindexNames(user);
     Object.assign(user, copy);
     this.indexNames(user);
+    return user;
+  }
+
+  /** Marks a user as managed by Duo's directory sync (how the sandbox seeds such users; Duo has no API for it). */
+  markDirectorySynced(id: string, externalId: string, lastSync = this.nowSeconds()): UserRecord {
+    const user = this.getUser(id);
+    user.directory = { lastSync, externalId };
     return user;
   }
 
@@ -573,8 +599,15 @@ export class DuoStore {
     if (status !== undefined) {
       if (status !== 'Active' && status !== 'Disabled') throw invalidParam('status');
       // Duo refuses to disable an Owner through the API.
-      if (status === 'Disabled' && copy.role === 'Owner') throw invalidParam('status');
+      if (status === 'Disabled' && copy.role === 'Owner' && !this.adminPolicy.ownersCanBeDisabled) throw invalidParam('status');
       copy.status = status;
+    }
+    const restricted = p.get('restricted_by_admin_units');
+    if (restricted !== undefined) {
+      if (restricted !== 'true' && restricted !== 'false') throw invalidParam('restricted_by_admin_units');
+      // An Owner cannot be restricted to administrative units.
+      if (restricted === 'true' && copy.role === 'Owner') throw invalidParam('restricted_by_admin_units');
+      copy.restricted_by_admin_units = restricted === 'true';
     }
     Object.assign(admin, copy);
     return admin;
@@ -652,7 +685,8 @@ export class DuoStore {
       aliases,
       created: u.created,
       last_login: u.last_login,
-      last_directory_sync: null,
+      last_directory_sync: u.directory?.lastSync ?? null,
+      ...(u.directory ? { external_id: u.directory.externalId } : {}),
       is_enrolled: phones.length > 0,
       lockout_reason: null,
       enable_auto_prompt: true,
@@ -689,6 +723,7 @@ export class DuoStore {
         group_ids: [...u.groupIds],
         phone_ids: [...u.phoneIds],
         ...(u.trashedAt === null ? {} : { trashed_at: u.trashedAt, status_before_trash: u.statusBeforeTrash ?? 'active' }),
+        ...(u.directory ? { directory: { ...u.directory } } : {}),
       })),
       groups: [...this.groups.values()].map((g) => ({ group_id: g.group_id, name: g.name, desc: g.desc, status: g.status })),
       phones: [...this.phones.values()].map((ph) => ({ phone_id: ph.phone_id, number: ph.number, extension: ph.extension, name: ph.name, type: ph.type, platform: ph.platform })),
@@ -730,6 +765,7 @@ export class DuoStore {
         // A pending-deletion user saved without a trash time (older state files) starts its 7 days now.
         trashedAt: s.trashed_at ?? (s.status === 'pending deletion' ? this.clock() : null),
         statusBeforeTrash: s.status_before_trash ?? (s.status === 'pending deletion' ? 'active' : null),
+        directory: s.directory ?? null,
       };
       if (user.trashedAt !== null) {
         user.status = 'pending deletion';
@@ -765,6 +801,26 @@ export class DuoStore {
   }
 }
 
+/**
+ * A modify that would change a field directory sync owns on a directory-synced user: Duo refuses it
+ * (the directory would overwrite it at its next sync). Duo documents no dedicated code for this; the
+ * sandbox answers like any refused parameter (400, code 40002, the field in `message_detail`).
+ * Sending a field unchanged is accepted.
+ */
+export function directoryFieldRefusal(user: UserRecord, p: Params): ApiFailure | undefined {
+  if (!user.directory) return undefined;
+  const current: Record<string, string> = { username: user.username, realname: user.realname, firstname: user.firstname, lastname: user.lastname, email: user.email };
+  for (const field of DIRECTORY_SYNCED_FIELDS) {
+    const v = p.get(field);
+    if (v === undefined) continue;
+    const alias = /^alias([1-4])$/.exec(field);
+    const now = field === 'aliases' ? undefined : alias ? user.aliases[Number(alias[1]) - 1] : current[field];
+    if (now !== undefined && (field === 'email' ? now.toLowerCase() === v.toLowerCase() : now === v)) continue;
+    return new ApiFailure(40002, 'Invalid request parameters', `${field} is managed by directory sync and cannot be changed through the Admin API`);
+  }
+  return undefined;
+}
+
 function groupStatus(value: string): string {
   const s = GROUP_STATUS[value.toLowerCase()];
   if (!s) throw invalidParam('status');
@@ -795,6 +851,8 @@ const SavedUserSchema = z.object({
   /** Present only for users in Trash (ms on the sandbox clock). */
   trashed_at: z.number().optional(),
   status_before_trash: z.enum(['active', 'bypass', 'disabled', 'locked out']).optional(),
+  /** Present only for users Duo's directory sync manages. */
+  directory: z.object({ lastSync: z.number(), externalId: z.string() }).optional(),
 });
 
 export const SandboxStateSchema = z.object({

@@ -156,10 +156,20 @@ export class LdapStore implements IdentityStore {
       fingerprint: queryFingerprint(['groups']),
       base: this.groupsDn,
       filter: this.groupFilter,
-      attributes: [this.attrs.externalId, this.attrs.groupName, this.attrs.groupDescription],
+      // memberOf is operational: asked for by name, it tells which groups contain this group (nested groups).
+      attributes: [this.attrs.externalId, this.attrs.groupName, this.attrs.groupDescription, ...(this.config.membership === 'memberOf' ? [this.attrs.memberOf] : [])],
     };
     const { entries, next } = await this.pagedSearch(query, page?.cursor, size);
-    return { items: entries.map((e) => this.toGroup(normalise(e))), nextCursor: next };
+    const records = entries.map(normalise);
+    const parents = await this.groupIdsFor(records);
+    return {
+      items: records.map((r, i) => {
+        const group = this.toGroup(r);
+        const groupIds = parents[i] ?? [];
+        return groupIds.length ? { ...group, groupIds } : group;
+      }),
+      nextCursor: next,
+    };
   }
 
   async listGroupMembers(groupExternalId: string, page?: PageRequest): Promise<Page<StoreUser>> {

@@ -19,6 +19,8 @@ export const StoreGroupSchema = z.object({
   externalId: z.string().min(1),
   name: z.string().min(1),
   description: z.string().optional(),
+  /** externalIds of the groups this group is a direct member of (nested groups); absent where the store reports none. */
+  groupIds: z.array(z.string()).optional(),
 });
 export type StoreGroup = z.infer<typeof StoreGroupSchema>;
 

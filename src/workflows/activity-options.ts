@@ -15,6 +15,7 @@ type PageActivity =
   | 'planDeprovisionPage'
   | 'planRuleDeletionPage'
   | 'applyDeprovisionBatch'
+  | 'applyAdoptions'
   | 'releaseRulePage'
   | 'countInScope'
   | 'deleteRuleGroups'

@@ -13,7 +13,7 @@ import { evaluateSourceHealth } from '../domain/guards';
 import { describeCounts, describeGroupCounts, emptySummary, mergeSummary, recordFailure } from '../domain/summary';
 import { pageActivities } from './activity-options';
 import { failureMessage, parseInput } from './failures';
-import { CandidateSchema, ClaimSchema, driveGuardedRun, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
+import { CandidateSchema, ClaimSchema, driveGuardedRun, isAdoption, MAX_PLANNED_DELETIONS, registerRunHandlers, freshGuardedRunState, GuardedRunStateSchema, markReadIncomplete } from './guarded-run';
 import { asRun, claimFromEntity } from './run-support';
 
 const CarriedSchema = GuardedRunStateSchema.extend({
@@ -27,6 +27,11 @@ const CarriedSchema = GuardedRunStateSchema.extend({
   /** Owned groups the groups passes want gone, and how many groups the rules own: they join the deletion plan. */
   groupDeletions: z.array(CandidateSchema).default([]),
   ownedGroups: z.number().int().min(0).default(0),
+  /** Existing Duo users the upsert pages would adopt (rules with `adopt`): they join the plan like deletions. */
+  adoptions: z.array(CandidateSchema).max(MAX_PLANNED_DELETIONS).default([]),
+  adoptionsBeyondLimit: z.number().int().min(0).default(0),
+  /** Users the rules already own, seen by the upsert pass: what the guard measures adoptions against. */
+  ownedSeen: z.number().int().min(0).default(0),
   /** The configuration claimed at the start, kept for the whole run (continue-as-new included). */
   claim: ClaimSchema,
 });
@@ -41,7 +46,7 @@ export async function fullSyncWorkflow(rawInput: FullSyncInput): Promise<FullSyn
 async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<FullSyncResult & { inScopeByRule: Record<string, number> }> {
   const carried = input.carried === undefined ? undefined : parseInput(CarriedSchema, 'full-sync carried state', input.carried);
   const claim = carried?.claim ?? (await claimFromEntity(input.connectionId, { kind: 'fullSync', dryRun: input.dryRun, ...(input.ruleId ? { ruleId: input.ruleId } : {}) }));
-  const s: Carried = carried ?? { ...freshGuardedRunState(), ruleIndex: 0, cursor: null, duoOffset: 0, inScopeByRule: {}, groupDeletions: [], ownedGroups: 0, claim };
+  const s: Carried = carried ?? { ...freshGuardedRunState(), ruleIndex: 0, cursor: null, duoOffset: 0, inScopeByRule: {}, groupDeletions: [], ownedGroups: 0, adoptions: [], adoptionsBeyondLimit: 0, ownedSeen: 0, claim };
   const config = claim.config;
   const rules = outboundRules(config).filter((r) => !input.ruleId || r.id === input.ruleId);
   if (input.ruleId && rules.length === 0) throw ApplicationFailure.nonRetryable(`rule ${input.ruleId} is not an outbound rule of connection ${input.connectionId}`, 'UnknownRule');
@@ -54,6 +59,7 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
     claim: { ...claim, config },
     state: s,
     describe: (p) => describe(p, input.dryRun),
+    adoptionBase: () => s.ownedSeen,
     continueAsNew: () => continueAsNew<typeof fullSyncWorkflow>({ ...input, carried: s }),
 
     async upsertPage() {
@@ -93,6 +99,11 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
         s.usersSeen += page.inScopeCount;
         s.inScopeByRule[rule.id] = (s.inScopeByRule[rule.id] ?? 0) + page.inScopeCount;
         s.cursor = page.nextCursor;
+        s.ownedSeen += page.ownedCount ?? 0;
+        for (const a of page.adoptions ?? []) {
+          if (s.adoptions.length < MAX_PLANNED_DELETIONS) s.adoptions.push(a);
+          else s.adoptionsBeyondLimit += 1;
+        }
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         // A Duo listing that does not advance (the page's rename pass lists Duo users) stops the run, as in the plan pass.
@@ -106,10 +117,12 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
     },
 
     // Group deletions are planned even when user deprovisioning is off or gated: they have their own rules (groups.include).
-    planGate: () => (s.groupDeletions.length ? null : deprovisionGate(config, input.ruleId, s)),
+    // Adoptions too: they are planned changes of the upsert pass, guarded and approved like deletions.
+    planGate: () => (s.groupDeletions.length || s.adoptions.length ? null : deprovisionGate(config, input.ruleId, s)),
     async planPage() {
       const first = s.duoOffset === 0 && s.ownedCount === 0 && s.planned.length === 0;
-      const groups = first ? { owned: s.ownedGroups, candidates: s.groupDeletions } : { owned: 0, candidates: [] };
+      if (first && s.adoptionsBeyondLimit > 0) s.notes = [...s.notes, `${s.adoptionsBeyondLimit} more adoptions than the ${MAX_PLANNED_DELETIONS} one run may plan: they wait for the next run`].slice(-20);
+      const groups = first ? { owned: s.ownedGroups, candidates: [...s.groupDeletions, ...s.adoptions] } : { owned: 0, candidates: [] };
       const gate = first ? deprovisionGate(config, input.ruleId, s) : null;
       if (gate) {
         s.notes = [...s.notes, gate].slice(-20);
@@ -127,8 +140,10 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
     },
     async applyBatch(candidates) {
       const groups = candidates.filter((c) => c.id.startsWith('group:'));
-      const users = candidates.filter((c) => !c.id.startsWith('group:'));
+      const adoptions = candidates.filter(isAdoption);
+      const users = candidates.filter((c) => !c.id.startsWith('group:') && !isAdoption(c));
       let summary = users.length ? await pageActivities.applyDeprovisionBatch({ ...base, candidates: users, dryRun: input.dryRun }) : emptySummary();
+      if (adoptions.length) summary = mergeSummary(summary, await pageActivities.applyAdoptions({ ...base, candidates: adoptions, dryRun: input.dryRun }));
       for (const ruleId of new Set(groups.map((g) => g.id.split(':')[1] as string))) {
         const groupIds = groups.filter((g) => g.id.startsWith(`group:${ruleId}:`)).map((g) => g.id.slice(`group:${ruleId}:`.length));
         summary = mergeSummary(summary, await pageActivities.applyGroupDeletions({ ...base, ruleId, dryRun: input.dryRun, groupIds }));
@@ -142,6 +157,7 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
     workflowId: workflowInfo().workflowId,
     dryRun: input.dryRun,
     ...end,
+    plannedAdoptions: s.planned.filter(isAdoption),
     inScopeCount: s.readComplete ? s.usersSeen : null,
     inScopeByRule: s.inScopeByRule,
   };

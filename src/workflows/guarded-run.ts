@@ -33,6 +33,11 @@ export const ClaimSchema = z.object({
 export const CandidateSchema = z.object({ id: z.string().min(1), label: z.string() }).strict();
 export type Candidate = z.infer<typeof CandidateSchema>;
 
+/** Planned adoptions share the change list (and its hash) with deletions; their ids say which they are. */
+export function isAdoption(c: Candidate): boolean {
+  return c.id.startsWith('adopt:');
+}
+
 export const GuardedRunStateSchema = z.object({
   phase: z.enum(['upsert', 'deprovisionPlan', 'awaitingApproval', 'deprovisionApply', 'done']),
   pagesDone: z.number().int().min(0),
@@ -68,6 +73,8 @@ export interface GuardedRunSpec {
   claim: RunClaim;
   state: GuardedRunState;
   describe(progress: RunProgress): string;
+  /** What planned adoptions are measured against (objects the run found owned); absent: the plan's owned count. */
+  adoptionBase?(): number;
   /** One upsert page; resolves true when the pass is done. Absent: the run starts at the plan. */
   upsertPage?(): Promise<boolean>;
   /** Why nothing may be planned for deprovisioning this run (off, unhealthy read), or null. */
@@ -110,9 +117,7 @@ export async function driveGuardedRun(spec: GuardedRunSpec): Promise<GuardedRunE
     pagesDone: s.pagesDone,
     usersSeen: s.usersSeen,
     counts: countsOf(s.summary),
-    ...(s.phase === 'awaitingApproval'
-      ? { awaitingApproval: { plannedDeletions: s.planned.length, ownedCount: s.ownedCount, deletionSetHash: s.deletionSetHash, reason: (s.notes[s.notes.length - 1] ?? '').slice(0, 2000) } }
-      : {}),
+    ...(s.phase === 'awaitingApproval' ? { awaitingApproval: awaiting() } : {}),
     ...(s.notes.length ? { note: (s.notes[s.notes.length - 1] as string).slice(0, 2000) } : {}),
   });
   setHandler(progressQuery, progress);
@@ -125,6 +130,16 @@ export async function driveGuardedRun(spec: GuardedRunSpec): Promise<GuardedRunE
     if (s.phase === 'awaitingApproval') decision = parsed.data;
   });
 
+  function awaiting(): NonNullable<RunProgress['awaitingApproval']> {
+    const adoptions = s.planned.filter(isAdoption).length;
+    return {
+      plannedDeletions: s.planned.length - adoptions,
+      ...(adoptions ? { plannedAdoptions: adoptions } : {}),
+      ownedCount: s.ownedCount,
+      deletionSetHash: s.deletionSetHash,
+      reason: (s.notes[s.notes.length - 1] ?? '').slice(0, 2000),
+    };
+  }
   const report = async (force = false): Promise<void> => {
     setCurrentDetails(spec.describe(progress()));
     if (!force && s.pagesDone % PROGRESS_EVERY_PAGES !== 0) return;
@@ -176,10 +191,17 @@ export async function driveGuardedRun(spec: GuardedRunSpec): Promise<GuardedRunE
     s.deletionSetHash = deletionSetHash(s.planned.map((c) => c.id));
     if (s.plannedBeyondLimit > 0) note(`${s.plannedBeyondLimit} more deprovisions than the ${MAX_PLANNED_DELETIONS} one run may plan: they wait for the next run`);
     if (s.planned.length === 0) return enterPhase('done');
-    const guard = evaluateDeletionGuard({ ownedCount: s.ownedCount, plannedDeletions: s.planned.length, maxFraction: spec.claim.config.deletionGuard.maxFraction, maxCount: spec.claim.config.deletionGuard.maxCount });
-    if (guard.allowed) return enterPhase('deprovisionApply');
-    if (spec.dryRun) return enterPhase('done', `dry run: the deletion guard would stop this run: ${guard.reason}`);
-    return enterPhase('awaitingApproval', `deletion guard: ${guard.reason}; send approveDeletions with runId ${workflowId} and deletionSetHash ${s.deletionSetHash} to apply`);
+    // Deletions and adoptions are judged by the same thresholds, each counted on its own; one approval covers the whole list.
+    const { maxFraction, maxCount } = spec.claim.config.deletionGuard;
+    const adoptions = s.planned.filter(isAdoption).length;
+    const reasons = [
+      evaluateDeletionGuard({ ownedCount: s.ownedCount, plannedDeletions: s.planned.length - adoptions, maxFraction, maxCount }),
+      evaluateDeletionGuard({ ownedCount: spec.adoptionBase?.() ?? s.ownedCount, plannedDeletions: adoptions, maxFraction, maxCount, what: 'adoptions' }),
+    ].flatMap((g) => (g.allowed ? [] : [g.reason]));
+    if (reasons.length === 0) return enterPhase('deprovisionApply');
+    const reason = reasons.join('; ');
+    if (spec.dryRun) return enterPhase('done', `dry run: the deletion guard would stop this run: ${reason}`);
+    return enterPhase('awaitingApproval', `deletion guard: ${reason}; send approveDeletions with runId ${workflowId} and deletionSetHash ${s.deletionSetHash} to apply`);
   }
 
   if (s.phase === 'awaitingApproval') {

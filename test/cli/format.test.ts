@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { fullSyncResultLines } from '../../src/cli/format';
+import { fullSyncResultLines, summaryLines } from '../../src/cli/format';
 import { emptySummary } from '../../src/domain/summary';
 
 describe('cli format: sync results', () => {
@@ -10,5 +10,11 @@ describe('cli format: sync results', () => {
     assert.doesNotMatch(text, /undefined/);
     assert.match(fullSyncResultLines({ ...base, duoCount: null }).join('\n'), /unknown \(the Duo read was incomplete\)/);
     assert.match(fullSyncResultLines({ ...base, workflowId: 'full-sync/acme/2', inScopeCount: 12 }).join('\n'), /users in scope:\s+12/);
+  });
+
+  it('shows administrator changes apart (a dry run of a role change shows it)', () => {
+    const text = summaryLines({ ...emptySummary(), updated: 1, admins: { created: 0, updated: 0, roleChanged: 1, disabled: 0, deleted: 0, forgotten: 0 } }).join('\n');
+    assert.match(text, /administrators: created 0, updated 0, role changed 1, disabled 0, deleted 0, forgotten 0/);
+    assert.doesNotMatch(summaryLines(emptySummary()).join('\n'), /administrators/);
   });
 });

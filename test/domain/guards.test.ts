@@ -30,6 +30,13 @@ describe('domain/guards', () => {
       assert.equal(guard(100, 30, 0.29).allowed, false);
     });
 
+    it('judges adoptions by the same limits and names them', () => {
+      const guard = evaluateDeletionGuard({ ownedCount: 0, plannedDeletions: 3, maxFraction: 0.1, maxCount: 500, what: 'adoptions' });
+      assert.ok(!guard.allowed);
+      assert.match(guard.reason, /^planned adoptions: 3 of 0 owned users/);
+      assert.ok(evaluateDeletionGuard({ ownedCount: 100, plannedDeletions: 10, maxFraction: 0.1, maxCount: 500, what: 'adoptions' }).allowed);
+    });
+
     it('trips when deletions are planned but no owned users were counted', () => {
       assert.equal(guard(0, 1).allowed, false);
     });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { UserActions } from '../../src/domain/connection';
 import { RuleSchema } from '../../src/domain/connection';
 import { AttributeMappingsSchema, mapStoreUser, type DesiredDuoUser } from '../../src/domain/mapping';
-import { phoneMarker, stripMarker, withMarker } from '../../src/domain/ownership';
+import { parseUserMarker, phoneMarker, stripMarker, withMarker } from '../../src/domain/ownership';
 import {
   applyPlanToView,
   isWriteOp,
@@ -68,11 +68,6 @@ describe('domain/plan', () => {
 
     it('never creates a user that is disabled in the store', () => {
       assert.deepEqual(kinds(plan(desired({ status: 'disabled' }), null)), ['skip']);
-    });
-
-    it('admins get ensureAdmin with the rule’s role after create', () => {
-      const ops = plan(desired({ userType: 'admin' }), null, {}, { adminRole: 'Help Desk' });
-      assert.deepEqual(ops.at(-1), { op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace', role: 'Help Desk' });
     });
 
     it('records the store id in the marker of the user it creates', () => {
@@ -284,20 +279,12 @@ describe('domain/plan', () => {
   });
 
   describe('admins', () => {
-    const role = { adminRole: 'Help Desk' as const };
-
-    it('plans ensureAdmin with the rule’s role unless the view says the user already is an admin', () => {
-      assert.deepEqual(plan(desired({ userType: 'admin' }), owned(), {}, role), [{ op: 'ensureAdmin', username: 'ada', email: 'ada@example.com', name: 'Ada Lovelace', role: 'Help Desk' }]);
-      assert.deepEqual(plan(desired({ userType: 'admin' }), owned({ isAdmin: true }), {}, role), []);
-    });
-
-    it('plans no administrator without a role (Duo would make it an Owner)', () => {
-      assert.deepEqual(plan(desired({ userType: 'admin' }), owned()), []);
+    it('a user plan plans no administrator: src/domain/admins.ts does, and keeps the recorded a= on updates', () => {
       assert.deepEqual(kinds(plan(desired({ userType: 'admin' }), null)), ['create', 'attachPhone']);
-    });
-
-    it('never demotes an administrator', () => {
       assert.deepEqual(plan(desired({ userType: 'user' }), owned({ isAdmin: true })), []);
+      const withAdmin = owned({ notes: '[duo-sync:c=acme;r=staff;a=DEADMIN1]' });
+      const [update] = plan(desired({ notes: 'hello' }), withAdmin, {}, { storeId: 'id-ada' });
+      assert.equal(update?.op === 'update' && update.changes.notes, 'hello\n[duo-sync:c=acme;r=staff;s=id-ada;a=DEADMIN1]');
     });
 
     it('an invalid userType never reaches the plan: mapping fails that user', () => {
@@ -412,7 +399,7 @@ describe('domain/plan', () => {
                 ]),
                 ...(r() < 0.5 ? { isAdmin: r() < 0.5 } : {}),
               };
-        const extra = { ...(r() < 0.5 ? { storeId: 'store-1' } : {}), ...(r() < 0.5 ? { adminRole: 'Help Desk' as const } : {}) };
+        const extra = { ...(r() < 0.5 ? { storeId: 'store-1' } : {}) };
         const first = planUser({ desired: d, current: c, owner: OWNER, userActions, ...extra });
         const after = applyPlanToView(c, first);
         const second = planUser({ desired: d, current: after, owner: OWNER, userActions, ...extra });
@@ -445,26 +432,42 @@ describe('domain/plan', () => {
     const byHand = (overrides: Partial<DuoUserView> = {}): DuoUserView =>
       owned({ notes: 'VIP, call first', realname: 'Ada L.', firstname: 'Ada', phones: [{ phone_id: 'DPHAND', number: '+15550001111', name: null }], ...overrides });
     const input = (current: DuoUserView, extra: Partial<Parameters<typeof planAdoption>[0]> = {}) =>
-      planAdoption({ desired: desired({ lastname: null }), current, owner: OWNER, mode: 'username', storeId: 'id-ada', isAdmin: false, ...extra });
+      planAdoption({ desired: desired({ lastname: null }), current, owner: OWNER, mode: 'username', storeId: 'id-ada', userActions: actions(), isAdmin: false, ...extra });
 
-    it('adopts by username with one update: our marker after the human notes, the fields the store names; phones and empty fields stay', () => {
+    it('adopts by username with one update (marker after the human notes, the mapped fields), then what the mapping plans; people’s phones stay; planning again plans nothing', () => {
       const result = input(byHand({ lastname: 'Byron' }));
       assert.ok(result.adopt, JSON.stringify(result));
-      assert.equal(result.ops.length, 1);
-      const [op] = result.ops;
+      for (const op of result.ops) assert.ok(PlanOpSchema.safeParse(op).success, JSON.stringify(op));
+      const [op, ...rest] = result.ops;
       assert.ok(op && op.op === 'update');
-      assert.deepEqual(op.changes, { notes: withMarker('VIP, call first', { ...OWNER, storeId: 'id-ada' }), realname: 'Ada Lovelace' });
+      assert.deepEqual(op.changes, { notes: withMarker('VIP, call first', { ...OWNER, storeId: 'id-ada' }), realname: 'Ada Lovelace', lastname: '' }, 'the rule’s mapping applies from now on, a cleared field included');
+      assert.deepEqual(kinds(rest), ['attachPhone'], 'the store’s phone is attached beside the person’s own phone, never instead of it');
       const after = applyPlanToView(byHand({ lastname: 'Byron' }), result.ops);
-      assert.equal(after?.lastname, 'Byron', 'a field the store leaves empty is not cleared');
-      assert.deepEqual(after?.phones.map((p) => p.phone_id), ['DPHAND']);
-      assert.deepEqual(plan(desired({ lastname: 'Byron' }), after, {}, { storeId: 'id-ada' }).filter((o) => o.op === 'detachPhone'), [], 'later syncs never detach the adopted user’s own phone');
+      assert.deepEqual(after?.phones.map((p) => p.phone_id), ['DPHAND', 'planned:+442079460958']);
+      assert.deepEqual(plan(desired({ lastname: null }), after, {}, { storeId: 'id-ada' }), [], 'the re-sync after an adoption writes nothing');
     });
 
-    it('refuses, saying why: another connection’s or rule’s user, the Trash, an administrator’s user, unknown admin status, email mismatch, never', () => {
+    it('a person’s own phone with the store’s number serves: nothing is attached or detached', () => {
+      const result = input(byHand({ phones: [{ phone_id: 'DPOWN', number: '+442079460958', name: 'iPhone' }] }));
+      assert.ok(result.adopt);
+      assert.deepEqual(kinds(result.ops), ['update']);
+    });
+
+    it('email mode adopts the user with the store’s email and renames it to the mapped username in the same update', () => {
+      const result = input(byHand({ username: 'ada.lovelace', email: 'ADA@example.com' }), { mode: 'email' });
+      assert.ok(result.adopt, JSON.stringify(result));
+      const [op] = result.ops;
+      assert.ok(op && op.op === 'update');
+      assert.equal(op.changes.username, 'ada');
+      assert.equal(op.username, 'ada.lovelace');
+    });
+
+    it('refuses, saying why: another connection’s or rule’s user, the Trash, directory sync, an administrator’s user, unknown admin status, email mismatch, never', () => {
       const reasons = [
         input(byHand({ notes: withMarker('', { connectionId: 'other', ruleId: 'staff' }) })),
         input(byHand({ notes: withMarker('', { ...OWNER, ruleId: 'admins' }) })),
         input(byHand({ status: 'pending deletion' })),
+        input(byHand({ directorySynced: true })),
         input(byHand(), { isAdmin: true }),
         input(byHand(), { isAdmin: undefined }),
         input(byHand({ email: 'someone.else@example.com' }), { mode: 'email' }),
@@ -473,19 +476,29 @@ describe('domain/plan', () => {
       assert.match(reasons[0] ?? '', /connection other/);
       assert.match(reasons[1] ?? '', /rule admins/);
       assert.match(reasons[2] ?? '', /Trash/);
-      assert.match(reasons[3] ?? '', /administrator/);
+      assert.match(reasons[3] ?? '', /directory sync/);
       assert.match(reasons[4] ?? '', /administrator/);
-      assert.match(reasons[5] ?? '', /someone\.else@example\.com/);
-      assert.match(reasons[6] ?? '', /does not adopt/);
+      assert.match(reasons[5] ?? '', /administrator/);
+      assert.match(reasons[6] ?? '', /someone\.else@example\.com/);
+      assert.match(reasons[7] ?? '', /does not adopt/);
       assert.ok(input(byHand(), { mode: 'email' }).adopt, 'email mode adopts when the emails match');
     });
 
-    it('a rule may not set adopt other than never until runs list adoptions for approval', () => {
+    it('an administrator’s linked user is adopted only by a rule that manages administrators, and its administrator with it', () => {
+      assert.ok(!input(byHand(), { isAdmin: true, adminId: 'DEADMIN1' }).adopt);
+      const adopted = input(byHand(), { isAdmin: true, managesAdministrators: true, adminId: 'DEADMIN1' });
+      assert.ok(adopted.adopt);
+      const claim = adopted.ops[0];
+      assert.ok(claim?.op === 'update' && parseUserMarker(claim.changes.notes)?.adminId === 'DEADMIN1', JSON.stringify(claim));
+    });
+
+    it('outbound rules may adopt by username or email; inbound rules may not', () => {
       const rule = { id: 'staff', direction: 'outbound', scope: { kind: 'all' } };
-      assert.ok(RuleSchema.safeParse({ ...rule, adopt: 'never' }).success);
-      const refused = RuleSchema.safeParse({ ...rule, adopt: 'username' });
-      assert.ok(!refused.success);
-      assert.match(refused.error.message, /not available yet/);
+      for (const adopt of ['never', 'username', 'email']) assert.ok(RuleSchema.safeParse({ ...rule, adopt }).success, adopt);
+      assert.ok(!RuleSchema.safeParse({ ...rule, adopt: 'always' }).success);
+      const inbound = RuleSchema.safeParse({ ...rule, direction: 'inbound', adopt: 'username' });
+      assert.ok(!inbound.success);
+      assert.match(inbound.error.message, /inbound/);
     });
   });
 });

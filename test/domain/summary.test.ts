@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describeCounts, describeGroupCounts, emptyGroupCounts, emptySummary, MAX_FAILURES, mergeSummary, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../../src/domain/summary';
+import { countsOf, describeCounts, describeGroupCounts, emptyGroupCounts, emptySummary, MAX_FAILURES, mergeSummary, recordAdopted, recordAdoptionConflict, recordFailure, recordOutcome, RunSummarySchema, type RunSummary } from '../../src/domain/summary';
 
 function withFailures(n: number, prefix: string): RunSummary {
   let s = emptySummary();
@@ -12,6 +12,17 @@ describe('domain/summary', () => {
     const summary = { ...recordOutcome(recordOutcome(emptySummary(), 'created', 3), 'skipped'), groups: { ...emptyGroupCounts(), created: 2, membershipsAdded: 37 } };
     assert.equal(describeCounts(summary), 'created 3, updated 0, disabled 0, deleted 0, unchanged 0, skipped 1, failed 0');
     assert.equal(describeGroupCounts(summary.groups), 'groups: created 2, updated 0, deleted 0, unchanged 0; memberships added 37, removed 0');
+  });
+
+  it('lists adoptions and refused adoptions per user, merges them, and keeps them out of the counters runs report', () => {
+    const a = recordAdopted(recordOutcome(emptySummary(), 'updated'), { id: 'adopt:staff:DU1:id-ada', label: 'ada' });
+    const b = recordAdoptionConflict(emptySummary(), { username: 'bob', reason: 'is managed by Duo’s own directory sync' });
+    const merged = mergeSummary(a, b);
+    assert.deepEqual(merged.adopted, [{ id: 'adopt:staff:DU1:id-ada', label: 'ada' }]);
+    assert.deepEqual(merged.adoptionConflicts, [{ username: 'bob', reason: 'is managed by Duo’s own directory sync' }]);
+    assert.deepEqual([merged.updated, merged.skipped], [1, 1], 'a refusal counts as skipped');
+    assert.ok(RunSummarySchema.safeParse(merged).success);
+    assert.ok(!('adopted' in countsOf(merged)) && !('adoptionConflicts' in countsOf(merged)));
   });
 
   it('starts at zero and validates', () => {

@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { approveDeletionsSignal, type FullSyncResult } from '../../src/contract';
 import { createDuoSyncMetrics, type AwaitingApproval } from '../../src/metrics/registry';
 import { awaitingApprovalFromTemporal } from '../../src/metrics/awaiting-approval';
+import { connectionsFromTemporal } from '../../src/metrics/known-connections';
 import { duoEndpointTemplate } from '../../src/metrics/duo-endpoint';
 import { startMetricsServer, type MetricsServer } from '../../src/metrics/server';
 import { waitFor } from '../support/entity';
-import { parseSamples, total } from '../support/prometheus-text';
+import { parseSamples, total, type Sample } from '../support/prometheus-text';
 import { configureEntity, fixtureTaskQueue, runByHand, startByHand } from '../support/runs';
 import { StoreError, type IdentityStore } from '../../src/stores';
-import { makeSyncFixture, makeUsers, type SyncFixture } from '../support/sync-fixture';
+import { makeSyncFixture, makeUsers, type FileUser, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal } from '../support/temporal';
 
 describe('metrics: duo-sync\'s own Prometheus metrics from a real worker', function () {
@@ -82,11 +83,50 @@ describe('metrics: duo-sync\'s own Prometheus metrics from a real worker', funct
         throw new StoreError('unavailable', 'down');
       },
     } as unknown as IdentityStore);
+    const before = parseSamples(await failing.registry.metrics());
+    assert.equal(sample(before, 'duo_sync_store_errors_total', { connection_id: 'c-store', store_kind: 'ldap', operation: 'getUser', error: 'unavailable' })?.value, 0, 'exported at 0 once the store is built, so rate() sees the first error');
+    assert.equal(sample(before, 'duo_sync_store_errors_total', { connection_id: 'c-store', operation: 'listUsers' }), undefined, 'only operations the store has');
     await assert.rejects(store.getUser('alice'), StoreError);
     assert.equal(store.kind, 'ldap', 'other properties pass through');
     const samples = parseSamples(await failing.registry.metrics());
     assert.equal(total(samples, 'duo_sync_store_errors_total', { connection_id: 'c-store', store_kind: 'ldap', operation: 'getUser', error: 'unavailable' }), 1);
     assert.equal(total(samples, 'duo_sync_store_request_duration_seconds_count', { operation: 'getUser' }), 1);
+  });
+
+  it('has a connection\'s run series at 0 before its first run ends, so increase() sees the first partial run', async () => {
+    // A fresh worker and connection: the first run this worker finishes for it ends partial (a phone no one can parse).
+    let known: () => Promise<string[]> = async () => [];
+    const worker = createDuoSyncMetrics({ processMetrics: false, knownConnections: () => known() });
+    const messy: FileUser = { ...(makeUsers(1, 'messy')[0] as FileUser), phones: ['ask reception'] };
+    const fx2 = await makeSyncFixture({ users: [...makeUsers(2, 'tidy'), messy] });
+    try {
+      const taskQueue = await fixtureTaskQueue(fx2, { metrics: worker });
+      known = connectionsFromTemporal(testTemporal().client, taskQueue);
+      await configureEntity(fx2, { metrics: worker });
+      const partial = { connection_id: fx2.connectionId, kind: 'fullSync', outcome: 'partial', dry_run: 'false' };
+      const before = parseSamples(await worker.registry.metrics());
+      assert.equal(sample(before, 'duo_sync_runs_total', partial)?.value, 0, 'the series exists at 0 before the first increment (else increase() starts from the 1)');
+      for (const outcome of ['succeeded', 'failed', 'cancelled']) assert.ok(sample(before, 'duo_sync_runs_total', { ...partial, outcome }), `runs_total ${outcome} is initialised too`);
+      const result = await runByHand(fx2, 'fullSyncWorkflow', {}, { worker: { metrics: worker } });
+      assert.equal(result.outcome, 'partial');
+      const after = parseSamples(await worker.registry.metrics());
+      assert.equal(sample(after, 'duo_sync_runs_total', partial)?.value, 1, 'increase() over the two scrapes is 1: the alert fires');
+
+      // Another worker that never ran anything for fx2 learns the connection from Temporal at scrape time.
+      const idle = createDuoSyncMetrics({ processMetrics: false, knownConnections: connectionsFromTemporal(testTemporal().client, taskQueue) });
+      const idleSamples = await waitFor('the idle worker to know the connection', async () => {
+        const s = parseSamples(await idle.registry.metrics());
+        return sample(s, 'duo_sync_runs_total', partial) ? s : undefined;
+      });
+      const mine = { connection_id: fx2.connectionId };
+      assert.equal(sample(idleSamples, 'duo_sync_runs_total', partial)?.value, 0);
+      assert.equal(sample(idleSamples, 'duo_sync_objects_changed_total', { ...mine, kind: 'fullSync', object: 'user', action: 'created' })?.value, 0);
+      assert.equal(sample(idleSamples, 'duo_sync_duo_rate_limited_total', { ...mine, category: 'getPage' })?.value, 0);
+      assert.equal(sample(idleSamples, 'duo_sync_webhook_deliveries_total', { ...mine, outcome: 'failed' })?.value, 0);
+      assert.equal(sample(idleSamples, 'duo_sync_audit_entries_written_total', mine)?.value, 0);
+    } finally {
+      await fx2.cleanup();
+    }
   });
 
   it('shows runs and planned deletions awaiting approval, from Temporal, until they are decided', async () => {
@@ -104,3 +144,7 @@ describe('metrics: duo-sync\'s own Prometheus metrics from a real worker', funct
     await waitFor('the gauge to clear', async () => (total(parseSamples(await scrape()), 'duo_sync_runs_awaiting_approval', { connection_id: fx.connectionId }) === 0 ? true : undefined));
   });
 });
+
+function sample(samples: Sample[], name: string, labels: Record<string, string>): Sample | undefined {
+  return samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { isOwnedPhone, phoneMarker } from '../../src/domain/ownership';
 import type { DuoStore } from '../../src/sandbox/store';
 import { makeSyncFixture, type FileUser, type SyncFixture } from '../support/sync-fixture';
-import { duoUserNamed, failureCodes, phoneNumbersOf, runFullSync } from './support';
+import { duoUserNamed, failureCodes, phoneNumbersOf, runFullSync, runReconcileUser } from './support';
 
 const VICTIM_NUMBER = '+15550001111';
 const INVENTORY_NUMBER = '+15550002222';
@@ -102,12 +102,32 @@ describe('safety: duo-sync uses only the phones it created', function () {
     assert.equal(fx.sandbox.store.findPhone('+15550006666'), undefined, 'ours is cleaned up');
   });
 
-  it('store users of this connection that list the same number share the phone duo-sync created', async () => {
-    const fx = await fixture([person('bob', '+15550007777'), person('carol', '+15550007777')]);
+  it('a number several store users list is a PhoneConflict of each of them, naming the others; with phoneSharing "allow" they share it', async () => {
+    const fx = await fixture([person('bob', '+15550007777'), person('carol', '+15550007777'), person('dan', '+15550007777'), person('erin', '+15550008888')]);
+    for (const attempt of [1, 2]) {
+      const { summary } = await runFullSync(fx);
+      assert.equal(summary.created, attempt === 1 ? 4 : 0, JSON.stringify(summary));
+      const conflicts = summary.failures.filter((f) => f.code === 'PhoneConflict');
+      assert.deepEqual(conflicts.map((f) => [f.username, f.operation]).sort(), [['bob', 'phone'], ['carol', 'phone'], ['dan', 'phone']], `run ${attempt}`);
+      assert.match(conflicts.find((f) => f.username === 'bob')?.message ?? '', /\+15550007777.* also the phone of store users "carol", "dan"/);
+      assert.match(conflicts.find((f) => f.username === 'dan')?.message ?? '', /"bob", "carol"/);
+    }
+    assert.equal(fx.sandbox.store.findPhone('+15550007777'), undefined, 'the shared number is attached to nobody');
+    assert.deepEqual(phoneNumbersOf(fx, duoUserNamed(fx, 'erin')), ['+15550008888']);
+
+    fx.config.rules = fx.config.rules.map((r) => ({ ...r, phoneSharing: 'allow' as const }));
     const { summary } = await runFullSync(fx);
     assert.equal(summary.failed, 0, JSON.stringify(summary));
-    assert.equal(summary.created, 2);
-    const phone = fx.sandbox.store.findPhone('+15550007777');
-    assert.equal(phone?.userIds.size, 2);
+    assert.equal(fx.sandbox.store.findPhone('+15550007777')?.userIds.size, 3, 'one phone, duo-sync’s own, shared by the three');
+  });
+
+  it('a single-user reconcile (no view of the whole store) refuses a number another user already has in Duo', async () => {
+    const fx = await fixture([person('bob', '+15550007777'), person('carol', '+15550006767')]);
+    await runFullSync(fx);
+    fx.writeUsers([person('bob', '+15550007777'), person('carol', '+15550007777')]);
+    const { summary } = await runReconcileUser(fx, 'carol');
+    assert.deepEqual(failureCodes(summary), ['PhoneConflict'], JSON.stringify(summary));
+    assert.match(summary.failures[0]?.message ?? '', /"bob"/);
+    assert.deepEqual(phoneNumbersOf(fx, duoUserNamed(fx, 'carol')), ['+15550006767'], 'her old phone stays until she has a phone of her own');
   });
 });

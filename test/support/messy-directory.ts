@@ -233,8 +233,17 @@ function specialSpecs(): Spec[] {
   return specs;
 }
 
-/** Builds the directory: the special entries, then ordinary users cycling through the phone formats up to `size`. */
-export function messyDirectory(size = 1_050): MessyDirectory {
+export interface MessyOptions {
+  /** More groupOfNames besides `staff` (the first five entries): name → member uids. */
+  groups?: Record<string, readonly string[]>;
+}
+
+/**
+ * Builds the directory: the special entries, then ordinary users cycling through the phone formats
+ * up to `size`. Members carry `memberOf` as the memberof overlay would have written it (slapadd does
+ * not run overlays), so a modrdn of a member updates its groups as on a live server.
+ */
+export function messyDirectory(size = 1_050, options: MessyOptions = {}): MessyDirectory {
   const specs = specialSpecs();
   for (let i = 0; specs.length < size; i++) {
     const phoneCase = PHONE_CASES[i % PHONE_CASES.length] as PhoneCase;
@@ -247,16 +256,28 @@ export function messyDirectory(size = 1_050): MessyDirectory {
     });
   }
   const entries = specs.map(entry);
+  const groups: Record<string, string[]> = { staff: entries.slice(0, 5).map((e) => e.uid) };
+  for (const [cn, uids] of Object.entries(options.groups ?? {})) groups[cn] = [...uids];
+  const dnByUid = new Map(entries.map((e) => [e.uid, e.dn]));
+  const memberOf = new Map<string, string[]>();
+  for (const [cn, uids] of Object.entries(groups)) {
+    for (const uid of uids) {
+      const dn = dnByUid.get(uid);
+      if (dn === undefined) throw new Error(`messyDirectory: group ${cn} names ${uid}, which is not an entry`);
+      memberOf.set(dn, [...(memberOf.get(dn) ?? []), `cn=${cn},${LDAP_GROUPS_DN}`]);
+    }
+  }
   const parts: string[] = [
     [`dn: ${LDAP_SUFFIX}`, 'objectClass: dcObject', 'objectClass: organization', 'dc: example', 'o: Example'].join('\n'),
     [`dn: ${LDAP_USERS_DN}`, 'objectClass: organizationalUnit', 'ou: people'].join('\n'),
     ...MESSY_OUS.map((ou) => [`dn: ou=${ou},${LDAP_USERS_DN}`, 'objectClass: organizationalUnit', `ou: ${ou}`].join('\n')),
     [`dn: ${LDAP_GROUPS_DN}`, 'objectClass: organizationalUnit', 'ou: groups'].join('\n'),
-    [`dn: cn=staff,${LDAP_GROUPS_DN}`, 'objectClass: groupOfNames', 'cn: staff', ...entries.slice(0, 5).map((e) => ldifLine('member', e.dn))].join('\n'),
+    ...Object.entries(groups).map(([cn, uids]) => [`dn: cn=${cn},${LDAP_GROUPS_DN}`, 'objectClass: groupOfNames', `cn: ${cn}`, ...uids.map((uid) => ldifLine('member', dnByUid.get(uid) as string))].join('\n')),
   ];
   for (const e of entries) {
     const lines = [ldifLine('dn', e.dn), 'objectClass: inetOrgPerson', ldifLine('uid', e.uid)];
     for (const [name, values] of Object.entries(e.attributes)) for (const v of values) lines.push(ldifLine(name, v));
+    for (const group of memberOf.get(e.dn) ?? []) lines.push(ldifLine('memberOf', group));
     parts.push(lines.join('\n'));
   }
   return { ldif: parts.join('\n\n') + '\n', entries, usersDn: LDAP_USERS_DN, groupsDn: LDAP_GROUPS_DN };

@@ -14,13 +14,23 @@ import type { DirectoryFile } from '../../src/stores/file';
 
 export type FileUser = NonNullable<DirectoryFile['users']>[number];
 
+/**
+ * A distinct phone number per user and prefix (several people with one number are a PhoneConflict):
+ * `+1555` and the index for the default prefix, `+1556`, three digits of the prefix and the index otherwise.
+ */
+function testPhone(prefix: string, i: number): string {
+  if (prefix === 'user') return `+1555${String(i).padStart(7, '0')}`;
+  const tag = [...prefix].reduce((h, c) => (h * 31 + c.charCodeAt(0)) % 1000, 7);
+  return `+1556${String(tag).padStart(3, '0')}${String(i).padStart(4, '0')}`;
+}
+
 export function makeUsers(n: number, prefix = 'user', start = 0): FileUser[] {
   return Array.from({ length: n }, (_, k) => {
     const i = start + k;
     return {
       username: `${prefix}${i}`,
       email: `${prefix}${i}@example.org`,
-      phones: [`+1555${String(i).padStart(7, '0')}`],
+      phones: [testPhone(prefix, i)],
       givenName: `Given${i}`,
       familyName: `Family${i}`,
       enabled: true,
