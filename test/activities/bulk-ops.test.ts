@@ -6,8 +6,10 @@
 import assert from 'node:assert/strict';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { applyLeadingOpsInBulk, bulkIsCheaper, type LeadsApplied } from '../../src/activities/bulk-ops';
+import { applyUserPlan } from '../../src/activities/duo-ops';
 import { DuoClient, DuoError, type DuoBulkOperation, type DuoItemResult, type DuoUser } from '../../src/duo';
 import type { PlanOp } from '../../src/domain/plan';
+import { emptySummary } from '../../src/domain/summary';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 
 /** A client whose first bulk answer is lost after Duo applied it (a timeout on the way back). */
@@ -86,5 +88,40 @@ describe('bulk operations in waves (Duo sandbox)', () => {
     assert.equal(duo.lost, 1);
     assert.equal(sandbox.store.groups.get(group)?.members.size, 3);
     assert.equal(sandbox.store.users.has(gone), false);
+  });
+
+  it('never sends administrator ops in bulk: they end the user\'s bulk part and follow as single calls in plan order', async () => {
+    sandbox.resetStats();
+    const owner = { connectionId: 'c-bulk-admins', ruleId: 'staff' };
+    const leaving = user('adm-leaving');
+    const joining = user('adm-joining');
+    const admin = sandbox.store.createAdmin(new Map([['email', 'adm-leaving@example.org'], ['name', 'Leaving'], ['role', 'Help Desk']])).admin_id;
+    const plans: PlanOp[][] = [
+      // Disabling a user disables its administrator first (an admin op that goes first): no bulk for this user.
+      [
+        { op: 'modifyAdmin', adminId: admin, username: 'adm-leaving', changes: { status: 'Disabled' }, from: { role: 'Help Desk', status: 'Active' } },
+        { op: 'disable', userId: leaving, username: 'adm-leaving' },
+      ],
+      // A created administrator goes last: the update goes in bulk, the administrator after it, one call.
+      [
+        { op: 'update', userId: joining, username: 'adm-joining', changes: { email: 'adm-joining@example.org' } },
+        { op: 'createAdmin', userId: joining, username: 'adm-joining', email: 'adm-joining@example.org', name: 'Joining', role: 'Help Desk' },
+      ],
+    ];
+    const duo = new DuoClient(sandbox.clientOptions());
+    let summary = emptySummary();
+    await new MockActivityEnvironment().run(async () => {
+      const { leads, error } = await applyLeadingOpsInBulk(duo, plans, { cheaperOnly: false });
+      assert.equal(error, undefined);
+      assert.deepEqual(leads, [{ done: 0 }, { done: 1 }]);
+      for (const [i, ops] of plans.entries()) summary = await applyUserPlan(duo, ops, owner, summary, false, undefined, { lead: leads[i] });
+    });
+    assert.equal(sandbox.stats().byEndpoint['POST /admin/v1/bulk'], 1, 'only the update went in bulk');
+    assert.equal(sandbox.store.admins.get(admin)?.status, 'Disabled');
+    assert.equal(sandbox.store.users.get(leaving)?.status, 'disabled');
+    assert.equal(sandbox.store.users.get(joining)?.email, 'adm-joining@example.org');
+    assert.ok([...sandbox.store.admins.values()].some((a) => a.email === 'adm-joining@example.org' && a.role === 'Help Desk'));
+    assert.deepEqual([summary.updated, summary.disabled, summary.failed], [1, 1, 0], JSON.stringify(summary));
+    assert.deepEqual([summary.admins?.created, summary.admins?.disabled], [1, 1], 'counted as one call per op would');
   });
 });

@@ -23,8 +23,11 @@ const GROUPS = [
   { id: 'g-staff', name: 'staff' },
 ];
 
+/** One number per person: a number several store users list is a PhoneConflict of each (phoneSharing defaults to conflict). */
+const PHONE_DIGIT: Record<string, number> = { alice: 5, bob: 3, olga: 4, dave: 6, erin: 7, carol: 8 };
+
 function person(username: string, groups: string[], over: Partial<FileUser> = {}): FileUser {
-  const n = username.length;
+  const n = PHONE_DIGIT[username] ?? username.length;
   return { username, email: `${username}@example.org`, phones: [`+1555000000${n}`], givenName: username[0]?.toUpperCase() + username.slice(1), familyName: 'Example', enabled: true, groups: ['staff', ...groups], ...over };
 }
 
