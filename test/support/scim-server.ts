@@ -43,6 +43,8 @@ interface StoredGroup {
   displayName: string;
   description?: string;
   members: Set<string>;
+  /** Ids of the groups that are members of this one (nested groups). */
+  groupMembers: Set<string>;
 }
 
 export interface ScimServerOptions {
@@ -245,7 +247,8 @@ function declareResources(): void {
       const view = (g: StoredGroup): Record<string, unknown> => ({
         id: g.id,
         displayName: g.displayName,
-        members: [...g.members].map((value) => ({ value })),
+        // RFC 7643 §4.2: a member is a User or a Group, told apart by `type`.
+        members: [...[...g.members].map((value) => ({ value, type: 'User' })), ...[...g.groupMembers].map((value) => ({ value, type: 'Group' }))],
         meta: { resourceType: 'Group' },
       });
       if (resource.id) {
@@ -271,7 +274,8 @@ export interface ScimTestServer {
   tokenUrl: string;
   /** OAuth tokens issued so far (to observe refreshes). */
   tokensIssued(): number;
-  seed(users: Iterable<ScimSeedUser>, groups: { name: string; description?: string }[]): void;
+  /** Groups may name the groups they are members of (`groups`, like a user's), for nested groups. */
+  seed(users: Iterable<ScimSeedUser>, groups: { name: string; description?: string; groups?: string[] }[]): void;
   close(): Promise<void>;
 }
 
@@ -364,10 +368,11 @@ export async function startScimServer(options: ScimServerOptions = {}): Promise<
     seed(users, groups) {
       const byName = new Map<string, StoredGroup>();
       for (const g of groups) {
-        const sg: StoredGroup = { id: randomUUID(), displayName: g.name, members: new Set(), ...(g.description ? { description: g.description } : {}) };
+        const sg: StoredGroup = { id: randomUUID(), displayName: g.name, members: new Set(), groupMembers: new Set(), ...(g.description ? { description: g.description } : {}) };
         dir.groups.set(sg.id, sg);
         byName.set(g.name, sg);
       }
+      for (const g of groups) for (const parent of g.groups ?? []) byName.get(parent)?.groupMembers.add(byName.get(g.name)!.id);
       const now = new Date().toISOString();
       for (const u of users) {
         const id = randomUUID();
