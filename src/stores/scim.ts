@@ -576,7 +576,9 @@ function toStoreUser(u: ScimUser): StoreUser {
     ...(familyName !== undefined ? { familyName } : {}),
     ...(displayName !== undefined ? { displayName } : {}),
     enabled: u.active ?? true,
-    groupIds: (u.groups ?? []).map((g) => g.value).filter((v): v is string => !!v),
+    // Direct groups only: RFC 7643 §4.1.2 lets a server add groups reached through nested groups,
+    // marked "indirect"; whether those count is the rule's `groups.nested`, not the server's.
+    groupIds: (u.groups ?? []).filter((g) => g.type?.toLowerCase() !== 'indirect').map((g) => g.value).filter((v): v is string => !!v),
     attributes: flatten(u),
   };
 }

@@ -60,6 +60,11 @@ export interface ScimServerOptions {
    * totalResults still counts them.
    */
   listFault?: 'ignoreStartIndex' | 'emptyAfterFirstPage';
+  /**
+   * Users' `groups` also list the groups reached through nested groups, `type: "indirect"`, as
+   * RFC 7643 §4.1.2 allows (filters then match them too, so group-scoped rules see indirect members).
+   */
+  indirectGroups?: boolean;
 }
 
 class Directory {
@@ -69,9 +74,22 @@ class Directory {
   /** Insertion-ordered ids: the stable listing order. */
   order: string[] = [];
 
-  groupsOf(userId: string): { value: string; display: string }[] {
-    const out: { value: string; display: string }[] = [];
-    for (const g of this.groups.values()) if (g.members.has(userId)) out.push({ value: g.id, display: g.displayName });
+  constructor(private readonly indirectGroups = false) {}
+
+  groupsOf(userId: string): { value: string; display: string; type?: string }[] {
+    const out: { value: string; display: string; type?: string }[] = [];
+    for (const g of this.groups.values()) if (g.members.has(userId)) out.push({ value: g.id, display: g.displayName, ...(this.indirectGroups ? { type: 'direct' } : {}) });
+    if (!this.indirectGroups) return out;
+    // RFC 7643 §4.1.2: groups reached through nested groups, marked "indirect".
+    const seen = new Set(out.map((g) => g.value));
+    for (let i = 0; i < out.length; i++) {
+      for (const g of this.groups.values()) {
+        if (g.groupMembers.has(out[i]!.value) && !seen.has(g.id)) {
+          seen.add(g.id);
+          out.push({ value: g.id, display: g.displayName, type: 'indirect' });
+        }
+      }
+    }
     return out;
   }
 
@@ -281,7 +299,7 @@ export interface ScimTestServer {
 
 export async function startScimServer(options: ScimServerOptions = {}): Promise<ScimTestServer> {
   declareResources();
-  const dir = new Directory();
+  const dir = new Directory(options.indirectGroups ?? false);
   const bearer = new Set(options.bearerTokens ?? []);
   const clients = options.oauthClients ?? {};
   const lifetime = options.tokenLifetimeSeconds ?? 3600;

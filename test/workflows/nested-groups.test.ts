@@ -111,7 +111,8 @@ describe('nested store groups on a real SCIM server: members of type Group (RFC 
   let fx: SyncFixture;
   before(async () => {
     process.env[TOKEN_ENV] = 'nested-token';
-    scim = await startScimServer({ bearerTokens: ['nested-token'] });
+    // The server also lists indirect groups on users (RFC 7643 §4.1.2): `direct` must not take them.
+    scim = await startScimServer({ bearerTokens: ['nested-token'], indirectGroups: true });
     scim.seed(
       [
         { userName: 'ann', email: 'ann@example.org', groups: ['company'] },
