@@ -73,7 +73,13 @@ const FileUserSchema = z
 type FileUser = z.output<typeof FileUserSchema>;
 
 const FileGroupSchema = z
-  .object({ id: z.string().min(1).optional(), name: z.string().min(1), description: z.string().optional() })
+  .object({
+    id: z.string().min(1).optional(),
+    name: z.string().min(1),
+    description: z.string().optional(),
+    /** Ids or names of the groups this group is a member of (nested groups), as a user lists its groups. */
+    groups: z.array(z.string().min(1)).optional(),
+  })
   .strict();
 
 export const DirectoryFileSchema = z
@@ -525,6 +531,11 @@ function groupIndex(fileGroups: readonly z.output<typeof FileGroupSchema>[]): Pi
   const groupRef = new Map<string, string>();
   for (const g of groups) groupRef.set(lower(g.name), g.externalId);
   for (const g of groups) groupRef.set(g.externalId, g.externalId);
+  // Parents resolve like a user's groups: by id, then by name; unknown names are left out.
+  fileGroups.forEach((g, i) => {
+    const parents = [...new Set((g.groups ?? []).map((ref) => groupRef.get(ref) ?? groupRef.get(lower(ref))).filter((id): id is string => id !== undefined))];
+    if (parents.length > 0) groups[i] = { ...groups[i]!, groupIds: parents };
+  });
   return { groups, groupRef };
 }
 

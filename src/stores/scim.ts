@@ -52,6 +52,14 @@ type ScimUser = z.infer<typeof ScimUserSchema>;
 
 const ScimGroupSchema = z.object({ id: z.string().min(1), displayName: z.string().min(1), description: z.string().optional() }).loose();
 
+/** A group with its members (RFC 7643 §4.2): each a User or a Group by `type`, which servers may leave out. */
+const ScimGroupMembersSchema = z
+  .object({
+    id: z.string().min(1),
+    members: z.array(z.object({ value: z.string().min(1), type: z.string().optional() }).loose()).optional(),
+  })
+  .loose();
+
 function listResponse<T extends z.ZodType>(item: T) {
   return z
     .object({
@@ -64,6 +72,7 @@ function listResponse<T extends z.ZodType>(item: T) {
 }
 const UserList = listResponse(ScimUserSchema);
 const GroupList = listResponse(ScimGroupSchema);
+const GroupMembersList = listResponse(ScimGroupMembersSchema);
 
 const TokenResponseSchema = z.object({
   access_token: z.string().min(1),
@@ -132,8 +141,36 @@ export class ScimStore implements IdentityStore {
     const startIndex = pos === null ? 1 : Number(pos.i);
     // Member lists can be huge; they are not part of a group record here.
     const res = await this.listPage('/Groups', GroupList, { startIndex, count: size, excludedAttributes: 'members' }, 'list groups');
-    const items = res.items.map((g) => ({ externalId: g.id, name: g.displayName, ...(g.description !== undefined ? { description: g.description } : {}) }));
+    const parents = await this.parentGroups(res.items.map((g) => g.id));
+    const items = res.items.map((g) => {
+      const groupIds = parents.get(g.id);
+      return { externalId: g.id, name: g.displayName, ...(g.description !== undefined ? { description: g.description } : {}), ...(groupIds ? { groupIds } : {}) };
+    });
     return { items, nextCursor: res.next === null ? null : encodeCursor('scim', q, { i: res.next }) };
+  }
+
+  /**
+   * Nested groups: for each of `ids`, the groups whose `members` include it as a Group (RFC 7643
+   * §4.2). Asked for by filter, so only groups that contain one of them come back with members;
+   * a member without `type` counts when its value is one of these group ids (servers may omit it).
+   */
+  private async parentGroups(ids: readonly string[]): Promise<Map<string, string[]>> {
+    const parents = new Map<string, string[]>();
+    const batch = this.config.lookupBatchSize;
+    for (let i = 0; i < ids.length; i += batch) {
+      const chunk = new Set(ids.slice(i, i + batch));
+      const filter = this.render({ or: [...chunk].map((id) => ({ attr: 'members.value', op: 'eq' as const, value: id })) });
+      const found = await this.listAll('/Groups', GroupMembersList, { filter, attributes: 'id,members' }, chunk.size, `find the groups that contain ${chunk.size} groups`);
+      for (const parent of found) {
+        for (const m of parent.members ?? []) {
+          if (!chunk.has(m.value) || (m.type !== undefined && m.type.toLowerCase() !== 'group')) continue;
+          const list = parents.get(m.value) ?? [];
+          if (!list.includes(parent.id)) list.push(parent.id);
+          parents.set(m.value, list);
+        }
+      }
+    }
+    return parents;
   }
 
   async listGroupMembers(groupExternalId: string, page?: PageRequest): Promise<Page<StoreUser>> {
@@ -539,7 +576,9 @@ function toStoreUser(u: ScimUser): StoreUser {
     ...(familyName !== undefined ? { familyName } : {}),
     ...(displayName !== undefined ? { displayName } : {}),
     enabled: u.active ?? true,
-    groupIds: (u.groups ?? []).map((g) => g.value).filter((v): v is string => !!v),
+    // Direct groups only: RFC 7643 §4.1.2 lets a server add groups reached through nested groups,
+    // marked "indirect"; whether those count is the rule's `groups.nested`, not the server's.
+    groupIds: (u.groups ?? []).filter((g) => g.type?.toLowerCase() !== 'indirect').map((g) => g.value).filter((v): v is string => !!v),
     attributes: flatten(u),
   };
 }

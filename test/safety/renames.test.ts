@@ -2,7 +2,7 @@
  * A user renamed in the store (same store id, new username) keeps its Duo account: the Duo user is
  * renamed in place, with the same user_id, phones and group memberships, and nothing is created or
  * deleted, in full syncs, dry runs and per-user reconciles. Real workflows against the file store,
- * a real OpenLDAP (modrdn) and the Duo sandbox.
+ * a real OpenLDAP (modrdn), a real SCIM 2.0 server (a PATCH of userName, same id) and the Duo sandbox.
  */
 import assert from 'node:assert/strict';
 import { Client } from 'ldapts';
@@ -10,10 +10,13 @@ import type { ConnectionConfig } from '../../src/domain/connection';
 import type { StoreConfig } from '../../src/stores';
 import { buildLdif, LDAP_ADMIN_DN, LDAP_ADMIN_PASSWORD, LDAP_GROUPS_DN, LDAP_USERS_DN, startOpenLdap, userDn, type OpenLdapServer } from '../support/openldap';
 import { runByHand } from '../support/runs';
+import { startScimServer, type ScimTestServer } from '../support/scim-server';
 import { makeSyncFixture, type FileUser, type SyncFixture } from '../support/sync-fixture';
 import { duoUserNamed, failureCodes, phoneNumbersOf, runFullSync } from './support';
 
 const PASSWORD_ENV = 'DUO_SYNC_TEST_RENAME_LDAP_PASSWORD';
+const SCIM_TOKEN_ENV = 'DUO_SYNC_TEST_RENAME_SCIM_TOKEN';
+const SCIM_TOKEN = 'rename-token';
 
 function person(id: string, username: string, phone: string): FileUser {
   return { id, username, email: `${id}@example.org`, phones: [phone], givenName: id, familyName: 'Person', enabled: true, groups: ['staff'] };
@@ -163,6 +166,72 @@ describe('safety: a rename in the store renames the Duo user in place', function
       assert.equal(reconciled.summary.created + reconciled.summary.failed, 0, JSON.stringify(reconciled.summary));
       assert.deepEqual(accountOf(fx, 'franklin'), frank);
       assert.deepEqual(fx.duoUsernames(), ['erina', 'franklin']);
+    });
+  });
+  describe('a real SCIM server: userName replaced by PATCH, same id', () => {
+    let scim: ScimTestServer;
+    before(async () => {
+      process.env[SCIM_TOKEN_ENV] = SCIM_TOKEN;
+      scim = await startScimServer({ bearerTokens: [SCIM_TOKEN] });
+      scim.seed(
+        [
+          { userName: 'gina', givenName: 'Gina', familyName: 'Example', email: 'gina@example.org', phones: ['+15550300021'], groups: ['staff'] },
+          { userName: 'hank', givenName: 'Hank', familyName: 'Example', email: 'hank@example.org', phones: ['+15550300022'], groups: ['staff'] },
+        ],
+        [{ name: 'staff' }],
+      );
+    });
+    after(async () => {
+      await scim.close();
+      delete process.env[SCIM_TOKEN_ENV];
+    });
+
+    /** Renames a user as an IdP does: a PATCH that replaces userName on the same resource id. */
+    async function renameInScim(from: string, to: string): Promise<void> {
+      const headers = { authorization: `Bearer ${SCIM_TOKEN}`, 'content-type': 'application/scim+json' };
+      const listed = await fetch(`${scim.baseUrl}/Users?filter=${encodeURIComponent(`userName eq "${from}"`)}`, { headers });
+      const body = (await listed.json()) as { Resources?: { id: string }[] };
+      const id = body.Resources?.[0]?.id;
+      assert.ok(id, `SCIM user ${from} exists: ${JSON.stringify(body)}`);
+      const patched = await fetch(`${scim.baseUrl}/Users/${id}`, {
+        method: 'PATCH',
+        headers,
+        body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'userName', value: to }] }),
+      });
+      const after = (await patched.json()) as { id?: string; userName?: string };
+      assert.deepEqual({ status: patched.status, id: after.id, userName: after.userName }, { status: 200, id, userName: to });
+    }
+
+    it('keeps user_id, phones and groups through a full sync and a reconcile with previousUsername, and creates or deletes nothing', async () => {
+      const fx = await makeSyncFixture({ config: { rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' }, groups: { include: ['staff'] } }] } });
+      fixtures.push(fx);
+      const store: StoreConfig = { kind: 'scim', baseUrl: scim.baseUrl, auth: { kind: 'bearer', token: { env: SCIM_TOKEN_ENV } }, timeoutMs: 5000 };
+      fx.config.store = store as ConnectionConfig['store'];
+      const first = await runFullSync(fx);
+      assert.equal(first.summary.created, 2, JSON.stringify(first.summary));
+      const gina = accountOf(fx, 'gina');
+      const hank = accountOf(fx, 'hank');
+      assert.equal(gina.groups.length, 1, 'gina is in the rule’s staff group');
+
+      await renameInScim('gina', 'georgina');
+      // A dry run first: it waits for no approval, so a rename taken for a deletion fails here at once.
+      const dry = await runFullSync(fx, { dryRun: true });
+      assert.equal(dry.summary.created + dry.summary.deleted + dry.summary.failed, 0, `dry run: ${JSON.stringify(dry.summary)}`);
+      const run = await runFullSync(fx);
+      assert.equal(run.outcome, 'succeeded', JSON.stringify(run));
+      assert.equal(run.summary.created + run.summary.deleted + run.summary.failed, 0, JSON.stringify(run.summary));
+      assert.deepEqual(accountOf(fx, 'georgina'), gina);
+      assert.equal(duoUserNamed(fx, 'gina'), undefined);
+
+      // The per-user path a userChanged signal starts, carrying the name before the rename.
+      await renameInScim('hank', 'henry');
+      const reconciled = await runByHand(fx, 'reconcileUserWorkflow', { username: 'henry', previousUsername: 'hank' });
+      assert.equal(reconciled.summary.created + reconciled.summary.deleted + reconciled.summary.failed, 0, JSON.stringify(reconciled.summary));
+      assert.deepEqual(accountOf(fx, 'henry'), hank);
+      assert.deepEqual(fx.duoUsernames(), ['georgina', 'henry']);
+
+      const again = await runFullSync(fx);
+      assert.equal(again.summary.updated + again.summary.created + again.summary.deleted, 0, `a re-sync writes nothing: ${JSON.stringify(again.summary)}`);
     });
   });
 });

@@ -43,6 +43,8 @@ interface StoredGroup {
   displayName: string;
   description?: string;
   members: Set<string>;
+  /** Ids of the groups that are members of this one (nested groups). */
+  groupMembers: Set<string>;
 }
 
 export interface ScimServerOptions {
@@ -58,6 +60,11 @@ export interface ScimServerOptions {
    * totalResults still counts them.
    */
   listFault?: 'ignoreStartIndex' | 'emptyAfterFirstPage';
+  /**
+   * Users' `groups` also list the groups reached through nested groups, `type: "indirect"`, as
+   * RFC 7643 §4.1.2 allows (filters then match them too, so group-scoped rules see indirect members).
+   */
+  indirectGroups?: boolean;
 }
 
 class Directory {
@@ -67,9 +74,22 @@ class Directory {
   /** Insertion-ordered ids: the stable listing order. */
   order: string[] = [];
 
-  groupsOf(userId: string): { value: string; display: string }[] {
-    const out: { value: string; display: string }[] = [];
-    for (const g of this.groups.values()) if (g.members.has(userId)) out.push({ value: g.id, display: g.displayName });
+  constructor(private readonly indirectGroups = false) {}
+
+  groupsOf(userId: string): { value: string; display: string; type?: string }[] {
+    const out: { value: string; display: string; type?: string }[] = [];
+    for (const g of this.groups.values()) if (g.members.has(userId)) out.push({ value: g.id, display: g.displayName, ...(this.indirectGroups ? { type: 'direct' } : {}) });
+    if (!this.indirectGroups) return out;
+    // RFC 7643 §4.1.2: groups reached through nested groups, marked "indirect".
+    const seen = new Set(out.map((g) => g.value));
+    for (let i = 0; i < out.length; i++) {
+      for (const g of this.groups.values()) {
+        if (g.groupMembers.has(out[i]!.value) && !seen.has(g.id)) {
+          seen.add(g.id);
+          out.push({ value: g.id, display: g.displayName, type: 'indirect' });
+        }
+      }
+    }
     return out;
   }
 
@@ -245,7 +265,8 @@ function declareResources(): void {
       const view = (g: StoredGroup): Record<string, unknown> => ({
         id: g.id,
         displayName: g.displayName,
-        members: [...g.members].map((value) => ({ value })),
+        // RFC 7643 §4.2: a member is a User or a Group, told apart by `type`.
+        members: [...[...g.members].map((value) => ({ value, type: 'User' })), ...[...g.groupMembers].map((value) => ({ value, type: 'Group' }))],
         meta: { resourceType: 'Group' },
       });
       if (resource.id) {
@@ -271,13 +292,14 @@ export interface ScimTestServer {
   tokenUrl: string;
   /** OAuth tokens issued so far (to observe refreshes). */
   tokensIssued(): number;
-  seed(users: Iterable<ScimSeedUser>, groups: { name: string; description?: string }[]): void;
+  /** Groups may name the groups they are members of (`groups`, like a user's), for nested groups. */
+  seed(users: Iterable<ScimSeedUser>, groups: { name: string; description?: string; groups?: string[] }[]): void;
   close(): Promise<void>;
 }
 
 export async function startScimServer(options: ScimServerOptions = {}): Promise<ScimTestServer> {
   declareResources();
-  const dir = new Directory();
+  const dir = new Directory(options.indirectGroups ?? false);
   const bearer = new Set(options.bearerTokens ?? []);
   const clients = options.oauthClients ?? {};
   const lifetime = options.tokenLifetimeSeconds ?? 3600;
@@ -364,10 +386,11 @@ export async function startScimServer(options: ScimServerOptions = {}): Promise<
     seed(users, groups) {
       const byName = new Map<string, StoredGroup>();
       for (const g of groups) {
-        const sg: StoredGroup = { id: randomUUID(), displayName: g.name, members: new Set(), ...(g.description ? { description: g.description } : {}) };
+        const sg: StoredGroup = { id: randomUUID(), displayName: g.name, members: new Set(), groupMembers: new Set(), ...(g.description ? { description: g.description } : {}) };
         dir.groups.set(sg.id, sg);
         byName.set(g.name, sg);
       }
+      for (const g of groups) for (const parent of g.groups ?? []) byName.get(parent)?.groupMembers.add(byName.get(g.name)!.id);
       const now = new Date().toISOString();
       for (const u of users) {
         const id = randomUUID();
