@@ -11,12 +11,11 @@
  * peak RSS and live memory (heap + buffers after a full GC, sampled every 5 s), checks the targets and writes a markdown report into bench/RESULTS.md (between this
  * label's markers, so hand-written notes outside them survive).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Command } from 'commander';
 import { z } from 'zod';
