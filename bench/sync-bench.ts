@@ -30,6 +30,7 @@ import { startDevServer } from '../src/temporal/dev-server';
 import { machine, updateReport } from './report';
 import { historyChain, log, ROOT, SECRET_VAR, WorkerChild } from './harness';
 import { runManyConnections } from './many-connections';
+import { runDuoScenarios } from './duo-scenarios';
 import { DUO_KNOWN_LIMITS_PER_MINUTE, type DuoRateCategory } from '../src/duo/rate-categories';
 import { configureUpdate, connectionWorkflowId, type FullSyncResult, type FullSyncWorkflowFn } from '../src/contract';
 
@@ -564,8 +565,8 @@ async function main(): Promise<void> {
   log(`report written to ${options.out}`);
 }
 
-// `npm run bench -- connections …` runs the many-connections scenario instead of the size matrix.
-(process.argv[2] === 'connections' ? runManyConnections(process.argv.slice(3)) : main()).catch((err: unknown) => {
+// `npm run bench -- connections …` runs the many-connections scenario, `duo-scenarios …` the Duo-limits suite, instead of the size matrix.
+(process.argv[2] === 'connections' ? runManyConnections(process.argv.slice(3)) : process.argv[2] === 'duo-scenarios' ? runDuoScenarios(process.argv.slice(3)) : main()).catch((err: unknown) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
   process.exit(1);
 });
