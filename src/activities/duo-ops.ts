@@ -8,7 +8,7 @@
  * Every lookup of Duo users by username goes through `lookUpUsersByUsername` here: Duo's lookups
  * also match aliases, and an alias hit is never the user of that name.
  */
-import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoItemResult, type DuoPhone, type DuoUser } from '../duo';
+import { DuoError, isDuoError, suggestedRetryDelayMs, type DuoClient, type DuoItemResult, type DuoPhone, type DuoUser, type DuoUserChanges } from '../duo';
 import { usernameKey } from '../domain/mapping';
 import { isOwnedPhone, parseMarker, parseUserMarker, phoneMarker, sameUserMarker, type Owner, type UserOwner } from '../domain/ownership';
 import { DuoUserStatusSchema, planOutcome, type DuoUserView, type PlanOp } from '../domain/plan';
@@ -200,6 +200,20 @@ export async function withTransientRetry<T>(fn: () => Promise<T>): Promise<T> {
 
 const emptyToNull = (v: string | undefined): string | null | undefined => (v === undefined ? undefined : v === '' ? null : v);
 
+/** What an `update` op sends to Duo (single call or bulk operation alike). */
+export function userChangesOf(op: Extract<PlanOp, { op: 'update' }>): DuoUserChanges {
+  const c = op.changes;
+  return {
+    ...(c.username !== undefined ? { username: c.username } : {}),
+    ...(c.email !== undefined ? { email: emptyToNull(c.email) } : {}),
+    ...(c.realname !== undefined ? { realname: emptyToNull(c.realname) } : {}),
+    ...(c.firstname !== undefined ? { firstname: emptyToNull(c.firstname) } : {}),
+    ...(c.lastname !== undefined ? { lastname: emptyToNull(c.lastname) } : {}),
+    ...(c.notes !== undefined ? { notes: emptyToNull(c.notes) } : {}),
+    ...(c.status !== undefined ? { status: c.status } : {}),
+  };
+}
+
 /** A plan's progress across its ops: the user created, and a create already sent in bulk (used once). */
 interface PlanState {
   userId: string | null;
@@ -225,19 +239,9 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
       }
       return;
     }
-    case 'update': {
-      const c = op.changes;
-      await duo.modifyUser(op.userId, {
-        ...(c.username !== undefined ? { username: c.username } : {}),
-        ...(c.email !== undefined ? { email: emptyToNull(c.email) } : {}),
-        ...(c.realname !== undefined ? { realname: emptyToNull(c.realname) } : {}),
-        ...(c.firstname !== undefined ? { firstname: emptyToNull(c.firstname) } : {}),
-        ...(c.lastname !== undefined ? { lastname: emptyToNull(c.lastname) } : {}),
-        ...(c.notes !== undefined ? { notes: emptyToNull(c.notes) } : {}),
-        ...(c.status !== undefined ? { status: c.status } : {}),
-      });
+    case 'update':
+      await duo.modifyUser(op.userId, userChangesOf(op));
       return;
-    }
     case 'disable':
       await duo.modifyUser(op.userId, { status: 'disabled' });
       return;
@@ -299,7 +303,7 @@ async function applyOp(duo: DuoClient, op: PlanOp, owner: Owner, created: PlanSt
 }
 
 /** The failure recorded for one user's failed op; Duo's opaque 500/50001 on a group add is named for what it is. */
-function opFailure(op: PlanOp, err: DuoError | IdentityConflictError): Failure {
+export function opFailure(op: PlanOp, err: DuoError | IdentityConflictError): Failure {
   if (err instanceof IdentityConflictError) return { username: op.username, operation: op.op, code: err.code, message: err.message };
   if (op.op === 'addToGroup' && err.kind === 'limitExceeded') {
     return {
@@ -319,18 +323,34 @@ function membershipCounts(ops: readonly PlanOp[]): Partial<GroupCounts> | null {
 }
 
 /**
+ * How far bulk calls got with a plan's leading ops (src/activities/bulk-ops.ts): the first `done`
+ * ops are applied, or one of them failed for this user alone.
+ */
+export type LeadApplied = { done: number } | { failure: Failure };
+
+/**
  * Applies one user's plan and records the outcome. Page-level errors propagate (the activity fails
  * and Temporal retries the page); per-user errors (Duo 400s, limits, conflicts) are recorded as
  * that user's failure and the page goes on. `precreated`: this user's result from a bulk create
- * (src/activities/bulk-create.ts), taken as the answer to the plan's create.
+ * (src/activities/bulk-create.ts), taken as the answer to the plan's create. `lead`: what bulk
+ * operations already did with the plan's first ops; the rest follow one call at a time.
  */
-export async function applyUserPlan(duo: DuoClient, ops: readonly PlanOp[], owner: Owner, summary: RunSummary, dryRun: boolean, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
+export async function applyUserPlan(
+  duo: DuoClient,
+  ops: readonly PlanOp[],
+  owner: Owner,
+  summary: RunSummary,
+  dryRun: boolean,
+  precreated?: DuoItemResult<DuoUser>,
+  lead?: LeadApplied,
+): Promise<RunSummary> {
   const outcome = planOutcome(ops);
   const memberships = membershipCounts(ops);
   const done = (s: RunSummary): RunSummary => (memberships ? recordGroupCounts(recordOutcome(s, outcome), memberships) : recordOutcome(s, outcome));
   if (dryRun) return done(summary);
+  if (lead && 'failure' in lead) return recordFailure(summary, lead.failure);
   const created: PlanState = { userId: null, precreated };
-  for (const op of ops) {
+  for (const op of ops.slice(lead?.done ?? 0)) {
     try {
       await withTransientRetry(() => applyOp(duo, op, owner, created));
     } catch (err) {

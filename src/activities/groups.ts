@@ -22,7 +22,8 @@ import { mapStoreUser, usernameKey } from '../domain/mapping';
 import { isOwnedBy, parseGroupMarker, parseUserMarker, stripGroupMarker, type Owner } from '../domain/ownership';
 import { emptySummary, mergeSummary, recordFailure, recordGroupCounts, recordOutcome, type RunSummary } from '../domain/summary';
 import { isStoreError, type IdentityStore } from '../stores';
-import { applyUserPlan, ignoreNotFound, isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
+import { applyPlans, type PlanToApply } from './bulk-ops';
+import { ignoreNotFound, isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
 import { beat } from './heartbeat';
 import type { ConnectionResources } from './resources';
 import { asActivityFailure, outboundRule } from './activity-failures';
@@ -305,6 +306,7 @@ export function createGroupActivities(resources: ConnectionResources) {
           const storeId = user ? parseUserMarker(user.notes)?.storeId : undefined;
           return user && (storeId === undefined || storeId === m.storeId) ? [user] : [];
         });
+        const adds: PlanToApply[] = [];
         for (const user of duoUsers) {
           if (!owned(user) || user.groups.some((g) => g.group_id === input.groupId)) continue;
           if (user.groups.length >= DUO_MAX_GROUPS_PER_USER) {
@@ -316,12 +318,10 @@ export function createGroupActivities(resources: ConnectionResources) {
             });
             continue;
           }
-          const current = summary;
-          summary = await asActivityFailure(`adding ${user.username} to group ${input.externalId}`, () =>
-            applyUserPlan(duo, [{ op: 'addToGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }], owner, current, dryRun),
-          );
-          beat();
+          adds.push({ ops: [{ op: 'addToGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }], owner, what: `adding ${user.username} to group ${input.externalId}` });
         }
+        // A page of adds goes in bulk operations (50 per call) unless duo.bulk is false.
+        summary = await applyPlans(duo, adds, summary, { dryRun, bulk: input.config.duo.bulk !== false });
         return { nextCursor: page.nextCursor, nextOffset: null, summary: withoutUserCounts(summary) };
       }
 
@@ -334,18 +334,19 @@ export function createGroupActivities(resources: ConnectionResources) {
         ? await asActivityFailure(`looking group members up in ${store.location}`, () => store.lookupUsers(ownedUsers.map((u) => u.username), rule.scope))
         : [];
       const storeByName = new Map(inStore.map((u) => [usernameKey(u.username), u]));
-      let removedHere = 0;
-      for (const user of ownedUsers) {
-        const storeUser = storeByName.get(usernameKey(user.username));
-        if (storeUser && storeUser.groupIds.includes(input.externalId)) continue;
-        const before = summary.failed;
-        const current = summary;
-        summary = await asActivityFailure(`removing ${user.username} from group ${input.externalId}`, () =>
-          applyUserPlan(duo, [{ op: 'removeFromGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }], owner, current, dryRun),
-        );
-        if (!dryRun && summary.failed === before) removedHere += 1;
-        beat();
-      }
+      const removals: PlanToApply[] = ownedUsers
+        .filter((user) => {
+          const storeUser = storeByName.get(usernameKey(user.username));
+          return !(storeUser && storeUser.groupIds.includes(input.externalId));
+        })
+        .map((user) => ({
+          ops: [{ op: 'removeFromGroup', userId: user.user_id, username: user.username, groupId: input.groupId, groupName: input.externalId }],
+          owner,
+          what: `removing ${user.username} from group ${input.externalId}`,
+        }));
+      const failedBefore = summary.failed;
+      summary = await applyPlans(duo, removals, summary, { dryRun, bulk: input.config.duo.bulk !== false });
+      const removedHere = dryRun ? 0 : removals.length - (summary.failed - failedBefore);
       // Removed members shift the rest of the list down, or the next page would skip some.
       return { nextCursor: null, nextOffset: page.nextOffset === undefined ? null : page.nextOffset - removedHere, summary: withoutUserCounts(summary) };
     },

@@ -6,7 +6,7 @@
  */
 import { Context } from '@temporalio/activity';
 import { z } from 'zod';
-import { DuoClient, isDuoError, type DuoItemResult, type DuoUser } from '../duo';
+import { DuoClient, type DuoItemResult, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
 import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
@@ -17,10 +17,11 @@ import { emptySummary, mergeSummary, recordFailure, recordOutcome, RunSummarySch
 import { type IdentityStore, type StoreUser } from '../stores';
 import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups } from './groups';
-import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type UsernameLookup } from './duo-ops';
+import { aliasConflictMessage, applyUserPlan, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type LeadApplied, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
+import { applyLeadingOpsInBulk, applyPlans } from './bulk-ops';
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
@@ -58,17 +59,32 @@ export interface PlanDeprovisionPageResult {
 }
 
 /** Progress of a page, heartbeated so a retry (after a crash or a failure) resumes where it stopped. */
-const PageProgressSchema = z.object({ nextUsername: z.string().nullable(), summary: RunSummarySchema });
+const PageProgressSchema = z.object({
+  nextUsername: z.string().nullable(),
+  summary: RunSummarySchema,
+  /**
+   * Outcomes of users after `nextUsername` whose plans bulk calls finished, by usernameKey: a retry
+   * takes them as they are instead of re-planning users whose changes are already applied (which
+   * would count them as unchanged).
+   */
+  bulkDone: z.record(z.string(), RunSummarySchema).optional(),
+});
 type PageProgress = z.infer<typeof PageProgressSchema>;
 
-function resumePoint(usernames: readonly string[]): { start: number; summary: RunSummary } {
+interface ResumePoint {
+  start: number;
+  summary: RunSummary;
+  bulkDone: Record<string, RunSummary>;
+}
+
+function resumePoint(usernames: readonly string[]): ResumePoint {
   const parsed = PageProgressSchema.safeParse(Context.current().info.heartbeatDetails);
-  if (!parsed.success) return { start: 0, summary: emptySummary() };
-  const { nextUsername, summary } = parsed.data;
-  if (nextUsername === null) return { start: usernames.length, summary };
+  if (!parsed.success) return { start: 0, summary: emptySummary(), bulkDone: {} };
+  const { nextUsername, summary, bulkDone = {} } = parsed.data;
+  if (nextUsername === null) return { start: usernames.length, summary, bulkDone: {} };
   const index = usernames.findIndex((u) => usernameKey(u) === usernameKey(nextUsername));
   // The page changed since the last attempt: start over (plans are idempotent; only counts may shift).
-  return index >= 0 ? { start: index, summary } : { start: 0, summary: emptySummary() };
+  return index >= 0 ? { start: index, summary, bulkDone } : { start: 0, summary: emptySummary(), bulkDone: {} };
 }
 
 /**
@@ -81,7 +97,7 @@ function resumePoint(usernames: readonly string[]): { start: number; summary: Ru
  */
 async function reconcileConcurrently(
   users: readonly StoreUser[],
-  from: { start: number; summary: RunSummary },
+  from: ResumePoint,
   concurrency: number,
   reconcile: (user: StoreUser) => Promise<RunSummary>,
 ): Promise<RunSummary> {
@@ -105,7 +121,7 @@ async function reconcileConcurrently(
         outcomes.delete(done);
         done += 1;
       }
-      const progress: PageProgress = { nextUsername: users[done]?.username ?? null, summary };
+      const progress: PageProgress = { nextUsername: users[done]?.username ?? null, summary, bulkDone: from.bulkDone };
       beat(progress);
     }
   };
@@ -288,25 +304,42 @@ function usernameConflict(summary: RunSummary, username: string, message: string
  * second store entry with the same username) fails with UsernameConflict and changes nothing.
  */
 async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, dryRun: boolean, groupIds?: GroupIdMap, precreated?: DuoItemResult<DuoUser>): Promise<RunSummary> {
+  const planned = await planOne(duo, config, rule, candidate, groupIds);
+  return 'ops' in planned ? applyPlanned(duo, planned, dryRun, precreated) : planned.summary;
+}
+
+/** A user's plan, ready to apply: what reconcileOne would send, and what it has recorded so far. */
+interface PlannedUser {
+  username: string;
+  owner: Owner;
+  ops: PlanOp[];
+  /** Failures recorded while planning (fields that could not be read). */
+  summary: RunSummary;
+  /** Set when the rule's memberships were planned; `failure`: a membership that cannot be planned. */
+  membership?: { failure?: { code: string; message: string } | undefined };
+}
+
+/** Plans one store user (no writes): either its plan, or its final outcome when there is nothing to apply. */
+async function planOne(duo: DuoClient, config: ConnectionConfig, rule: Rule, candidate: Candidate, groupIds?: GroupIdMap): Promise<PlannedUser | { summary: RunSummary }> {
   const { user, mapped, current, aliasHolder, sameUsername } = candidate;
   let summary = emptySummary();
   // The marker is only believed for users this connection does not already manage outbound: a store
   // user who writes it into their own record must not escape being disabled or deprovisioned.
-  if (cameFromDuo(config, user) && !(current && isOwnedBy(current.notes, config.connectionId))) return recordOutcome(summary, 'skipped');
-  if (!mapped.ok) return recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message });
+  if (cameFromDuo(config, user) && !(current && isOwnedBy(current.notes, config.connectionId))) return { summary: recordOutcome(summary, 'skipped') };
+  if (!mapped.ok) return { summary: recordFailure(summary, { username: mapped.error.username, operation: 'map', code: 'MappingError', message: mapped.error.message }) };
   const username = mapped.user.username;
   if (user.externalId.length > MAX_STORE_ID_LENGTH) {
-    return recordFailure(summary, { username, operation: 'map', code: 'MappingError', message: `store user ${username}: its store id is ${user.externalId.length} characters long; duo-sync records store ids of at most ${MAX_STORE_ID_LENGTH} in Duo` });
+    return { summary: recordFailure(summary, { username, operation: 'map', code: 'MappingError', message: `store user ${username}: its store id is ${user.externalId.length} characters long; duo-sync records store ids of at most ${MAX_STORE_ID_LENGTH} in Duo` }) };
   }
   if (sameUsername.length > 0) {
     const all = [user, ...sameUsername].map(describeStoreUser).join(' and ');
-    return usernameConflict(summary, username, `store users ${all} all map to Duo username "${username}", so none of them was synced and no Duo account was changed for them; give each a distinct username in the store, or narrow the rule's scope`);
+    return { summary: usernameConflict(summary, username, `store users ${all} all map to Duo username "${username}", so none of them was synced and no Duo account was changed for them; give each a distinct username in the store, or narrow the rule's scope`) };
   }
-  if (!current && aliasHolder) return usernameConflict(summary, username, aliasConflictMessage(username, describeStoreUser(user), aliasHolder));
+  if (!current && aliasHolder) return { summary: usernameConflict(summary, username, aliasConflictMessage(username, describeStoreUser(user), aliasHolder)) };
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
   const view = current ? toUserView(current) : null;
   const otherStoreId = view ? storeIdConflict(view, owner, user.externalId) : null;
-  if (current && otherStoreId !== null) return usernameConflict(summary, username, otherStoreUserMessage(current, otherStoreId, describeStoreUser(user)));
+  if (current && otherStoreId !== null) return { summary: usernameConflict(summary, username, otherStoreUserMessage(current, otherStoreId, describeStoreUser(user))) };
   // Fields that could not be read (a phone) fail on their own; the user is synced without them.
   summary = mapped.problems.reduce(recordFailure, summary);
   // Admin status is not on the user object: one lookup per admin user keeps re-syncs free of writes.
@@ -323,12 +356,55 @@ async function reconcileOne(duo: DuoClient, config: ConnectionConfig, rule: Rule
   });
   const rename = candidate.renamedFrom ? planRename(toUserView(candidate.renamedFrom), username, owner, user.externalId) : [];
   const membership = groupIds ? membershipsFor(owner, username, user, current, ops, groupIds) : undefined;
-  if (!membership) return applyUserPlan(duo, [...rename, ...ops], owner, summary, dryRun, precreated);
-  const applied = await applyUserPlan(duo, [...rename, ...ops, ...membership.ops], owner, emptySummary(), dryRun, precreated);
+  if (!membership) return { username, owner, ops: [...rename, ...ops], summary };
+  return { username, owner, ops: [...rename, ...ops, ...membership.ops], summary, membership: { failure: membership.failure } };
+}
+
+/** Applies a planned user (`lead`: what bulk operations already did with its first ops) and records its outcome. */
+async function applyPlanned(duo: DuoClient, planned: PlannedUser, dryRun: boolean, precreated?: DuoItemResult<DuoUser>, lead?: LeadApplied): Promise<RunSummary> {
+  const { username, owner, ops, summary, membership } = planned;
+  if (!membership) return applyUserPlan(duo, ops, owner, summary, dryRun, precreated, lead);
+  const applied = await applyUserPlan(duo, ops, owner, emptySummary(), dryRun, precreated, lead);
   if (membership.failure && applied.failed === 0) {
     return mergeSummary(summary, recordFailure(emptySummary(), { username, operation: 'addToGroup', ...membership.failure }));
   }
   return mergeSummary(summary, applied);
+}
+
+/**
+ * The bulk part of a page (src/activities/bulk-ops.ts): plans `users` (those not yet done, bulk
+ * creates excepted) and sends the leading updates, disables and memberships of every plan in waves
+ * of bulk operations. Users whose plans that finishes are `done` (and heartbeated, so a retried
+ * attempt counts them as they were, not as unchanged); the others continue one call at a time from
+ * where bulk left them (`partly`). An error every user shares fails the page after the heartbeat.
+ */
+async function applyPageInBulk(
+  duo: DuoClient,
+  config: ConnectionConfig,
+  rule: Rule,
+  users: readonly StoreUser[],
+  candidates: ReadonlyMap<StoreUser, Candidate>,
+  resumed: ResumePoint & { nextUsername: string | null },
+  groupIds: GroupIdMap | undefined,
+): Promise<{ done: Record<string, RunSummary>; partly: Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }> }> {
+  const done: Record<string, RunSummary> = { ...resumed.bulkDone };
+  const partly = new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>();
+  const plans: { user: StoreUser; planned: PlannedUser }[] = [];
+  for (const user of users) {
+    if (done[usernameKey(user.username)]) continue;
+    const planned = await asActivityFailure(`syncing ${user.username}`, () => planOne(duo, config, rule, candidates.get(user) as Candidate, groupIds));
+    if ('ops' in planned) plans.push({ user, planned });
+  }
+  const applied = await applyLeadingOpsInBulk(duo, plans.map((p) => p.planned.ops));
+  for (const [i, { user, planned }] of plans.entries()) {
+    const lead = applied.leads[i] as LeadApplied;
+    const finished = 'failure' in lead || (lead.done === planned.ops.length && lead.done > 0);
+    if (finished) done[usernameKey(user.username)] = await applyPlanned(duo, planned, false, undefined, lead);
+    else partly.set(user, { planned, lead });
+  }
+  beat({ nextUsername: resumed.nextUsername, summary: resumed.summary, bulkDone: done } satisfies PageProgress);
+  if (applied.error !== undefined) await asActivityFailure(`applying ${plans.length} users' changes in bulk`, () => Promise.reject(applied.error));
+  return { done, partly };
 }
 
 /** Memberships to plan, or undefined when the user is not (or no longer) this rule's to manage. */
@@ -338,16 +414,6 @@ function membershipsFor(owner: Owner, username: string, user: StoreUser, current
   if (!current && !creating) return undefined;
   if (current && !isOwnedBy(current.notes, owner.connectionId, owner.ruleId)) return undefined;
   return planMemberships({ owner, username, userId: current ? current.user_id : null, storeGroupIds: user.groupIds, groupIds, current: current?.groups ?? [] });
-}
-
-/** The Duo user with this id, or undefined when it is gone (deleted since the plan). */
-async function userIfExists(duo: DuoClient, userId: string): Promise<DuoUser | undefined> {
-  try {
-    return await duo.getUser(userId);
-  } catch (err) {
-    if (isDuoError(err, 'notFound')) return undefined;
-    throw err;
-  }
 }
 
 /** Owned Duo users on one page whose rule no longer covers them (gone or out of scope). */
@@ -405,9 +471,19 @@ export function createSyncActivities(resources: ConnectionResources) {
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
           : await bulkCreateNewUsers(duo, input.config, rule, page.items.slice(resumed.start).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
-      let summary = await reconcileConcurrently(page.items, resumed, resources.pageConcurrency, (user) =>
-        asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user))),
-      );
+      // Updates, disables and memberships of the page's existing users go in bulk operations first (same condition).
+      const inBulk =
+        input.dryRun || input.config.duo.bulk === false
+          ? { done: resumed.bulkDone, partly: new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>() }
+          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => !precreated.has(u)), candidates, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds);
+      const from: ResumePoint = { ...resumed, bulkDone: inBulk.done };
+      let summary = await reconcileConcurrently(page.items, from, resources.pageConcurrency, (user) => {
+        const done = inBulk.done[usernameKey(user.username)];
+        if (done) return Promise.resolve(done);
+        const partly = inBulk.partly.get(user);
+        if (partly) return asActivityFailure(`syncing ${user.username}`, () => applyPlanned(duo, partly.planned, false, undefined, partly.lead));
+        return asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user)));
+      });
       // Entries the store could not read are failures of this run, named by their DN or id.
       for (const entry of page.invalid ?? []) summary = recordFailure(summary, { username: entry.ref, operation: 'readStore', message: `${store.location}: ${entry.ref} ${entry.reason}` });
       summary = mergeSummary(summary, renamed);
@@ -442,13 +518,11 @@ export function createSyncActivities(resources: ConnectionResources) {
     async applyDeprovisionBatch(input: { connectionId: string; config: ConnectionConfig; candidates: { id: string; label: string }[]; dryRun: boolean; ruleDeleted?: string }): Promise<RunSummary> {
       const duo = await resources.duo(input.config);
       const store = await resources.store(input.config);
-      const current: DuoUser[] = [];
-      let summary = emptySummary();
-      for (const candidate of input.candidates) {
-        const user = await asActivityFailure(`reading Duo user ${candidate.label}`, () => withTransientRetry(() => userIfExists(duo, candidate.id)));
-        if (user) current.push(user);
-        else summary = recordOutcome(summary, 'skipped');
-      }
+      // Read again in batches of 100 ids (one get-page call each, not one get-object call per user); users gone since the plan are skipped.
+      const ids = input.candidates.map((c) => c.id);
+      const byId = new Map((await asActivityFailure(`reading ${ids.length} Duo users`, () => withTransientRetry(() => duo.getUsersByIds(ids)))).map((u) => [u.user_id, u]));
+      const current = ids.flatMap((id) => byId.get(id) ?? []);
+      let summary = recordOutcome(emptySummary(), 'skipped', ids.length - current.length);
       let still: { user: DuoUser; ops: PlanOp[] }[];
       if (input.ruleDeleted) {
         const ruleId = input.ruleDeleted;
@@ -468,13 +542,9 @@ export function createSyncActivities(resources: ConnectionResources) {
         summary = await asActivityFailure(`sending ${toTrash.length} users to Trash`, () => trashUsers(duo, toTrash.map(({ user }) => user), before));
         beat();
       }
-      for (const { user, ops } of still.filter((s) => !toTrash.includes(s))) {
-        const owner = parseMarker(user.notes) as Owner;
-        const before = summary;
-        summary = await asActivityFailure(`deprovisioning ${user.username}`, () => applyUserPlan(duo, ops, owner, before, input.dryRun));
-        beat();
-      }
-      return summary;
+      // Deletes and disables go in bulk operations (50 per call) unless duo.bulk is false.
+      const rest = still.filter((s) => !toTrash.includes(s)).map(({ user, ops }) => ({ ops, owner: parseMarker(user.notes) as Owner, what: `deprovisioning ${user.username}` }));
+      return applyPlans(duo, rest, summary, { dryRun: input.dryRun, bulk: input.config.duo.bulk !== false });
     },
 
     /** One page of a deleted rule's Duo users released: markers removed, users kept (deprovisionOnRuleDeletion off). */
@@ -483,14 +553,11 @@ export function createSyncActivities(resources: ConnectionResources) {
       const page = await asActivityFailure('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const owner: Owner = { connectionId: input.config.connectionId, ruleId: input.ruleId };
       const userActions = { ...input.config.userActions, deprovisionOnRuleDeletion: false };
-      let summary = emptySummary();
-      for (const user of page.items) {
+      const plans = page.items.flatMap((user) => {
         const ops = planDeprovision({ current: toUserView(user), owner, userActions, trigger: 'ruleDeleted' });
-        if (ops.length === 0) continue;
-        const before = summary;
-        summary = await asActivityFailure(`releasing ${user.username}`, () => applyUserPlan(duo, ops, owner, before, false));
-        beat();
-      }
+        return ops.length === 0 ? [] : [{ ops, owner, what: `releasing ${user.username}` }];
+      });
+      const summary = await applyPlans(duo, plans, emptySummary(), { dryRun: false, bulk: input.config.duo.bulk !== false });
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), summary };
     },
 

@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import type { DeleteRuleResult, FullSyncResult } from '../../src/contract';
+import { deleteRuleThroughEntity, runByHand } from '../support/runs';
+import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+
+const BULK = 'POST /admin/v1/bulk';
+const MODIFY = 'POST /admin/v1/users/{user_id}';
+const DELETE = 'DELETE /admin/v1/users/{user_id}';
+const GET_USER = 'GET /admin/v1/users/{user_id}';
+const ADD_GROUP = 'POST /admin/v1/users/{user_id}/groups';
+const REMOVE_GROUP = 'DELETE /admin/v1/users/{user_id}/groups/{group_id}';
+
+/** Users without phones: phones are single calls either way and only slow the test down. */
+const people = (n: number, groups: (i: number) => string[] = () => ['staff']): FileUser[] => makeUsers(n).map((u, i) => ({ ...u, phones: [], groups: groups(i) }));
+const withGroups: FixtureOptions['config'] = { rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' }, groups: { include: ['staff'] } }] };
+
+describe('updates, memberships and deprovisioning through Duo bulk operations (real dev server, Duo sandbox, file store)', function () {
+  this.timeout(180_000);
+  const fixtures: SyncFixture[] = [];
+  const fixture = async (options: FixtureOptions = {}) => {
+    const fx = await makeSyncFixture(options);
+    fixtures.push(fx);
+    return fx;
+  };
+  afterEach(async () => {
+    for (const fx of fixtures.splice(0)) await fx.cleanup();
+  });
+  const runFullSync = (fx: SyncFixture): Promise<FullSyncResult> => runByHand(fx, 'fullSyncWorkflow', {});
+  const count = (fx: SyncFixture, endpoint: string): number => fx.sandbox.stats().byEndpoint[endpoint] ?? 0;
+  const state = (fx: SyncFixture) => fx.duoUsernames().map((name) => {
+    const u = fx.duoUser(name);
+    return { name, email: u?.email, status: u?.status, groups: u?.groupIds.size };
+  });
+
+  it('N updates cost ceil(N/50) bulk calls, with the same end state and counts as bulk off', async () => {
+    const users = people(120);
+    const bulk = await fixture({ users });
+    const single = await fixture({ users });
+    single.config.duo.bulk = false;
+    await runFullSync(bulk);
+    await runFullSync(single);
+    const changed = users.map((u) => ({ ...u, email: `new.${u.email}` }));
+    for (const fx of [bulk, single]) {
+      fx.writeUsers(changed);
+      fx.sandbox.resetStats();
+    }
+    const withBulk = await runFullSync(bulk);
+    const without = await runFullSync(single);
+    assert.equal(count(bulk, BULK), Math.ceil(120 / 50), JSON.stringify(bulk.sandbox.stats().byEndpoint));
+    assert.equal(count(bulk, MODIFY), 0);
+    assert.equal(count(single, MODIFY), 120);
+    assert.equal(count(single, BULK), 0);
+    assert.equal(withBulk.summary.updated, 120);
+    assert.deepEqual(withBulk.summary, without.summary);
+    assert.deepEqual(state(bulk), state(single));
+    // A no-change re-sync reads no phones and no single users: the batched lookup carries them.
+    bulk.sandbox.resetStats();
+    const again = await runFullSync(bulk);
+    assert.equal(again.summary.unchanged, 120);
+    const stats = bulk.sandbox.stats();
+    assert.equal(stats.writes, 0);
+    assert.deepEqual(Object.keys(stats.byEndpoint).filter((e) => e.includes('phones') || e === GET_USER), [], JSON.stringify(stats.byEndpoint));
+  });
+
+  it('membership adds and removes go in bulk, and a refused item fails its user exactly as the single call does', async () => {
+    const users = people(60, (i) => (i % 2 === 0 ? ['staff'] : []));
+    // Duo's groups-per-user limit at 1: user1, already in another group, cannot be added to staff.
+    const options: FixtureOptions = { users, config: withGroups, sandbox: { limits: { groupsPerUser: 1 } } };
+    const bulk = await fixture(options);
+    const single = await fixture(options);
+    single.config.duo.bulk = false;
+    const flipped = users.map((u, i) => ({ ...u, groups: i % 2 === 0 ? [] : ['staff'] }));
+    for (const fx of [bulk, single]) {
+      await runFullSync(fx);
+      const other = fx.sandbox.store.createGroup(new Map([['name', 'other']]));
+      fx.sandbox.store.addUserToGroup(fx.sandbox.store.findUserIdByName('user1') as string, other.group_id);
+      fx.writeUsers(flipped);
+      fx.sandbox.resetStats();
+    }
+    const withBulk = await runFullSync(bulk);
+    const without = await runFullSync(single);
+    assert.equal(count(bulk, BULK), Math.ceil(60 / 50), JSON.stringify(bulk.sandbox.stats().byEndpoint));
+    assert.equal(count(bulk, ADD_GROUP) + count(bulk, REMOVE_GROUP), 0);
+    assert.equal(count(single, ADD_GROUP) + count(single, REMOVE_GROUP), 60);
+    assert.equal(withBulk.summary.failed, 1);
+    assert.equal(withBulk.summary.failures[0]?.username, 'user1');
+    assert.equal(withBulk.summary.failures[0]?.operation, 'addToGroup');
+    assert.deepEqual(withBulk.summary, without.summary);
+    assert.deepEqual(state(bulk), state(single));
+  });
+
+  it('falls back to single calls when the account answers 404 for the bulk endpoint', async () => {
+    const users = people(10);
+    const fx = await fixture({ users, sandbox: { bulk: { enabled: false } } });
+    await runFullSync(fx);
+    fx.writeUsers(users.map((u) => ({ ...u, email: `new.${u.email}` })));
+    fx.sandbox.resetStats();
+    const res = await runFullSync(fx);
+    assert.equal(res.summary.updated, 10);
+    assert.ok(count(fx, BULK) <= 1, 'one 404, remembered');
+    assert.equal(count(fx, MODIFY), 10);
+    assert.equal(fx.duoUser('user3')?.email, 'new.user3@example.org');
+  });
+
+  it('deprovisions in bulk (disable in a full sync, delete on rule deletion), reading the approved users in batches', async () => {
+    const users = people(60);
+    const fx = await fixture({ users, config: { deletionGuard: { maxFraction: 1, maxCount: 1000 }, sourceHealth: { maxDropFraction: 1 } } });
+    fx.config.userActions.removeAction = 'disable';
+    fx.config.userActions.deprovisionOnRuleDeletion = true;
+    await runFullSync(fx);
+    fx.writeUsers(users.slice(0, 5));
+    fx.sandbox.resetStats();
+    const res = await runFullSync(fx);
+    assert.equal(res.summary.disabled, 55);
+    assert.equal(count(fx, BULK), Math.ceil(55 / 50), JSON.stringify(fx.sandbox.stats().byEndpoint));
+    assert.equal(count(fx, MODIFY) + count(fx, GET_USER), 0);
+    assert.equal(fx.duoUser('user59')?.status, 'disabled');
+
+    fx.config.userActions.removeAction = 'delete';
+    fx.sandbox.resetStats();
+    const deleted: DeleteRuleResult = await deleteRuleThroughEntity(fx, 'staff');
+    assert.equal(deleted.summary.deleted, 60, JSON.stringify(deleted));
+    assert.equal(count(fx, BULK), Math.ceil(60 / 50), JSON.stringify(fx.sandbox.stats().byEndpoint));
+    assert.equal(count(fx, DELETE) + count(fx, GET_USER), 0);
+    assert.deepEqual(fx.duoUsernames(), []);
+  });
+});
