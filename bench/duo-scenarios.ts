@@ -17,6 +17,7 @@
  * into bench/RESULTS.md. Results are kept per row in bench/duo-scenarios.json, so a partial run
  * (`--only`) replaces its rows and the table always shows every row last measured.
  */
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -323,7 +324,8 @@ interface Env {
   address: string;
   bundlePath: string;
   options: Options;
-  commit: string;
+  /** The checkout's commit when a row is recorded (worker processes load the code when they start). */
+  commit: () => string;
 }
 
 async function configureConnection(env: Env, taskQueue: string, config: ConnectionConfig): Promise<void> {
@@ -403,7 +405,7 @@ function recordRow(env: Env, scenario: ScenarioId, bulk: Bulk, k: number, users:
     accepted[c] = s ? s.requests - s.rateLimited : 0;
     rateLimited[c] = s ? s.rateLimited : 0;
   }
-  const row: Row = { scenario, bulk, timeScale: k, users, workers, minimal, accepted, rateLimited, wallS: run.wallS, outcome: run.outcome, date: new Date().toISOString(), load, commit: env.commit };
+  const row: Row = { scenario, bulk, timeScale: k, users, workers, minimal, accepted, rateLimited, wallS: run.wallS, outcome: run.outcome, date: new Date().toISOString(), load, commit: env.commit() };
   saveRow(resolve(ROOT, env.options.results), row);
   const bound = boundOf(minimal, k);
   log(`${scenario} bulk ${bulk} ×${k}: ${run.outcome}; wall ${run.wallS.toFixed(1)} s, bound ${bound.seconds.toFixed(1)} s (${bound.category}), ratio ${(run.wallS / bound.seconds).toFixed(2)}, 429s ${stats.rateLimited}/${stats.total}; load ${load}`);
@@ -582,8 +584,14 @@ function renderTable(rows: readonly Row[], startedAt: Date, argv: readonly strin
 export async function runDuoScenarios(argv: string[]): Promise<void> {
   const options = parseOptions(argv);
   const startedAt = new Date();
-  const { execFileSync } = await import('node:child_process');
-  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const commit = (): string => {
+    try {
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      // A snapshot outside git (bench run from an exported tree) names its commit in a file.
+      return existsSync(join(ROOT, 'COMMIT')) ? readFileSync(join(ROOT, 'COMMIT'), 'utf8').trim() : 'unknown';
+    }
+  };
   const bundleDir = mkdtempSync(join(tmpdir(), 'duo-sync-bench-bundle-'));
   const bundlePath = join(bundleDir, 'workflows.js');
   const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: new DefaultLogger('WARN') });
