@@ -70,12 +70,13 @@ export interface LeadsApplied {
 }
 
 /**
- * Applies the leading bulk-capable ops of each plan in waves of bulk calls. `plans[i]` gets
+ * Applies the leading bulk-capable ops of each plan (from `start[i]`, default 0: ops before it are
+ * already done, e.g. a create answered by bulk_create) in waves of bulk calls. `plans[i]` gets
  * `leads[i]`: `{done: n}` (its first n ops are applied; 0 when its first op needs a single call) or
  * `{failure}` (this user's failure, exactly as the single call would report it).
  */
-export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (readonly PlanOp[])[]): Promise<LeadsApplied> {
-  const position = plans.map((ops) => nextCall(ops, 0));
+export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (readonly PlanOp[])[], start: readonly number[] = []): Promise<LeadsApplied> {
+  const position = plans.map((ops, i) => nextCall(ops, start[i] ?? 0));
   const failures = new Map<number, LeadApplied>();
   const leads = (): LeadApplied[] => plans.map((_, i) => failures.get(i) ?? { done: position[i] as number });
   for (;;) {

@@ -386,25 +386,42 @@ async function applyPageInBulk(
   candidates: ReadonlyMap<StoreUser, Candidate>,
   resumed: ResumePoint & { nextUsername: string | null },
   groupIds: GroupIdMap | undefined,
+  precreated: ReadonlyMap<StoreUser, DuoItemResult<DuoUser>>,
 ): Promise<{ done: Record<string, RunSummary>; partly: Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }> }> {
   const done: Record<string, RunSummary> = { ...resumed.bulkDone };
   const partly = new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>();
-  const plans: { user: StoreUser; planned: PlannedUser }[] = [];
+  const plans: { user: StoreUser; planned: PlannedUser; start: number }[] = [];
   for (const user of users) {
     if (done[usernameKey(user.username)]) continue;
     const planned = await asActivityFailure(`syncing ${user.username}`, () => planOne(duo, config, rule, candidates.get(user) as Candidate, groupIds));
-    if ('ops' in planned) plans.push({ user, planned });
+    if ('ops' in planned) plans.push({ user, ...afterBulkCreate(planned, precreated.get(user)) });
   }
-  const applied = await applyLeadingOpsInBulk(duo, plans.map((p) => p.planned.ops));
+  const applied = await applyLeadingOpsInBulk(
+    duo,
+    plans.map((p) => p.planned.ops),
+    plans.map((p) => p.start),
+  );
   for (const [i, { user, planned }] of plans.entries()) {
     const lead = applied.leads[i] as LeadApplied;
     const finished = 'failure' in lead || (lead.done === planned.ops.length && lead.done > 0);
-    if (finished) done[usernameKey(user.username)] = await applyPlanned(duo, planned, false, undefined, lead);
+    if (finished) done[usernameKey(user.username)] = await applyPlanned(duo, planned, false, precreated.get(user), lead);
     else partly.set(user, { planned, lead });
   }
   beat({ nextUsername: resumed.nextUsername, summary: resumed.summary, bulkDone: done } satisfies PageProgress);
   if (applied.error !== undefined) await asActivityFailure(`applying ${plans.length} users' changes in bulk`, () => Promise.reject(applied.error));
   return { done, partly };
+}
+
+/**
+ * A user bulk_create made: its create is done (bulk starts after it) and its memberships name the
+ * new id, so they go in bulk operations like an existing user's instead of one call each.
+ */
+function afterBulkCreate(planned: PlannedUser, precreated: DuoItemResult<DuoUser> | undefined): { planned: PlannedUser; start: number } {
+  const at = planned.ops.findIndex((op) => op.op === 'create');
+  if (!precreated?.ok || at < 0) return { planned, start: 0 };
+  const userId = precreated.value.user_id;
+  const ops = planned.ops.map((op) => (op.op === 'addToGroup' && op.userId === null ? { ...op, userId } : op));
+  return { planned: { ...planned, ops }, start: at + 1 };
 }
 
 /** Memberships to plan, or undefined when the user is not (or no longer) this rule's to manage. */
@@ -475,13 +492,13 @@ export function createSyncActivities(resources: ConnectionResources) {
       const inBulk =
         input.dryRun || input.config.duo.bulk === false
           ? { done: resumed.bulkDone, partly: new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>() }
-          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => !precreated.has(u)), candidates, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds);
+          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => precreated.get(u)?.ok !== false), candidates, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds, precreated);
       const from: ResumePoint = { ...resumed, bulkDone: inBulk.done };
       let summary = await reconcileConcurrently(page.items, from, resources.pageConcurrency, (user) => {
         const done = inBulk.done[usernameKey(user.username)];
         if (done) return Promise.resolve(done);
         const partly = inBulk.partly.get(user);
-        if (partly) return asActivityFailure(`syncing ${user.username}`, () => applyPlanned(duo, partly.planned, false, undefined, partly.lead));
+        if (partly) return asActivityFailure(`syncing ${user.username}`, () => applyPlanned(duo, partly.planned, false, precreated.get(user), partly.lead));
         return asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user)));
       });
       // Entries the store could not read are failures of this run, named by their DN or id.
