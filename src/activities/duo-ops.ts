@@ -88,10 +88,15 @@ export interface UsernameLookup {
  * alias is reported as such, never as the user.
  */
 export async function lookUpUsersByUsername(duo: DuoClient, usernames: readonly string[]): Promise<UsernameLookup> {
+  if (usernames.length === 0) return { users: new Map(), aliasHolders: new Map() };
+  return usernameLookupFrom(await withTransientRetry(() => duo.getUsersByUsernames(usernames)), usernames);
+}
+
+/** The lookup of `usernames` from the Duo users a lookup (or a listing) found for them. */
+export function usernameLookupFrom(found: readonly DuoUser[], usernames: readonly string[]): UsernameLookup {
   const lookup: UsernameLookup = { users: new Map(), aliasHolders: new Map() };
-  if (usernames.length === 0) return lookup;
   const asked = new Set(usernames.map(usernameKey));
-  for (const user of await withTransientRetry(() => duo.getUsersByUsernames(usernames))) {
+  for (const user of found) {
     const own = usernameKey(user.username);
     if (asked.has(own)) lookup.users.set(own, user);
     for (const alias of aliasesOf(user)) {

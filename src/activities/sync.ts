@@ -22,6 +22,7 @@ import { asActivityFailure, outboundRule } from './activity-failures';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
 import { applyLeadingOpsInBulk, applyPlans } from './bulk-ops';
+import { chooseUserRead, DUO_USERS_PAGE, DuoUserSnapshot, keepSnapshot, snapshotFor } from './user-reads';
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
@@ -36,6 +37,8 @@ export interface SyncUsersPageInput {
   dryRun: boolean;
   /** The rule's groups in Duo from its groups pass; absent: the page leaves memberships alone. */
   groupIds?: GroupIdMap;
+  /** The rule's in-scope count at its last good run: sizes the choice of Duo read (src/activities/user-reads.ts). */
+  expectedInScope?: number;
 }
 
 export interface SyncUsersPageResult {
@@ -161,16 +164,14 @@ interface Candidate {
   renamedFrom?: DuoUser;
 }
 
-/** Duo's largest user page: a pass over every Duo user costs one call per this many users. */
-const DUO_USERS_PAGE = 300;
 
 /**
  * Every Duo user, one page at a time, with a heartbeat per page. Used to find renamed users by
  * the store id in their marker, which Duo cannot search for: one pass per rule per full sync
  * (like the deprovision plan), and per single-user reconcile only when it would otherwise create.
  */
-async function forEachDuoUserPage(duo: DuoClient, visit: (users: readonly DuoUser[]) => Promise<void>): Promise<void> {
-  let offset: number | null = 0;
+async function forEachDuoUserPage(duo: DuoClient, visit: (users: readonly DuoUser[]) => Promise<void>, from = 0): Promise<void> {
+  let offset: number | null = from;
   while (offset !== null) {
     const at: number = offset;
     const page = await withTransientRetry(() => duo.listUsers({ offset: at, limit: DUO_USERS_PAGE }));
@@ -226,10 +227,39 @@ async function withRenames(duo: DuoClient, owner: Owner, candidates: Candidate[]
 }
 
 /**
+ * The rule's snapshot of every Duo user, when listing them is the cheaper read (user-reads.ts).
+ * Chosen on the rule's first page (`listed`: the rename pass's listing, already paid for; a dry run
+ * lists a first page to learn Duo's user count); later pages take it from this worker's memory, and
+ * use lookups when it is not there, is stale, or the page is a retry (which must see its own writes).
+ */
+async function userSnapshot(duo: DuoClient, input: SyncUsersPageInput, rule: Rule, listed: DuoUser[] | undefined): Promise<DuoUserSnapshot | undefined> {
+  const ctx = Context.current().info;
+  const run = ctx.workflowExecution?.workflowId;
+  if (run === undefined) return undefined;
+  const key = `${run}/${rule.id}`;
+  if (input.cursor !== null) return ctx.attempt === 1 ? snapshotFor(key, Date.now()) : undefined;
+  let users = listed;
+  if (!users) {
+    const first = await withTransientRetry(() => duo.listUsers({ offset: 0, limit: DUO_USERS_PAGE }));
+    const choice = chooseUserRead({ totalDuoUsers: first.totalObjects ?? first.items.length, inScope: input.expectedInScope, listingDone: false });
+    if (choice.read === 'lookup') return undefined;
+    const all = [...first.items];
+    const next = nextOffsetOf(0, first.items.length, first.nextOffset);
+    if (next !== null) await forEachDuoUserPage(duo, async (more) => void all.push(...more), next);
+    users = all;
+  } else if (chooseUserRead({ totalDuoUsers: users.length, inScope: input.expectedInScope, listingDone: true }).read === 'lookup') {
+    return undefined;
+  }
+  const snapshot = new DuoUserSnapshot(users, Date.now());
+  keepSnapshot(key, snapshot);
+  return snapshot;
+}
+
+/**
  * Maps store users for a rule and looks their Duo usernames up in one verified batch. Store users
  * that map to the same Duo username are reported to each other (none of them may have it).
  */
-async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rule, users: readonly StoreUser[]): Promise<Candidate[]> {
+async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rule, users: readonly StoreUser[], snapshot?: DuoUserSnapshot): Promise<Candidate[]> {
   const mappedUsers = users.map((user) => ({ user, mapped: mapStoreUser(user, rule.attributeMappings, rule) }));
   const byName = new Map<string, StoreUser[]>();
   for (const { user, mapped } of mappedUsers) {
@@ -237,7 +267,7 @@ async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rul
     const key = usernameKey(mapped.user.username);
     byName.set(key, [...(byName.get(key) ?? []), user]);
   }
-  const lookup: UsernameLookup = await asActivityFailure('looking users up in Duo', () => lookUpUsersByUsername(duo, [...byName.keys()]));
+  const lookup: UsernameLookup = snapshot ? snapshot.lookup([...byName.keys()]) : await asActivityFailure('looking users up in Duo', () => lookUpUsersByUsername(duo, [...byName.keys()]));
   return mappedUsers.map(({ user, mapped }) => {
     const key = mapped.ok ? usernameKey(mapped.user.username) : undefined;
     return {
@@ -257,10 +287,11 @@ async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rul
  * is never "gone"). Costs one pass over Duo and one store lookup per Duo page of owned users.
  * A new name that is taken (another Duo user or an alias) is a UsernameConflict; the user is left.
  */
-async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: ConnectionConfig, rule: Rule): Promise<RunSummary> {
+async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: ConnectionConfig, rule: Rule, listed: DuoUser[]): Promise<RunSummary> {
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
   const moves: { from: DuoUser; to: string; storeUser: StoreUser }[] = [];
   await forEachDuoUserPage(duo, async (users) => {
+    listed.push(...users);
     const owned = users.flatMap((user) => {
       const id = ownedStoreId(user, owner);
       return id === undefined ? [] : [{ user, id }];
@@ -289,6 +320,8 @@ async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: Co
     const ops = planRename(toUserView(from), to, owner, storeUser.externalId);
     const before = summary;
     summary = await asActivityFailure(`renaming ${from.username} to ${to}`, () => applyUserPlan(duo, ops, owner, before, false));
+    // The listing (a snapshot for the rule's pages) shows the user under its new name once renamed.
+    if (summary.failed === before.failed) listed.splice(listed.indexOf(from), 1, { ...from, username: to });
   }
   return summary;
 }
@@ -479,8 +512,10 @@ export function createSyncActivities(resources: ConnectionResources) {
       const duo = await resources.duo(input.config);
       const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
       // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
-      const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule)) : emptySummary();
-      const found = await candidatesFor(duo, input.config, rule, page.items);
+      const listed: DuoUser[] = [];
+      const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule, listed)) : emptySummary();
+      const snapshot = await asActivityFailure('listing Duo users', () => userSnapshot(duo, input, rule, input.cursor === null && !input.dryRun ? listed : undefined));
+      const found = await candidatesFor(duo, input.config, rule, page.items, snapshot);
       const candidates = new Map((input.dryRun ? await asActivityFailure('looking renamed users up in Duo', () => withRenames(duo, owner, found)) : found).map((c) => [c.user, c]));
       const resumed = resumePoint(page.items.map((u) => normalizeUsername(u.username)));
       // New users of the page are created in bulk first (duo.bulk, on unless false); each plan then takes its result.

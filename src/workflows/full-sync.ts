@@ -79,7 +79,15 @@ async function fullSync(input: z.output<typeof FullSyncInputSchema>): Promise<Fu
       const groupIds = s.groupMap?.ruleId === rule.id && s.groupMap.ids ? s.groupMap.ids : undefined;
       try {
         const page = await pageActivities.syncUsersPage.executeWithOptions({ summary: `rule ${rule.id}: store page ${s.pagesDone + 1}` }, [
-          { ...base, ruleId: rule.id, cursor: s.cursor, pageSize: input.pageSize, dryRun: input.dryRun, ...(groupIds ? { groupIds } : {}) },
+          {
+            ...base,
+            ruleId: rule.id,
+            cursor: s.cursor,
+            pageSize: input.pageSize,
+            dryRun: input.dryRun,
+            ...(groupIds ? { groupIds } : {}),
+            ...(claim.lastGoodInScopeByRule[rule.id] !== undefined ? { expectedInScope: claim.lastGoodInScopeByRule[rule.id] } : {}),
+          },
         ]);
         s.summary = mergeSummary(s.summary, page.summary);
         s.usersSeen += page.inScopeCount;

@@ -4,6 +4,7 @@ import { deleteRuleThroughEntity, runByHand } from '../support/runs';
 import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 
 const BULK = 'POST /admin/v1/bulk';
+const LIST = 'GET /admin/v1/users';
 const MODIFY = 'POST /admin/v1/users/{user_id}';
 const DELETE = 'DELETE /admin/v1/users/{user_id}';
 const GET_USER = 'GET /admin/v1/users/{user_id}';
@@ -33,7 +34,7 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
   });
 
   it('N updates cost ceil(N/50) bulk calls, with the same end state and counts as bulk off', async () => {
-    const users = people(120);
+    const users = people(60);
     const bulk = await fixture({ users });
     const single = await fixture({ users });
     single.config.duo.bulk = false;
@@ -46,20 +47,13 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
     }
     const withBulk = await runFullSync(bulk);
     const without = await runFullSync(single);
-    assert.equal(count(bulk, BULK), Math.ceil(120 / 50), JSON.stringify(bulk.sandbox.stats().byEndpoint));
+    assert.equal(count(bulk, BULK), Math.ceil(60 / 50), JSON.stringify(bulk.sandbox.stats().byEndpoint));
     assert.equal(count(bulk, MODIFY), 0);
-    assert.equal(count(single, MODIFY), 120);
+    assert.equal(count(single, MODIFY), 60);
     assert.equal(count(single, BULK), 0);
-    assert.equal(withBulk.summary.updated, 120);
+    assert.equal(withBulk.summary.updated, 60);
     assert.deepEqual(withBulk.summary, without.summary);
     assert.deepEqual(state(bulk), state(single));
-    // A no-change re-sync reads no phones and no single users: the batched lookup carries them.
-    bulk.sandbox.resetStats();
-    const again = await runFullSync(bulk);
-    assert.equal(again.summary.unchanged, 120);
-    const stats = bulk.sandbox.stats();
-    assert.equal(stats.writes, 0);
-    assert.deepEqual(Object.keys(stats.byEndpoint).filter((e) => e.includes('phones') || e === GET_USER), [], JSON.stringify(stats.byEndpoint));
   });
 
   it('membership adds and removes go in bulk, and a refused item fails its user exactly as the single call does', async () => {
@@ -87,6 +81,26 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
     assert.equal(withBulk.summary.failures[0]?.operation, 'addToGroup');
     assert.deepEqual(withBulk.summary, without.summary);
     assert.deepEqual(state(bulk), state(single));
+  });
+
+  it('a no-change re-sync reads every Duo user once when that is cheaper than username lookups (no phone or single-user reads), and looks users up when the account is much larger', async () => {
+    const users = makeUsers(150);
+    const fx = await fixture({ users });
+    await runFullSync(fx);
+    fx.sandbox.resetStats();
+    const again = await runFullSync(fx);
+    assert.equal(again.summary.unchanged, 150);
+    // The rename pass's listing (1 call for 150 users) doubles as the snapshot instead of 2 lookups; then the deprovision plan's listing (1).
+    // Phones come with the users: nothing else is read.
+    assert.deepEqual(fx.sandbox.stats().byEndpoint, { [LIST]: 2 });
+
+    // 1,500 more Duo users: listing them (6 calls) costs more than looking the 150 up (2 calls).
+    for (let i = 0; i < 1500; i++) fx.sandbox.store.createUser(new Map([['username', `other${i}`]]));
+    fx.sandbox.resetStats();
+    const dry = await runByHand(fx, 'fullSyncWorkflow', { dryRun: true });
+    assert.equal(dry.summary.unchanged, 150);
+    // A dry run has no rename pass: one first page tells Duo's user count, then 2 lookups, then the plan's 6 listing pages.
+    assert.deepEqual(fx.sandbox.stats().byEndpoint, { [LIST]: 1 + 2 + 6 });
   });
 
   it('falls back to single calls when the account answers 404 for the bulk endpoint', async () => {

@@ -1,0 +1,101 @@
+/**
+ * How a full sync's pages read the Duo users they compare the store with: `username_list` lookups
+ * (one get-page call per 100 store users), or one listing of every Duo user (one get-page call per
+ * 300 Duo users) kept for the rule's later pages as a snapshot. The cheaper one is chosen per rule
+ * on its first page, from Duo's user count and the rule's in-scope count at its last good run
+ * (docs/duo.md, "Which read a full sync uses").
+ *
+ * The snapshot is worker memory, keyed by the run's workflow id and rule: a page on a worker that
+ * does not hold it, a retried page, or a snapshot older than SNAPSHOT_TTL_MS uses lookups. It is
+ * taken after the rule's renames (which it reflects); users this run creates are never in it, and a
+ * page creating a name some other page created meets Duo's conflict, handled as any create conflict.
+ */
+import type { DuoUser } from '../duo';
+import { DUO_KNOWN_LIMITS_PER_MINUTE } from '../duo/rate-categories';
+import { usernameKey } from '../domain/mapping';
+import { usernameLookupFrom, type UsernameLookup } from './duo-ops';
+
+/** Duo's largest user page: a listing of every Duo user costs one call per this many users. */
+export const DUO_USERS_PAGE = 300;
+/** Names per `username_list` lookup. */
+export const DUO_LOOKUP_BATCH = 100;
+/** A snapshot larger than this is not kept (worker memory): its rule uses lookups. */
+export const SNAPSHOT_MAX_USERS = 50_000;
+/** Users all snapshots of a worker may hold together; the oldest go first. */
+const SNAPSHOTS_MAX_TOTAL_USERS = 200_000;
+/** A snapshot older than this is stale for the pages still to come: they use lookups. */
+export const SNAPSHOT_TTL_MS = 30 * 60_000;
+
+export type UserRead = 'list' | 'lookup';
+
+export interface UserReadChoice {
+  read: UserRead;
+  /** Rate-limit-weighted cost of each read, in minutes of its category's limit at Duo's known limits. */
+  cost: Record<UserRead, number>;
+}
+
+/**
+ * The cheaper read for one rule's pages. Both reads are in Duo's get-page category, so each call
+ * weighs 1/limit(getPage) minutes: listing ceil(T/300) calls (none when the rename pass listed
+ * every user already), lookups ceil(S/100) calls. S unknown (no good run yet) counts as 0: lookups.
+ * A tie goes to lookups (fresher), and so does an account above SNAPSHOT_MAX_USERS.
+ */
+export function chooseUserRead(input: { totalDuoUsers: number; inScope: number | undefined; listingDone: boolean }): UserReadChoice {
+  const perCall = 1 / DUO_KNOWN_LIMITS_PER_MINUTE.getPage;
+  const cost = {
+    list: (input.listingDone ? 0 : Math.ceil(input.totalDuoUsers / DUO_USERS_PAGE)) * perCall,
+    lookup: Math.ceil((input.inScope ?? 0) / DUO_LOOKUP_BATCH) * perCall,
+  };
+  const read: UserRead = input.totalDuoUsers <= SNAPSHOT_MAX_USERS && cost.list < cost.lookup ? 'list' : 'lookup';
+  return { read, cost };
+}
+
+/** Every Duo user of an account at one moment, looked up the way `username_list` is. */
+export class DuoUserSnapshot {
+  private readonly byName = new Map<string, DuoUser[]>();
+  readonly size: number;
+
+  constructor(
+    users: readonly DuoUser[],
+    readonly takenAt: number,
+  ) {
+    this.size = users.length;
+    const index = (name: string | null | undefined, user: DuoUser) => {
+      if (!name) return;
+      const key = usernameKey(name);
+      this.byName.set(key, [...(this.byName.get(key) ?? []), user]);
+    };
+    for (const user of users) {
+      index(user.username, user);
+      for (const alias of [user.alias1, user.alias2, user.alias3, user.alias4, ...Object.values(user.aliases)]) index(alias, user);
+    }
+  }
+
+  /** What lookUpUsersByUsername would answer for these names, without a call. */
+  lookup(usernames: readonly string[]): UsernameLookup {
+    const hits = new Set<DuoUser>();
+    for (const name of usernames) for (const user of this.byName.get(usernameKey(name)) ?? []) hits.add(user);
+    return usernameLookupFrom([...hits], usernames);
+  }
+}
+
+/** The worker's snapshots, by `workflowId/ruleId`. */
+const snapshots = new Map<string, DuoUserSnapshot>();
+
+export function keepSnapshot(key: string, snapshot: DuoUserSnapshot): void {
+  snapshots.delete(key);
+  snapshots.set(key, snapshot);
+  let total = [...snapshots.values()].reduce((n, s) => n + s.size, 0);
+  for (const [k, s] of snapshots) {
+    if (total <= SNAPSHOTS_MAX_TOTAL_USERS) break;
+    snapshots.delete(k);
+    total -= s.size;
+  }
+}
+
+/** The snapshot kept for `key`, unless it is stale. */
+export function snapshotFor(key: string, now: number): DuoUserSnapshot | undefined {
+  const snapshot = snapshots.get(key);
+  if (snapshot && now - snapshot.takenAt > SNAPSHOT_TTL_MS) snapshots.delete(key);
+  return snapshots.get(key);
+}
