@@ -586,7 +586,7 @@ export async function runDuoScenarios(argv: string[]): Promise<void> {
   const startedAt = new Date();
   const commit = (): string => {
     try {
-      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+      return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     } catch {
       // A snapshot outside git (bench run from an exported tree) names its commit in a file.
       return existsSync(join(ROOT, 'COMMIT')) ? readFileSync(join(ROOT, 'COMMIT'), 'utf8').trim() : 'unknown';
