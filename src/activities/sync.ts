@@ -447,13 +447,16 @@ async function applyPageInBulk(
 
 /**
  * A user bulk_create made: its create is done (bulk starts after it) and its memberships name the
- * new id, so they go in bulk operations like an existing user's instead of one call each.
+ * new id and come right after the create, ahead of its phones (which only single calls can add), so
+ * they go in bulk operations like an existing user's instead of one call each.
  */
 function afterBulkCreate(planned: PlannedUser, precreated: DuoItemResult<DuoUser> | undefined): { planned: PlannedUser; start: number } {
   const at = planned.ops.findIndex((op) => op.op === 'create');
   if (!precreated?.ok || at < 0) return { planned, start: 0 };
   const userId = precreated.value.user_id;
-  const ops = planned.ops.map((op) => (op.op === 'addToGroup' && op.userId === null ? { ...op, userId } : op));
+  const after = planned.ops.slice(at + 1);
+  const adds = after.flatMap((op) => (op.op === 'addToGroup' ? [{ ...op, userId: op.userId ?? userId }] : []));
+  const ops = [...planned.ops.slice(0, at + 1), ...adds, ...after.filter((op) => op.op !== 'addToGroup')];
   return { planned: { ...planned, ops }, start: at + 1 };
 }
 
