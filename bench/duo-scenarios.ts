@@ -571,7 +571,8 @@ function renderTable(rows: readonly Row[], startedAt: Date, argv: readonly strin
     const bound = boundOf(minimal, 1);
     const needs = boundOf(accepted, 1);
     const sandboxBound = bound.seconds / r.timeScale;
-    const title = TITLES[r.scenario as ScenarioId] ?? r.scenario;
+    // Titles name the default sizes; a run with --users/--big-users names its own.
+    const title = (TITLES[r.scenario as ScenarioId] ?? r.scenario).replace(/^(10k|100k)/, `${r.users / 1000}k`).replace('1,000 deprovisioned', `${Math.min(1000, r.users / 100).toLocaleString('en-US')} deprovisioned`);
     lines.push(
       `| ${title} | ${r.bulk} | ${r.timeScale} | ${callsCell(minimal)} | ${boundFormula(minimal)} = **${minutes(bound.seconds)} min** (${bound.category}) | ${callsCell(accepted)} | ${minutes(needs.seconds)} min (${needs.category}) | ${limited} (${total ? ((100 * limited) / total).toFixed(2) : '0'}%) | ${r.wallS.toFixed(1)} (bound ${sandboxBound.toFixed(1)}) | **${(r.wallS / sandboxBound).toFixed(2)}** | ${utilisation(r)} | **${minutes(r.wallS * r.timeScale)} min** | ${r.outcome} | ${r.load} (${r.date.slice(0, 16)}Z, ${r.commit}) |`,
     );
