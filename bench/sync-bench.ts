@@ -57,6 +57,7 @@ const OptionsSchema = z
     timeScale: z.coerce.number().positive(),
     phones: z.boolean(),
     bulk: z.enum(['on', 'off']),
+    deprovision: z.coerce.number().int().min(0),
     label: z.string().regex(/^[a-z0-9-]{1,40}$/, 'must be a short slug'),
     out: z.string().min(1),
   })
@@ -81,6 +82,7 @@ function parseOptions(argv: string[]): Options {
     .option('--time-scale <k>', 'with --profile duo: every limit runs k times faster (a minute lasts 60/k s)', '1')
     .option('--no-phones', 'directory users without phone numbers')
     .option('--bulk <on|off>', "the connection's duo.bulk setting", 'on')
+    .option('--deprovision <n>', 'after the 1% change, remove this many users from the store and re-sync (deleted in Duo; the deletion guard allows it)', '0')
     .option('--label <slug>', 'report section in the output file (one per configuration)', 'main')
     .option('--out <path>', 'markdown report to update', 'bench/RESULTS.md')
     .parse(argv);
@@ -131,7 +133,7 @@ async function seedDuoDirectly(sandbox: DuoSandbox, config: ConnectionConfig): P
       for (const user of page.items) {
         const mapped = mapStoreUser(user, rule.attributeMappings);
         if (!mapped.ok) throw new Error(`seeding: ${mapped.error.message}`);
-        const ops = planUser({ desired: mapped.user, current: null, owner, userActions: config.userActions });
+        const ops = planUser({ desired: mapped.user, current: null, owner, userActions: config.userActions, storeId: user.externalId });
         applySeedOps(sandbox, ops);
         seeded += 1;
       }
@@ -179,7 +181,7 @@ function categoryBoundS(stats: SandboxStats, timeScale: number): { boundS: numbe
   return worst;
 }
 
-type ScenarioName = 'initial' | 'seeded' | 'no-change' | 'changed-1%';
+type ScenarioName = 'initial' | 'seeded' | 'no-change' | 'changed-1%' | 'deprovisioned';
 
 interface ScenarioResult {
   n: number;
@@ -345,6 +347,8 @@ async function benchSize(n: number, options: Options, client: Client, address: s
     store: { kind: 'file', path: storePath },
     userActions: { create: true, update: true, disable: true, deprovision: true, removeAction: 'delete' },
     rules: [{ id: 'staff', direction: 'outbound', scope: { kind: 'all' } }],
+    // --deprovision removes users on purpose: no approval wait.
+    ...(options.deprovision > 0 ? { deletionGuard: { maxFraction: 1, maxCount: options.deprovision } } : {}),
   });
   const taskQueue = `bench-${n}-${randomUUID().slice(0, 6)}`;
   const worker = await WorkerChild.start({
@@ -376,6 +380,11 @@ async function benchSize(n: number, options: Options, client: Client, address: s
     writeDirectory(storePath, users);
     scenarios.push(await runFullSync(ctx, n, 'changed-1%'));
     log(describeResult(scenarios[scenarios.length - 1] as ScenarioResult));
+    if (options.deprovision > 0) {
+      writeDirectory(storePath, users.slice(0, Math.max(0, n - options.deprovision)));
+      scenarios.push(await runFullSync(ctx, n, 'deprovisioned'));
+      log(describeResult(scenarios[scenarios.length - 1] as ScenarioResult));
+    }
     return { n, scenarios, workerHwmMb: worker.hwmMb() };
   } finally {
     await worker.stop();
@@ -477,7 +486,7 @@ function renderReport(results: SizeResult[], checks: Check[], options: Options, 
     `- date: ${startedAt.toISOString()}; whole matrix ${fmt(totalS / 60)} min`,
     `- command: \`npm run bench${argv.length ? ` -- ${argv.join(' ')}` : ''}\``,
     options.profile === 'duo'
-      ? `- settings: sizes ${options.sizes.join(', ')}; sandbox categoryLimits 'duo' × ${options.timeScale} (no account-wide limit); worker pacing adaptive per category from Duo's limits × ${options.timeScale}, no requestsPerSecond cap; duo.bulk ${options.bulk}; ${options.phones ? 'one phone' : 'no phones'} per user; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}`
+      ? `- settings: sizes ${options.sizes.join(', ')}; sandbox categoryLimits 'duo' × ${options.timeScale} (no account-wide limit); worker pacing adaptive per category from Duo's limits × ${options.timeScale}, no requestsPerSecond cap; duo.bulk ${options.bulk}; ${options.phones ? 'one phone' : 'no phones'} per user; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}${options.deprovision > 0 ? `; then ${options.deprovision} users removed from the store (scenario deprovisioned)` : ''}`
       : `- settings: sizes ${options.sizes.join(', ')}; rate ${options.rate} req/s (burst ${options.burst ?? options.rate}); client pacing ${options.pace === 0 ? 'off' : `${options.pace * options.rate} req/s`}; latency ${options.latencyMs} ms; page size ${options.pageSize}; pagesPerRun ${options.pagesPerRun}; ` +
       `initial sync via Temporal for N <= ${options.seedDuoAbove}, Duo seeded directly above; worker maxTaskQueueActivitiesPerSecond ${options.activitiesPerSecond ?? 'unset'}`,
     '',

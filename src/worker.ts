@@ -20,6 +20,7 @@ import { startMetricsServer } from './metrics/server';
 import type { DuoSyncMetricsSinks } from './metrics/sinks';
 import { TRACING_WORKFLOW_MODULE, tracingFromConfig, type Tracing } from './tracing';
 import type { InjectedSinks } from '@temporalio/worker';
+import type { AdaptivePacingOptions } from './duo/pacer';
 
 export interface DuoSyncWorkerOptions {
   connection: NativeConnection;
@@ -93,7 +94,12 @@ function installRuntime(config: ProcessConfig): void {
   });
 }
 
-export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/**
+ * Runs the worker as configured by `env`. `options.pacing` (adaptive Duo pacing, e.g. Duo's limits
+ * scaled for a time-scaled sandbox) is for harnesses that run the real worker process against the
+ * sandbox (`npm run docs:dashboard`); production leaves it unset.
+ */
+export async function runWorker(env: NodeJS.ProcessEnv = process.env, options: { pacing?: AdaptivePacingOptions } = {}): Promise<void> {
   const config = loadProcessConfig(env);
   installRuntime(config);
   const dataConverter = dataConverterFromConfig(config);
@@ -110,7 +116,11 @@ export async function runWorker(env: NodeJS.ProcessEnv = process.env): Promise<v
       dataConverter,
       metrics,
       ...(tracing ? { tracing } : {}),
-      dependencies: { audit: { ...(config.DUO_SYNC_AUDIT_FILE ? { auditFile: config.DUO_SYNC_AUDIT_FILE } : {}) }, secretTtlMs: config.DUO_SYNC_SECRET_TTL_SECONDS * 1000 },
+      dependencies: {
+        audit: { ...(config.DUO_SYNC_AUDIT_FILE ? { auditFile: config.DUO_SYNC_AUDIT_FILE } : {}) },
+        secretTtlMs: config.DUO_SYNC_SECRET_TTL_SECONDS * 1000,
+        ...(options.pacing ? { pacing: options.pacing } : {}),
+      },
     });
     const extras = [
       server ? `metrics ${server.url}` : undefined,

@@ -2,7 +2,8 @@
  * Many users' plans through Duo's bulk operations endpoint (`POST /admin/v1/bulk`, 50 per call):
  * user modifies (updates, renames, disables, marker releases), deletes, and group adds and removes.
  * A page's worth of changes costs ceil(ops / 50) calls in the `bulk` category instead of one
- * `modify` call each.
+ * `modify` call each; a handful of changes (fewer than 6 per bulk call) stays single calls, which
+ * cost less of Duo's limits (`bulkIsCheaper`).
  *
  * Semantics stay those of one call per op (src/activities/duo-ops.ts):
  * - **Order and stop-at-first-failure per user.** The plans go in waves: wave k carries the k-th op
@@ -21,12 +22,25 @@
  *   the bulk part and are handed back with what was settled so far, for the caller to record.
  */
 import { suggestedRetryDelayMs, isDuoError, type DuoBulkOperation, type DuoClient, type DuoError, type DuoItemResult, type DuoUser } from '../duo';
+import { DUO_KNOWN_LIMITS_PER_MINUTE } from '../duo/rate-categories';
 import type { Owner } from '../domain/ownership';
 import type { PlanOp } from '../domain/plan';
 import type { RunSummary } from '../domain/summary';
 import { asActivityFailure } from './activity-failures';
 import { applyUserPlan, isPageLevelError, opFailure, userChangesOf, type LeadApplied } from './duo-ops';
 import { beat, sleepWithBeats } from './heartbeat';
+
+/**
+ * Whether n ops cost less of Duo's limits as bulk calls of `batchSize` than as n single calls:
+ * a bulk call weighs 1/50 of a minute (`bulk` category), a single write 1/300 (`modify`), so one bulk
+ * call must carry at least 6 ops to pay off (a tie goes to bulk: fewer requests). A page with one
+ * changed user sends a single call, not a bulk call six times as dear.
+ */
+export function bulkIsCheaper(n: number, batchSize: number): boolean {
+  const bulkCost = Math.ceil(n / batchSize) / DUO_KNOWN_LIMITS_PER_MINUTE.bulk;
+  const singleCost = n / DUO_KNOWN_LIMITS_PER_MINUTE.modify;
+  return n > 0 && bulkCost <= singleCost;
+}
 
 /** Rounds of waiting out rate limits and outages for a wave before giving up on the page. */
 const WAVE_ATTEMPTS = 6;
@@ -70,13 +84,13 @@ export interface LeadsApplied {
 }
 
 /**
- * Applies the leading bulk-capable ops of each plan (from `start[i]`, default 0: ops before it are
- * already done, e.g. a create answered by bulk_create) in waves of bulk calls. `plans[i]` gets
+ * Applies the leading bulk-capable ops of each plan in waves of bulk calls. `plans[i]` gets
  * `leads[i]`: `{done: n}` (its first n ops are applied; 0 when its first op needs a single call) or
  * `{failure}` (this user's failure, exactly as the single call would report it).
  */
-export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (readonly PlanOp[])[], start: readonly number[] = []): Promise<LeadsApplied> {
-  const position = plans.map((ops, i) => nextCall(ops, start[i] ?? 0));
+export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (readonly PlanOp[])[], options: { cheaperOnly?: boolean; from?: readonly number[] } = {}): Promise<LeadsApplied> {
+  // `from`: ops already applied per plan (a create answered by bulk_create).
+  const position = plans.map((ops, i) => nextCall(ops, options.from?.[i] ?? 0));
   const failures = new Map<number, LeadApplied>();
   const leads = (): LeadApplied[] => plans.map((_, i) => failures.get(i) ?? { done: position[i] as number });
   for (;;) {
@@ -85,7 +99,8 @@ export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (rea
       const bulk = op ? bulkOperationOf(op) : undefined;
       return op && bulk ? [{ plan: i, op, bulk }] : [];
     });
-    if (wave.length === 0) return { leads: leads() };
+    // A wave too small to pay for a bulk call is left to single calls, as is everything after it.
+    if (wave.length === 0 || (options.cheaperOnly !== false && !bulkIsCheaper(wave.length, duo.bulkBatchSizes.operationsBatchSize))) return { leads: leads() };
     let pending = wave;
     for (let attempt = 1; pending.length > 0; attempt += 1) {
       const results = await duo.bulkOperations(pending.map((w) => w.bulk));

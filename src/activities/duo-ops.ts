@@ -354,11 +354,8 @@ export async function applyUserPlan(
   const done = (s: RunSummary): RunSummary => (memberships ? recordGroupCounts(recordOutcome(s, outcome), memberships) : recordOutcome(s, outcome));
   if (dryRun) return done(summary);
   if (lead && 'failure' in lead) return recordFailure(summary, lead.failure);
-  const from = lead?.done ?? 0;
-  // A create among the ops bulk already did was answered by bulk_create: later single ops need its id.
-  const createDone = precreated?.ok === true && ops.slice(0, from).some((op) => op.op === 'create');
-  const created: PlanState = createDone && precreated.ok ? { userId: precreated.value.user_id } : { userId: null, precreated };
-  for (const op of ops.slice(from)) {
+  const created: PlanState = { userId: null, precreated };
+  for (const op of ops.slice(lead?.done ?? 0)) {
     try {
       await withTransientRetry(() => applyOp(duo, op, owner, created));
     } catch (err) {

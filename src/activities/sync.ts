@@ -164,7 +164,6 @@ interface Candidate {
   renamedFrom?: DuoUser;
 }
 
-
 /**
  * Every Duo user, one page at a time, with a heartbeat per page. Used to find renamed users by
  * the store id in their marker, which Duo cannot search for: one pass per rule per full sync
@@ -321,7 +320,8 @@ async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: Co
     const before = summary;
     summary = await asActivityFailure(`renaming ${from.username} to ${to}`, () => applyUserPlan(duo, ops, owner, before, false));
     // The listing (a snapshot for the rule's pages) shows the user under its new name once renamed.
-    if (summary.failed === before.failed) listed.splice(listed.indexOf(from), 1, { ...from, username: to });
+    const at = listed.indexOf(from);
+    if (summary.failed === before.failed && at >= 0) listed.splice(at, 1, { ...from, username: to });
   }
   return summary;
 }
@@ -405,9 +405,23 @@ async function applyPlanned(duo: DuoClient, planned: PlannedUser, dryRun: boolea
 }
 
 /**
- * The bulk part of a page (src/activities/bulk-ops.ts): plans `users` (those not yet done, bulk
- * creates excepted) and sends the leading updates, disables and memberships of every plan in waves
- * of bulk operations. Users whose plans that finishes are `done` (and heartbeated, so a retried
+ * A created user's plan with the new user's id in the ops that waited for it (phones, memberships),
+ * its memberships right after the create: ahead of its phones, which only single calls can add, they
+ * join the bulk waves for users with phones too.
+ */
+function withCreatedUser(planned: PlannedUser, userId: string): PlannedUser {
+  const ops = planned.ops.map((op) => ((op.op === 'attachPhone' || op.op === 'addToGroup') && op.userId === null ? { ...op, userId } : op));
+  const at = ops.findIndex((op) => op.op === 'create');
+  if (at < 0) return { ...planned, ops };
+  const after = ops.slice(at + 1);
+  return { ...planned, ops: [...ops.slice(0, at + 1), ...after.filter((op) => op.op === 'addToGroup'), ...after.filter((op) => op.op !== 'addToGroup')] };
+}
+
+/**
+ * The bulk part of a page (src/activities/bulk-ops.ts): plans `users` (those not yet done) and sends
+ * the leading updates, disables and memberships of every plan in waves of bulk operations; a user
+ * bulk_create created continues after its create (its memberships join the waves). A refused bulk
+ * create is left to the single path, which checks the conflict. Users whose plans that finishes are `done` (and heartbeated, so a retried
  * attempt counts them as they were, not as unchanged); the others continue one call at a time from
  * where bulk left them (`partly`). An error every user shares fails the page after the heartbeat.
  */
@@ -417,47 +431,35 @@ async function applyPageInBulk(
   rule: Rule,
   users: readonly StoreUser[],
   candidates: ReadonlyMap<StoreUser, Candidate>,
+  precreated: ReadonlyMap<StoreUser, DuoItemResult<DuoUser>>,
   resumed: ResumePoint & { nextUsername: string | null },
   groupIds: GroupIdMap | undefined,
-  precreated: ReadonlyMap<StoreUser, DuoItemResult<DuoUser>>,
 ): Promise<{ done: Record<string, RunSummary>; partly: Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }> }> {
   const done: Record<string, RunSummary> = { ...resumed.bulkDone };
   const partly = new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>();
-  const plans: { user: StoreUser; planned: PlannedUser; start: number }[] = [];
+  const plans: { user: StoreUser; planned: PlannedUser; from: number }[] = [];
   for (const user of users) {
-    if (done[usernameKey(user.username)]) continue;
+    const pre = precreated.get(user);
+    if (done[usernameKey(user.username)] || (pre && !pre.ok)) continue;
     const planned = await asActivityFailure(`syncing ${user.username}`, () => planOne(duo, config, rule, candidates.get(user) as Candidate, groupIds));
-    if ('ops' in planned) plans.push({ user, ...afterBulkCreate(planned, precreated.get(user)) });
+    if (!('ops' in planned)) continue;
+    if (!pre) plans.push({ user, planned, from: 0 });
+    else if (planned.ops[0]?.op === 'create') plans.push({ user, planned: withCreatedUser(planned, pre.value.user_id), from: 1 });
   }
   const applied = await applyLeadingOpsInBulk(
     duo,
     plans.map((p) => p.planned.ops),
-    plans.map((p) => p.start),
+    { from: plans.map((p) => p.from) },
   );
   for (const [i, { user, planned }] of plans.entries()) {
     const lead = applied.leads[i] as LeadApplied;
     const finished = 'failure' in lead || (lead.done === planned.ops.length && lead.done > 0);
-    if (finished) done[usernameKey(user.username)] = await applyPlanned(duo, planned, false, precreated.get(user), lead);
+    if (finished) done[usernameKey(user.username)] = await applyPlanned(duo, planned, false, undefined, lead);
     else partly.set(user, { planned, lead });
   }
   beat({ nextUsername: resumed.nextUsername, summary: resumed.summary, bulkDone: done } satisfies PageProgress);
   if (applied.error !== undefined) await asActivityFailure(`applying ${plans.length} users' changes in bulk`, () => Promise.reject(applied.error));
   return { done, partly };
-}
-
-/**
- * A user bulk_create made: its create is done (bulk starts after it) and its memberships name the
- * new id and come right after the create, ahead of its phones (which only single calls can add), so
- * they go in bulk operations like an existing user's instead of one call each.
- */
-function afterBulkCreate(planned: PlannedUser, precreated: DuoItemResult<DuoUser> | undefined): { planned: PlannedUser; start: number } {
-  const at = planned.ops.findIndex((op) => op.op === 'create');
-  if (!precreated?.ok || at < 0) return { planned, start: 0 };
-  const userId = precreated.value.user_id;
-  const after = planned.ops.slice(at + 1);
-  const adds = after.flatMap((op) => (op.op === 'addToGroup' ? [{ ...op, userId: op.userId ?? userId }] : []));
-  const ops = [...planned.ops.slice(0, at + 1), ...adds, ...after.filter((op) => op.op !== 'addToGroup')];
-  return { planned: { ...planned, ops }, start: at + 1 };
 }
 
 /** Memberships to plan, or undefined when the user is not (or no longer) this rule's to manage. */
@@ -530,13 +532,13 @@ export function createSyncActivities(resources: ConnectionResources) {
       const inBulk =
         input.dryRun || input.config.duo.bulk === false
           ? { done: resumed.bulkDone, partly: new Map<StoreUser, { planned: PlannedUser; lead: LeadApplied }>() }
-          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start).filter((u) => precreated.get(u)?.ok !== false), candidates, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds, precreated);
+          : await applyPageInBulk(duo, input.config, rule, page.items.slice(resumed.start), candidates, precreated, { ...resumed, nextUsername: page.items[resumed.start]?.username ?? null }, input.groupIds);
       const from: ResumePoint = { ...resumed, bulkDone: inBulk.done };
       let summary = await reconcileConcurrently(page.items, from, resources.pageConcurrency, (user) => {
         const done = inBulk.done[usernameKey(user.username)];
         if (done) return Promise.resolve(done);
         const partly = inBulk.partly.get(user);
-        if (partly) return asActivityFailure(`syncing ${user.username}`, () => applyPlanned(duo, partly.planned, false, precreated.get(user), partly.lead));
+        if (partly) return asActivityFailure(`syncing ${user.username}`, () => applyPlanned(duo, partly.planned, false, undefined, partly.lead));
         return asActivityFailure(`syncing ${user.username}`, () => reconcileOne(duo, input.config, rule, candidates.get(user) as Candidate, input.dryRun, input.groupIds, precreated.get(user)));
       });
       // Entries the store could not read are failures of this run, named by their DN or id.

@@ -44,8 +44,10 @@ export const DuoSettingsSchema = z
      */
     requestsPerSecond: z.number().positive().max(10_000).optional(),
     /**
-     * Full syncs create new users through Duo's bulk_create (100 per call). Absent: on. false: one
-     * createUser call per user. Trash (removeAction "trash") always uses its bulk endpoint, its only one.
+     * Full syncs create new users through Duo's bulk_create (100 per call), and syncs send user
+     * modifies, disables, deletes and group adds/removes through Duo's bulk operations (50 per call).
+     * Absent: on. false: one call per user or op. Trash (removeAction "trash") always uses its bulk
+     * endpoint, its only one.
      */
     bulk: z.boolean().optional(),
     /** Duo's request signature: 5 (SHA-512 over the JSON body and x-duo headers, the default) or 2 (form bodies). */

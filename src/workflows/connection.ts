@@ -5,7 +5,7 @@
  * about runs that never reported, or wait. Runs report back with `runFinished`, so nothing here (and
  * no activity) waits on a long child. See docs/architecture.md.
  */
-import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, allHandlersFinished, condition, continueAsNew, getExternalWorkflowHandle, patched, setCurrentDetails, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { UpdateDefinition } from '@temporalio/common';
 import {
   actorOf, approveDeletionsSignal, approveDeletionsUpdate, auditQuery, claimRunUpdate, deleteConnectionUpdate, configQuery, configureUpdate, connectionWorkflowId, ConnectionWorkflowInputSchema, deleteRuleUpdate,
@@ -30,6 +30,8 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
   }
   const entity = new ConnectionEntity({ connectionId: id, minuteMs: input.minuteMs, maxConcurrentReconciles: input.maxConcurrentReconciles }, (input.carried as CarriedEntity | undefined) ?? (input.config ? { config: input.config } : {}));
   const now = (): number => Date.now();
+  // Runs recorded before this patch waited for continue-as-new with the loop stopped.
+  const servesUntilContinueAsNew = patched('serve-until-continue-as-new');
   let updatesThisRun = 0;
   upsertSearchAttributes([
     { key: DuoSyncConnection, value: id },
@@ -114,14 +116,21 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
   const shouldContinueAsNew = (): boolean =>
     workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > input.historyEventBudget || updatesThisRun >= MAX_UPDATES_PER_RUN;
 
+  const readyToContinueAsNew = (): boolean => entity.readyToContinueAsNew() && allHandlersFinished();
+
   for (;;) {
-    if (shouldContinueAsNew()) {
-      await condition(() => entity.readyToContinueAsNew() && allHandlersFinished());
-      await continueAsNew<typeof connectionWorkflow>({ connectionId: id, carried: entity.carry(), maxConcurrentReconciles: input.maxConcurrentReconciles, historyEventBudget: input.historyEventBudget, minuteMs: input.minuteMs });
+    // Draining: the loop keeps serving (a syncNow handler waits for it to start the run) but hands
+    // out no new reconciles or ops work, so the entity becomes ready to continue as new.
+    const draining = shouldContinueAsNew();
+    if (draining) {
+      if (!servesUntilContinueAsNew) await condition(readyToContinueAsNew);
+      if (readyToContinueAsNew()) {
+        await continueAsNew<typeof connectionWorkflow>({ connectionId: id, carried: entity.carry(), maxConcurrentReconciles: input.maxConcurrentReconciles, historyEventBudget: input.historyEventBudget, minuteMs: input.minuteMs });
+      }
     }
-    const ops = entity.nextOpsAction(now());
+    const ops = draining ? undefined : entity.nextOpsAction(now());
     if (ops) carryOutOpsAction(entity, ops, now);
-    const action = entity.nextAction(now());
+    const action = entity.nextAction(now(), { draining });
     if (action.kind === 'startRun') {
       await startRunChild(entity, action.run, now);
     } else if (action.kind === 'reconcileUser') {
@@ -137,7 +146,7 @@ export async function connectionWorkflow(rawInput: ConnectionWorkflowInput): Pro
     } else {
       setCurrentDetails(describeConnection(entity.status()));
       const seen = entity.version;
-      const woke = () => entity.version !== seen || shouldContinueAsNew();
+      const woke = servesUntilContinueAsNew ? () => entity.version !== seen || (shouldContinueAsNew() && readyToContinueAsNew()) : () => entity.version !== seen || shouldContinueAsNew();
       if (action.untilMs === undefined) await condition(woke);
       else await condition(woke, Math.max(1, action.untilMs - now()));
     }

@@ -31,4 +31,10 @@ export const PATCHES: Readonly<Record<string, PatchEntry>> = {
     whatChanged: 'connectionWorkflow delivers notifications through the sendWebhook activity',
     retireWhen: 'as audit-sink',
   },
+  'serve-until-continue-as-new': {
+    id: 'serve-until-continue-as-new',
+    introducedIn: '0.2.0',
+    whatChanged: 'connectionWorkflow keeps starting requested runs while it waits to continue as new (a syncNow arriving then no longer waits forever)',
+    retireWhen: 'as audit-sink',
+  },
 };

@@ -171,6 +171,22 @@ describe('ConnectionEntity (the entity as a plain state machine)', () => {
     assert.match(e.status().recentEvents.map((x) => x.message).join('\n'), /dropped invalid userChanged signal: username/);
   });
 
+  it('draining for continue-as-new hands out no reconciles but still starts a requested sync, and the changes travel in the carried state', () => {
+    const e = ready({}, 2);
+    const first = started(e.nextAction(T0));
+    e.userChanged(T0, { username: 'alice' });
+    assert.equal(e.nextAction(T0, { draining: true }).kind, 'wait', 'alice is not reconciled while draining');
+    e.syncNow(T0, { reason: 'asked while draining' });
+    e.runLaunched(first.workflowId);
+    e.runFinished(T0, { workflowId: first.workflowId, kind: 'fullSync', outcome: 'succeeded', dryRun: false, counts });
+    const queued = started(e.nextAction(T0, { draining: true }));
+    assert.equal(e.readyToContinueAsNew(), false, 'not while the queued run is being started');
+    e.runLaunched(queued.workflowId);
+    assert.equal(e.readyToContinueAsNew(), true);
+    const carried = new ConnectionEntity({ connectionId: 'acme', minuteMs: MIN, maxConcurrentReconciles: 2 }, e.carry());
+    assert.equal(carried.status().pendingChanges, 1, 'alice waits in the carried state');
+  });
+
   it('a flood of distinct changes becomes one full sync instead', () => {
     const e = ready();
     for (let i = 0; i <= MAX_PENDING_CHANGES; i += 1) e.userChanged(T0, { username: `u${i}` });

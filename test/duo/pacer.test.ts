@@ -178,10 +178,11 @@ describe('Two worker processes sharing one Duo account', function () {
     return { calls, rateLimited };
   }
 
-  async function runPair(makeClient: () => DuoClient): Promise<{ calls: number; rateLimited: number }> {
+  async function runPair(makeClient: () => DuoClient): Promise<{ calls: number; rateLimited: number; seconds: number }> {
     await new Promise((r) => setTimeout(r, 300)); // the sandbox's bucket refills between runs
+    const started = Date.now();
     const results = await Promise.all([work(makeClient(), 'a'), work(makeClient(), 'b')]);
-    return { calls: results[0].calls + results[1].calls, rateLimited: results[0].rateLimited + results[1].rateLimited };
+    return { calls: results[0].calls + results[1].calls, rateLimited: results[0].rateLimited + results[1].rateLimited, seconds: (Date.now() - started) / 1000 };
   }
 
   it('each adapting on its own 429s, they settle under the shared limit without a 429 storm; fixed pacing at the limit does not', async () => {
@@ -196,7 +197,11 @@ describe('Two worker processes sharing one Duo account', function () {
     const fixed = await runPair(() => new DuoClient({ ...sandbox.clientOptions(), pacing: false, pacer: new RequestPacer(limitPerSecond * 0.9, 1) }));
     const share = (r: { calls: number; rateLimited: number }) => r.rateLimited / r.calls;
     console.log(`      adaptive: ${adaptive.rateLimited}/${adaptive.calls} calls got 429 (${(share(adaptive) * 100).toFixed(1)}%); fixed: ${fixed.rateLimited}/${fixed.calls} (${(share(fixed) * 100).toFixed(1)}%)`);
-    assert.ok(share(fixed) > 0.2, 'the setting is hard: two fixed pacers at 0.9 × the limit meet many 429s');
+    // The control shows the setting is hard, but only where the fixed pair really offers its
+    // 1.8 × the limit: a CPU too busy to send that barely overruns the limit, and there is nothing to compare.
+    const fixedOffered = fixed.calls / fixed.seconds;
+    if (fixedOffered >= 1.5 * limitPerSecond) assert.ok(share(fixed) > 0.2, 'the setting is hard: two fixed pacers at 0.9 × the limit meet many 429s');
+    else console.log(`      (control not applicable: the fixed pair offered only ${fixedOffered.toFixed(1)}/s on this busy machine)`);
     assert.ok(share(adaptive) < 0.08, `adaptive pacers keep 429s rare, got ${(share(adaptive) * 100).toFixed(1)}%`);
     assert.ok(pacers.every((p) => p.state().modify.decreases > 0), 'each process slowed down on its own 429s');
     const combined = pacers.reduce((sum, p) => sum + (p.state().modify.ratePerSecond ?? 0), 0);

@@ -1,6 +1,9 @@
 /**
- * One real Temporal dev server per test run (started by root-hooks.ts), one workflow bundle per run,
- * and a fresh task queue + worker per test. Tests get everything from `testTemporal()`.
+ * One real Temporal dev server per test run, one workflow bundle per process, and a fresh task
+ * queue + worker per test. Tests get everything from `testTemporal()`.
+ * `npm test` runs files in parallel processes: test/support/global-fixtures.ts starts the one
+ * server and passes its address in the environment; each process connects to it once (root hooks
+ * run per file there). A single file run with root-hooks.ts alone starts a server of its own.
  */
 import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
@@ -21,19 +24,36 @@ const liveWorkers = new Set<Worker>();
 /** One bundle per failure converter ('' = the SDK default); the codec tests add the encrypting one. */
 const bundlePromises = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
 
+export const SHARED_SERVER_ENV = { address: 'DUO_SYNC_TEST_TEMPORAL_ADDRESS', namespace: 'DUO_SYNC_TEST_TEMPORAL_NAMESPACE' } as const;
+
+/** The server global-fixtures.ts started for this run, if any; it outlives every file. */
+function sharedServer(): DevServer | undefined {
+  const address = process.env[SHARED_SERVER_ENV.address];
+  const namespace = process.env[SHARED_SERVER_ENV.namespace];
+  return address && namespace ? { address, namespace, uiUrl: null, stop: async () => undefined } : undefined;
+}
+
+let runtimeInstalled = false;
+
 export async function startTestTemporal(): Promise<void> {
-  // Worker logs at ERROR: activity failures are expected in fault tests and surface through assertions.
-  Runtime.install({ logger: new DefaultLogger('ERROR') });
-  const server = await startDevServer({ uiPort: null });
+  if (current) return;
+  if (!runtimeInstalled) {
+    // Worker logs at ERROR: activity failures are expected in fault tests and surface through assertions.
+    Runtime.install({ logger: new DefaultLogger('ERROR') });
+    runtimeInstalled = true;
+  }
+  const server = sharedServer() ?? (await startDevServer({ uiPort: null }));
   const connection = await Connection.connect({ address: server.address });
   const nativeConnection = await NativeConnection.connect({ address: server.address });
   current = { server, connection, nativeConnection, client: new Client({ connection, namespace: server.namespace }) };
 }
 
+/** Shuts down the file's leftover workers; with a shared server the process keeps its connections for the next file. */
 export async function stopTestTemporal(): Promise<void> {
   if (!current) return;
+  const shared = sharedServer() !== undefined;
   const { server, connection, nativeConnection } = current;
-  current = undefined;
+  if (!shared) current = undefined;
   await Promise.allSettled(
     [...liveWorkers].map(async (worker) => {
       if (worker.getState() === 'RUNNING') worker.shutdown();
@@ -43,13 +63,15 @@ export async function stopTestTemporal(): Promise<void> {
       }
     }),
   );
+  liveWorkers.clear();
+  if (shared) return;
   await connection.close();
   await nativeConnection.close();
   await server.stop();
 }
 
 export function testTemporal(): TestTemporal {
-  if (!current) throw new Error('Temporal dev server is not running: run tests through mocha with .mocharc.json (root hooks)');
+  if (!current) throw new Error('Temporal dev server is not running: run tests through mocha with .mocharc.cjs (root hooks)');
   return current;
 }
 

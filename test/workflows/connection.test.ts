@@ -115,6 +115,29 @@ describe('connectionWorkflow (entity) with real worker, sandbox and file store',
     await saveHistory('connection-continue-as-new', workflowId);
   });
 
+  it('syncNow requests waiting while the history budget runs out are answered: continue-as-new waits for them, not the other way round', async () => {
+    // A queued syncNow's handler waits for the entity's loop to start the run, and continue-as-new
+    // waits for every handler: the loop must keep serving until then. Requests queued behind a
+    // running sync wait across the run's progress signals, which is when a small budget runs out.
+    await setUp({ users: makeUsers(3) });
+    const { client } = testTemporal();
+    const workflowId = connectionWorkflowId(fx.connectionId);
+    const first = await client.workflow.start('connectionWorkflow', { taskQueue: dsc.taskQueue, workflowId, args: [{ connectionId: fx.connectionId, historyEventBudget: 100 }] });
+    await configureConnection(dsc, fx.config);
+    await lastRunDone();
+    const runIds = new Set<string>([first.firstExecutionRunId]);
+    for (let round = 1; runIds.size < 3; round += 1) {
+      assert.ok(round <= 6, `the entity continued as new only ${runIds.size - 1} times in 6 rounds`);
+      const requests = Promise.all([1, 2, 3].map(() => syncNow(dsc, fx.connectionId, { dryRun: true })));
+      const answers = await Promise.race([requests, new Promise<undefined>((r) => setTimeout(() => r(undefined), 30_000))]);
+      assert.ok(answers, `round ${round}: three syncNow requests got no answer within 30 s`);
+      const last = answers.at(-1)?.workflowId ?? '';
+      await waitFor(`${last} to finish`, async () => ((await connectionStatus(dsc, fx.connectionId)).lastRuns.some((r) => r.workflowId === last && r.outcome !== 'running') ? true : undefined));
+      runIds.add((await client.workflow.getHandle(workflowId).describe()).runId);
+    }
+    await saveHistory('connection-serves-until-continue-as-new', workflowId);
+  });
+
   it('syncUser reconciles one user at once and returns its summary', async () => {
     const users = makeUsers(3);
     await setUp({ users });

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { configureConnection, connectionStatus, connectionWorkflowId, syncNow, type DuoSyncClient } from '../../src/client';
+import type { ConnectionStatus } from '../../src/contract';
 import { ConnectionConfigSchema } from '../../src/domain/connection';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 import { waitFor } from '../support/entity';
@@ -17,7 +18,8 @@ import { makeUsers } from '../support/sync-fixture';
 import { createTestWorker, testTemporal } from '../support/temporal';
 
 const CONNECTIONS = 120;
-const USERS = 30;
+/** Enough for a sync to take a page; the deadlock was about slots, not users. */
+const USERS = 10;
 const SECRET_VAR = 'DUO_SYNC_TEST_MANY_SKEY';
 
 describe('many connections syncing at once on one worker with default slots', function () {
@@ -45,6 +47,24 @@ describe('many connections syncing at once on one worker with default slots', fu
     }, 50);
     const dsc: DuoSyncClient = { client: testTemporal().client, taskQueue, close: async () => undefined };
     const ids = Array.from({ length: CONNECTIONS }, (_, i) => `many-${process.pid}-${i}`);
+    /**
+     * Polls only the connections not yet done, once a second: 120 status queries every 200 ms were
+     * load of the test's own making, enough to time queries out on a busy 2-core machine.
+     */
+    const untilEvery = async (what: string, connectionIds: string[], done: (s: ConnectionStatus) => boolean): Promise<ConnectionStatus[]> => {
+      const doneStatuses = new Map<string, ConnectionStatus>();
+      return waitFor(
+        what,
+        async () => {
+          const open = connectionIds.filter((id) => !doneStatuses.has(id));
+          const statuses = await Promise.all(open.map((id) => connectionStatus(dsc, id).catch(() => undefined)));
+          for (const s of statuses) if (s && done(s)) doneStatuses.set(s.connectionId, s);
+          return doneStatuses.size === connectionIds.length ? connectionIds.map((id) => doneStatuses.get(id) as ConnectionStatus) : undefined;
+        },
+        480_000,
+        1_000,
+      );
+    };
     try {
       const configs = ids.map((connectionId, i) => {
         const path = join(dir, `${connectionId}.json`);
@@ -60,15 +80,7 @@ describe('many connections syncing at once on one worker with default slots', fu
       });
       // Every configure starts its connection's first full sync at once.
       await Promise.all(configs.map((config) => configureConnection(dsc, config)));
-      const finished = await waitFor(
-        'every connection to finish its first full sync',
-        async () => {
-          const statuses = await Promise.all(ids.map((id) => connectionStatus(dsc, id)));
-          const done = statuses.filter((s) => s.lastRuns.some((r) => r.kind === 'fullSync' && r.outcome !== 'running'));
-          return done.length === CONNECTIONS ? statuses : undefined;
-        },
-        480_000,
-      );
+      const finished = await untilEvery('every connection to finish its first full sync', ids, (s) => s.lastRuns.some((r) => r.kind === 'fullSync' && r.outcome !== 'running'));
       for (const status of finished) {
         const run = status.lastRuns.find((r) => r.kind === 'fullSync');
         assert.equal(run?.outcome, 'succeeded', `${status.connectionId}: ${JSON.stringify(run)}`);
@@ -78,15 +90,8 @@ describe('many connections syncing at once on one worker with default slots', fu
 
       // Then every connection is asked for a sync in the same instant, as the review measured it.
       const started = await Promise.all(ids.map((id) => syncNow(dsc, id, { reason: 'all at once' })));
-      await waitFor(
-        'every second full sync to finish',
-        async () => {
-          const statuses = await Promise.all(ids.map((id) => connectionStatus(dsc, id)));
-          const done = statuses.filter((s, i) => s.lastRuns.some((r) => r.workflowId === started[i]?.workflowId && r.outcome === 'succeeded'));
-          return done.length === CONNECTIONS ? true : undefined;
-        },
-        480_000,
-      );
+      const secondRun = new Map(ids.map((id, i) => [id, started[i]?.workflowId]));
+      await untilEvery('every second full sync to finish', ids, (s) => s.lastRuns.some((r) => r.workflowId === secondRun.get(s.connectionId) && r.outcome === 'succeeded'));
       // Slots are held only while work runs: the worker never needed more than its default 100.
       assert.ok(peakActivities <= 100, `peak activities in flight ${peakActivities}`);
     } finally {

@@ -635,7 +635,12 @@ export class ConnectionEntity {
   // ---- the loop's question --------------------------------------------------------------------
 
   /** What the workflow should do now. Each call that returns work has already recorded it. */
-  nextAction(now: number): EntityAction {
+  /**
+   * `draining`: the workflow wants to continue as new. Reconciles are not handed out (their changes
+   * travel in the carried state), but a requested sync still starts: a syncNow handler waits for it,
+   * and continue-as-new waits for every handler.
+   */
+  nextAction(now: number, { draining = false }: { draining?: boolean } = {}): EntityAction {
     if (this.deletionFinished()) return { kind: 'finish' };
     const config = this.state.config;
     const blocked = this.blockedReason();
@@ -653,7 +658,7 @@ export class ConnectionEntity {
         this.event(now, `${started.kind === 'inboundSync' ? 'inbound sync' : 'full sync'} ${started.workflowId} started${started.dryRun ? ' (dry run)' : ''}`);
         return { kind: 'startRun', run: started };
       }
-      if (this.reconciling.size + this.reconcilingGroups.size < this.options.maxConcurrentReconciles) {
+      if (!draining && this.reconciling.size + this.reconcilingGroups.size < this.options.maxConcurrentReconciles) {
         for (const [key, change] of this.pending) {
           if (this.reconciling.has(key)) continue;
           return { kind: 'reconcileUser', workflowId: this.beginUserReconcile(change), change };
