@@ -14,7 +14,7 @@
  * each with the connection's `duo.bulk` on and off. Per scenario it computes the **bound** from the
  * scenario alone (minimalCalls below: the fewest calls per rate category any client needs, then the
  * slowest category), measures the wall time and the sandbox's calls per category, and writes a table
- * into bench/RESULTS.md. Results are kept per row in bench/duo-scenarios.json, so a partial run
+ * into bench/RESULTS.md. Results are kept per row in bench/duo-scenarios-rows.json, so a partial run
  * (`--only`) replaces its rows and the table always shows every row last measured.
  */
 import { execFileSync } from 'node:child_process';
@@ -177,7 +177,7 @@ function parseOptions(argv: string[]): Options {
     .option('--latency-ms <ms>', 'latency the sandbox adds to every request', '2')
     .option('--label <slug>', 'report section in the output file', 'duo-scenarios')
     .option('--out <path>', 'markdown report to update', 'bench/RESULTS.md')
-    .option('--results <path>', 'measured rows, kept across partial runs', 'bench/duo-scenarios.json')
+    .option('--results <path>', 'measured rows, kept across partial runs', 'bench/duo-scenarios-rows.json')
     .option('--timeout-minutes <m>', 'terminate one scenario after this long', '20')
     .parse(['node', 'duo-scenarios', ...argv]);
   const parsed = OptionsSchema.safeParse(program.opts());
@@ -555,7 +555,7 @@ function renderTable(rows: readonly Row[], startedAt: Date, argv: readonly strin
     `### ${'duo-scenarios'}: every scenario at Duo's per-category limits, time-scaled`,
     '',
     `- machine: ${m.nproc} CPUs (\`nproc\`), ${m.memory} RAM, ${m.cpu}; shared with other jobs: the load average (1/5/15 min) at each row's start is in its row`,
-    `- last run: ${startedAt.toISOString()}, \`npm run bench -- duo-scenarios${argv.length ? ` ${argv.join(' ')}` : ''}\`; rows measured earlier keep their own date (bench/duo-scenarios.json)`,
+    `- last run: ${startedAt.toISOString()}, \`npm run bench -- duo-scenarios${argv.length ? ` ${argv.join(' ')}` : ''}\`; rows measured earlier keep their own date (bench/duo-scenarios-rows.json)`,
     "- sandbox: `categoryLimits: 'duo'` × k (modify 300, getObject 300, getPage 200, getAll 40, logs 2, bulk 50 per minute, each × k; buckets hold 60 s of unscaled traffic), latency 2 ms; worker: the real one in a child process, adaptive pacing from Duo's limits × k",
     '- **minimal calls**: computed from the scenario (`minimalCalls` in bench/duo-scenarios.ts), not from what duo-sync sent: list every Duo user once (300 a page), every group once (100 a page), the phones once if phones are added; one create per group; with bulk, users in `bulk_create` calls of 100 and memberships/updates/deletes in `/admin/v1/bulk` calls of 50; without bulk one modify call each; a phone is a create plus an association (modify)',
     '- **bound** = max over categories of (minimal calls ÷ limit per minute), at Duo\'s unscaled limits; in the sandbox it is that ÷ k. **duo-sync needs** = the same formula over the calls duo-sync made (accepted, 429s not counted). **real** = wall × k: the run at Duo\'s unscaled limits',
