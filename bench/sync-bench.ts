@@ -11,12 +11,11 @@
  * peak RSS and live memory (heap + buffers after a full GC, sampled every 5 s), checks the targets and writes a markdown report into bench/RESULTS.md (between this
  * label's markers, so hand-written notes outside them survive).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { Command } from 'commander';
 import { z } from 'zod';
@@ -29,13 +28,12 @@ import { createStore } from '../src/stores';
 import type { DirectoryFile } from '../src/stores/file';
 import { startDevServer } from '../src/temporal/dev-server';
 import { machine, updateReport } from './report';
+import { historyChain, log, ROOT, SECRET_VAR, WorkerChild } from './harness';
 import { runManyConnections } from './many-connections';
+import { runDuoScenarios } from './duo-scenarios';
 import { DUO_KNOWN_LIMITS_PER_MINUTE, type DuoRateCategory } from '../src/duo/rate-categories';
 import { configureUpdate, connectionWorkflowId, type FullSyncResult, type FullSyncWorkflowFn } from '../src/contract';
 
-const ROOT = resolve(__dirname, '..');
-const SECRET_VAR = 'DUO_SYNC_BENCH_SKEY';
-const RSS_SAMPLE_MS = 200;
 
 // ---- CLI ----------------------------------------------------------------------------------------
 
@@ -164,124 +162,6 @@ function applySeedOps(sandbox: DuoSandbox, ops: readonly PlanOp[]): void {
   }
 }
 
-// ---- worker child and its memory ----------------------------------------------------------------
-
-interface ProcMemory {
-  rssKb: number;
-  hwmKb: number;
-}
-
-function readProcMemory(pid: number): ProcMemory | null {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 'NaN');
-    return { rssKb: field('VmRSS'), hwmKb: field('VmHWM') };
-  } catch {
-    return null;
-  }
-}
-
-/** How often the driver asks the worker for its live memory (a full GC in the worker each time). */
-const LIVE_SAMPLE_MS = 5000;
-
-class WorkerChild {
-  private windowPeakKb = 0;
-  private windowLiveBytes = 0;
-  private liveWaiters: (() => void)[] = [];
-  private lastHwmKb = 0;
-  private readonly timer: NodeJS.Timeout;
-  private readonly exited: Promise<number | null>;
-
-  private constructor(private readonly child: ChildProcess) {
-    this.exited = new Promise((r) => child.once('exit', (code) => r(code)));
-    this.timer = setInterval(() => this.sample(), RSS_SAMPLE_MS);
-    let pending = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      pending += chunk.toString('utf8');
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        const live = /^LIVE (\d+)$/.exec(line);
-        if (!live) continue;
-        this.windowLiveBytes = Math.max(this.windowLiveBytes, Number(live[1]));
-        for (const wake of this.liveWaiters.splice(0)) wake();
-      }
-    });
-  }
-
-  private liveTimer: NodeJS.Timeout | undefined;
-
-  /** A line on the worker's stdin asks for a LIVE line (signals are the Temporal runtime's: SIGUSR2 shuts it down). */
-  private askLive(): void {
-    if (this.child.stdin?.writable) this.child.stdin.write('live\n');
-  }
-
-  /** Largest live memory (heap + buffers after a full GC) since resetWindow, including one sample taken now. */
-  async windowLiveMb(): Promise<number> {
-    const sampled = new Promise<void>((r) => this.liveWaiters.push(r));
-    this.askLive();
-    await Promise.race([sampled, new Promise((r) => setTimeout(r, 10_000))]);
-    return this.windowLiveBytes / 1e6;
-  }
-
-  static async start(env: Record<string, string>): Promise<WorkerChild> {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join('bench', 'worker-process.ts')], {
-      cwd: ROOT,
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    const worker = new WorkerChild(child);
-    await new Promise<void>((ready, fail) => {
-      let out = '';
-      child.stdout?.on('data', (chunk: Buffer) => {
-        out += chunk.toString('utf8');
-        if (out.includes('READY')) ready();
-      });
-      child.once('exit', (code) => fail(new Error(`bench worker exited with code ${code} before polling`)));
-    });
-    worker.liveTimer = setInterval(() => worker.askLive(), LIVE_SAMPLE_MS);
-    return worker;
-  }
-
-  private sample(): void {
-    const pid = this.child.pid;
-    if (pid === undefined) return;
-    const mem = readProcMemory(pid);
-    if (!mem) return;
-    this.windowPeakKb = Math.max(this.windowPeakKb, mem.rssKb);
-    this.lastHwmKb = mem.hwmKb;
-  }
-
-  /** Starts a new sampling window (one scenario). */
-  resetWindow(): void {
-    this.sample();
-    this.windowPeakKb = 0;
-    this.windowLiveBytes = 0;
-    this.sample();
-  }
-
-  /** Highest RSS sampled since resetWindow. */
-  windowPeakMb(): number {
-    this.sample();
-    return this.windowPeakKb / 1024;
-  }
-
-  /** The kernel's high-water mark of the worker's RSS since it started (VmHWM). */
-  hwmMb(): number {
-    this.sample();
-    return this.lastHwmKb / 1024;
-  }
-
-  async stop(): Promise<void> {
-    clearInterval(this.timer);
-    clearInterval(this.liveTimer);
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    this.child.kill('SIGTERM');
-    const kill = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
-    await this.exited;
-    clearTimeout(kill);
-  }
-}
 
 // ---- one scenario -------------------------------------------------------------------------------
 
@@ -323,19 +203,6 @@ interface ScenarioResult {
   summary: RunSummary | null;
 }
 
-type WorkflowHistory = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
-
-async function historyChain(client: Client, workflowId: string, firstRunId: string): Promise<number[]> {
-  const lengths: number[] = [];
-  let runId: string | null | undefined = firstRunId;
-  while (runId) {
-    const history: WorkflowHistory = await client.workflow.getHandle(workflowId, runId).fetchHistory();
-    const events = history.events ?? [];
-    lengths.push(events.length);
-    runId = events[events.length - 1]?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
-  }
-  return lengths;
-}
 
 interface RunContext {
   client: Client;
@@ -439,9 +306,6 @@ function seededResult(n: number, wallS: number, seeded: number): ScenarioResult 
   };
 }
 
-function log(message: string): void {
-  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
 
 function describeResult(r: ScenarioResult): string {
   const s = r.summary;
@@ -710,8 +574,8 @@ async function main(): Promise<void> {
   log(`report written to ${options.out}`);
 }
 
-// `npm run bench -- connections …` runs the many-connections scenario instead of the size matrix.
-(process.argv[2] === 'connections' ? runManyConnections(process.argv.slice(3)) : main()).catch((err: unknown) => {
+// `npm run bench -- connections …` runs the many-connections scenario, `duo-scenarios …` the Duo-limits suite, instead of the size matrix.
+(process.argv[2] === 'connections' ? runManyConnections(process.argv.slice(3)) : process.argv[2] === 'duo-scenarios' ? runDuoScenarios(process.argv.slice(3)) : main()).catch((err: unknown) => {
   console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
   process.exit(1);
 });

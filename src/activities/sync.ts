@@ -421,9 +421,17 @@ async function applyPlanned(duo: DuoClient, planned: PlannedUser, dryRun: boolea
   return mergeSummary(summary, applied);
 }
 
-/** A created user's plan with the new user's id in the ops that waited for it (phones, memberships). */
+/**
+ * A created user's plan with the new user's id in the ops that waited for it (phones, memberships),
+ * its memberships right after the create: ahead of its phones, which only single calls can add, they
+ * join the bulk waves for users with phones too.
+ */
 function withCreatedUser(planned: PlannedUser, userId: string): PlannedUser {
-  return { ...planned, ops: planned.ops.map((op) => ((op.op === 'attachPhone' || op.op === 'addToGroup' || op.op === 'createAdmin') && op.userId === null ? { ...op, userId } : op)) };
+  const ops = planned.ops.map((op) => ((op.op === 'attachPhone' || op.op === 'addToGroup' || op.op === 'createAdmin') && op.userId === null ? { ...op, userId } : op));
+  const at = ops.findIndex((op) => op.op === 'create');
+  if (at < 0) return { ...planned, ops };
+  const after = ops.slice(at + 1);
+  return { ...planned, ops: [...ops.slice(0, at + 1), ...after.filter((op) => op.op === 'addToGroup'), ...after.filter((op) => op.op !== 'addToGroup')] };
 }
 
 /**

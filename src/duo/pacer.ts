@@ -81,7 +81,10 @@ export interface AdaptivePacingOptions {
 
 /** Multiplicative decrease on a 429. */
 const DECREASE_FACTOR = 0.5;
-/** Additive increase: a category regains this fraction of its reference rate per second of paced sending. */
+/**
+ * Additive increase: a category regains this fraction of its reference rate per second of paced
+ * sending (or of its current rate once above the reference).
+ */
 const INCREASE_PER_SECOND = 1 / 30;
 /** Never pace slower than this fraction of the reference rate (429s that do not come from the rate, e.g. injected ones, must not stall a sync). */
 const FLOOR_FRACTION = 0.1;
@@ -103,8 +106,15 @@ export interface CategoryPacingState {
  */
 class CategoryPacer {
   private rate: number | undefined;
-  /** The scale of this category: its known limit, or the rate measured at its first 429. */
+  /**
+   * The scale of the additive increase: the known limit until the first 429, then the rate this
+   * process had reached when the last 429 came, i.e. its share of the account. Growing by a fraction
+   * of the share rather than of the whole limit keeps N processes sharing an account coming back
+   * over the limit no faster together than one process alone (fewer 429 rounds).
+   */
   private reference: number | undefined;
+  /** The floor's scale: the known limit, or the rate measured at the first 429 (never lowered, so repeated 429s cannot stall a category). */
+  private floorBase: number | undefined;
   /** A known limit is also the ceiling; a limit learnt from 429s has none (the pacer keeps probing). */
   private readonly ceiling: number | undefined;
   private lastSent = Number.NEGATIVE_INFINITY;
@@ -121,6 +131,7 @@ class CategoryPacer {
     private readonly sleep: (ms: number) => Promise<void>,
   ) {
     this.reference = knownPerSecond;
+    this.floorBase = knownPerSecond;
     this.ceiling = knownPerSecond;
     this.rate = knownPerSecond === undefined ? undefined : knownPerSecond * startFraction;
   }
@@ -157,19 +168,20 @@ class CategoryPacer {
       const now = this.clock();
       if (this.rate === undefined) {
         const observed = Math.max(1, (this.recent.length * 1000) / OBSERVE_WINDOW_MS);
-        this.reference = observed;
+        this.floorBase = observed;
         this.rate = observed;
         this.recent.length = 0;
       }
-      const floor = (this.reference ?? this.rate) * FLOOR_FRACTION;
+      this.reference = this.rate;
+      const floor = (this.floorBase ?? this.rate) * FLOOR_FRACTION;
       this.rate = Math.max(floor, this.rate * DECREASE_FACTOR);
       this.lastDecreaseAt = now;
       this.counts.decreases += 1;
       return;
     }
     if (outcome !== 'ok' || this.rate === undefined || this.reference === undefined) return;
-    // +INCREASE_PER_SECOND × reference per second of sending at `rate`, i.e. per request divided by the rate.
-    const next = this.rate + (INCREASE_PER_SECOND * this.reference) / this.rate;
+    // +INCREASE_PER_SECOND × max(reference, rate) per second of sending at `rate`, i.e. per request divided by the rate.
+    const next = this.rate + (INCREASE_PER_SECOND * Math.max(this.reference, this.rate)) / this.rate;
     this.rate = this.ceiling === undefined ? next : Math.min(this.ceiling, next);
   }
 

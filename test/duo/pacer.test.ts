@@ -107,6 +107,23 @@ describe('AccountPacer (adaptive, per category)', () => {
     assert.deepEqual([pacer.state().modify.rateLimited, pacer.state().modify.decreases], [2, 1]);
   });
 
+  it('after a 429 regains 1/30 per second of the pace it had reached (its share of the account), not of the whole limit', async () => {
+    // A process sharing the account with three others reaches about a quarter of the limit before its 429.
+    const { t, clock, sleep } = fakeTime();
+    const pacer = new AccountPacer({ limits: { modify: 600 }, startFraction: 0.25, clock, sleep });
+    pacer.record(await pacer.take('modify'), 'rateLimited');
+    assert.equal(pacer.state().modify.ratePerSecond, 1.25, '2.5/s halved');
+    const from = t.now;
+    while (t.now - from < 10_000) pacer.record(await pacer.take('modify'), 'ok');
+    // 10 s at +2.5/30 per second: about 1.25 + 0.83. Growing by 1/30 of the whole limit (10/s) would give about 4.6,
+    // and four such processes would together come back over the limit four times as fast as one.
+    const rate = pacer.state().modify.ratePerSecond ?? 0;
+    assert.ok(rate > 1.9 && rate < 2.3, `about 2.1/s after 10 s, got ${rate.toFixed(2)}`);
+    // Above its share again (the others finished), it keeps growing by 1/30 of its own pace per second, up to the limit.
+    for (let i = 0; i < 3000; i++) pacer.record(await pacer.take('modify'), 'ok');
+    assert.equal(pacer.state().modify.ratePerSecond, 10);
+  });
+
   it('with no known limit, is unpaced until the first 429, then paces at half the rate it was sending', async () => {
     const { t, clock, sleep } = fakeTime();
     const pacer = new AccountPacer({ limits: 'none', clock, sleep });
