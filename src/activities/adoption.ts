@@ -18,13 +18,20 @@ import { describeDuoUser, toUserView, withTransientRetry } from './duo-ops';
 /** Prefix of adoption ids in a run's planned change list (beside Duo user ids and `group:` ids). */
 export const ADOPT_PREFIX = 'adopt:';
 
-/** A store user mapped for a rule, with what Duo has under its username (sync.ts builds these). */
+/** A store user mapped for one rule, and what Duo has under its Duo username (sync.ts builds these). */
 export interface AdoptionSubject {
   user: StoreUser;
   mapped: MappingResult;
+  /** The Duo user whose username (not an alias) is the mapped username. */
   current: DuoUser | undefined;
+  /** The Duo user that has the mapped username as an alias. */
   aliasHolder: DuoUser | undefined;
+  /** Other store users of the same read that map to the same Duo username. */
   sameUsername: readonly StoreUser[];
+  /**
+   * The store user was renamed: this rule's Duo user recording its store id, under its old
+   * username. `current` is then that user as it will be after the rename (its new username).
+   */
   renamedFrom?: DuoUser;
 }
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { DuoClient, type DuoItemResult, type DuoUser } from '../duo';
 import { findRule, inboundRules, outboundRules, type ConnectionConfig, type Rule } from '../domain/connection';
 import { isInboundOwned, ownerAttributeOf } from '../domain/inbound';
-import { mapStoreUser, normalizeUsername, usernameKey, type MappingResult } from '../domain/mapping';
+import { mapStoreUser, normalizeUsername, usernameKey } from '../domain/mapping';
 import { flattenGroupIds, groupIdMapOf, planMemberships, type GroupIdMap } from '../domain/groups';
 import { isOwnedBy, MAX_STORE_ID_LENGTH, parseMarker, parseUserMarker, type Owner } from '../domain/ownership';
 import { planDeprovision, planRename, planUser, isWriteOp, storeIdConflict, type PlanOp } from '../domain/plan';
@@ -19,7 +19,7 @@ import type { ConnectionTestResult } from '../contract';
 import { listAllDuoGroups, readGroupParents } from './groups';
 import { aliasConflictMessage, applyUserPlan, type ApplyOptions, describeDuoUser, findUserByUsername, lookUpUsersByUsername, otherStoreUserMessage, toUserView, withTransientRetry, type LeadApplied, type UsernameLookup } from './duo-ops';
 import { asActivityFailure, outboundRule } from './activity-failures';
-import { adminEmails, adoptionId, adopts, evaluateAdoptions, parseAdoptionId, type AdoptionVerdict } from './adoption';
+import { adminEmails, adoptionId, adopts, evaluateAdoptions, parseAdoptionId, type AdoptionSubject, type AdoptionVerdict } from './adoption';
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
 import { applyLeadingOpsInBulk, applyPlans } from './bulk-ops';
@@ -162,21 +162,7 @@ function describeStoreUser(user: StoreUser): string {
 }
 
 /** A store user mapped for one rule, and what Duo has under its Duo username. */
-interface Candidate {
-  user: StoreUser;
-  mapped: MappingResult;
-  /** The Duo user whose username (not an alias) is the mapped username. */
-  current: DuoUser | undefined;
-  /** The Duo user that has the mapped username as an alias. */
-  aliasHolder: DuoUser | undefined;
-  /** Other store users of the same read that map to the same Duo username. */
-  sameUsername: readonly StoreUser[];
-  /**
-   * The store user was renamed: this rule's Duo user recording its store id, under its old
-   * username. `current` is then that user as it will be after the rename (its new username).
-   */
-  renamedFrom?: DuoUser;
-}
+type Candidate = AdoptionSubject;
 
 /**
  * Every Duo user, one page at a time, with a heartbeat per page. Used to find renamed users by
