@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { isOwnedPhone, phoneMarker } from '../../src/domain/ownership';
 import type { DuoStore } from '../../src/sandbox/store';
-import { makeSyncFixture, type FileUser, type SyncFixture } from '../support/sync-fixture';
+import { fixturesPerTest, type FileUser } from '../support/sync-fixture';
 import { duoUserNamed, failureCodes, phoneNumbersOf, runFullSync, runReconcileUser } from './support';
 
 const VICTIM_NUMBER = '+15550001111';
@@ -28,15 +28,8 @@ function phoneInDuo(store: DuoStore, number: string, options: { name?: string; a
 
 describe('safety: duo-sync uses only the phones it created', function () {
   this.timeout(180_000);
-  const fixtures: SyncFixture[] = [];
-  const fixture = async (users: FileUser[]) => {
-    const fx = await makeSyncFixture({ users });
-    fixtures.push(fx);
-    return fx;
-  };
-  afterEach(async () => {
-    await Promise.all(fixtures.splice(0).map((f) => f.cleanup()));
-  });
+  const made = fixturesPerTest();
+  const fixture = (users: FileUser[]) => made({ users });
 
   it('names the phones it creates for the connection', async () => {
     const fx = await fixture([person('alice', '+15550009999')]);

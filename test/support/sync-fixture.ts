@@ -101,3 +101,19 @@ export async function makeSyncFixture(options: FixtureOptions = {}): Promise<Syn
     },
   };
 }
+
+/**
+ * Call inside a `describe`: fixtures made through the returned function are cleaned up after each
+ * test (sandbox stopped, store directory removed), whatever the test's outcome.
+ */
+export function fixturesPerTest(): (options?: FixtureOptions) => Promise<SyncFixture> {
+  const made: SyncFixture[] = [];
+  afterEach(async () => {
+    await Promise.all(made.splice(0).map((fx) => fx.cleanup()));
+  });
+  return async (options = {}) => {
+    const fx = await makeSyncFixture(options);
+    made.push(fx);
+    return fx;
+  };
+}

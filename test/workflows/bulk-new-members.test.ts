@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { FullSyncResult } from '../../src/contract';
 import { runByHand } from '../support/runs';
-import { makeSyncFixture, makeUsers, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { fixturesPerTest, makeUsers, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 
 const BULK = 'POST /admin/v1/bulk';
 const BULK_CREATE = 'POST /admin/v1/users/bulk_create';
@@ -14,10 +14,7 @@ const ADD_GROUP = 'POST /admin/v1/users/{user_id}/groups';
  */
 describe('memberships of users created in bulk go in bulk operations (real dev server, Duo sandbox, file store)', function () {
   this.timeout(120_000);
-  const fixtures: SyncFixture[] = [];
-  afterEach(async () => {
-    for (const fx of fixtures.splice(0)) await fx.cleanup();
-  });
+  const fixture = fixturesPerTest();
   const options = (): FixtureOptions => ({
     // Half of them with a phone: a phone is a single call either way, and must not keep the memberships out of bulk.
     users: makeUsers(60).map((u, i) => (i % 2 === 0 ? u : { ...u, phones: [] })),
@@ -25,9 +22,8 @@ describe('memberships of users created in bulk go in bulk operations (real dev s
   });
 
   it('60 new users in a group (half with a phone) cost one bulk_create and ceil(60/50) bulk operations, no single adds; same result as bulk off', async () => {
-    const bulk = await makeSyncFixture(options());
-    const single = await makeSyncFixture(options());
-    fixtures.push(bulk, single);
+    const bulk = await fixture(options());
+    const single = await fixture(options());
     single.config.duo.bulk = false;
     const withBulk: FullSyncResult = await runByHand(bulk, 'fullSyncWorkflow', {});
     const without: FullSyncResult = await runByHand(single, 'fullSyncWorkflow', {});

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { DeleteRuleResult, FullSyncResult } from '../../src/contract';
 import { deleteRuleThroughEntity, runByHand } from '../support/runs';
-import { makeSyncFixture, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { fixturesPerTest, makeUsers, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 
 const BULK = 'POST /admin/v1/bulk';
 const LIST = 'GET /admin/v1/users';
@@ -17,15 +17,7 @@ const withGroups: FixtureOptions['config'] = { rules: [{ id: 'staff', direction:
 
 describe('updates, memberships and deprovisioning through Duo bulk operations (real dev server, Duo sandbox, file store)', function () {
   this.timeout(180_000);
-  const fixtures: SyncFixture[] = [];
-  const fixture = async (options: FixtureOptions = {}) => {
-    const fx = await makeSyncFixture(options);
-    fixtures.push(fx);
-    return fx;
-  };
-  afterEach(async () => {
-    for (const fx of fixtures.splice(0)) await fx.cleanup();
-  });
+  const fixture = fixturesPerTest();
   const runFullSync = (fx: SyncFixture): Promise<FullSyncResult> => runByHand(fx, 'fullSyncWorkflow', {});
   const count = (fx: SyncFixture, endpoint: string): number => fx.sandbox.stats().byEndpoint[endpoint] ?? 0;
   const state = (fx: SyncFixture) => fx.duoUsernames().map((name) => {

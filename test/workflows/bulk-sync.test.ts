@@ -2,22 +2,14 @@ import assert from 'node:assert/strict';
 import type { FullSyncResult } from '../../src/contract';
 import { formatMarker } from '../../src/domain/ownership';
 import { runByHand } from '../support/runs';
-import { makeSyncFixture, makeUsers, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { fixturesPerTest, makeUsers, type SyncFixture } from '../support/sync-fixture';
 
 const BULK_CREATE = 'POST /admin/v1/users/bulk_create';
 const CREATE = 'POST /admin/v1/users';
 
 describe('full sync through Duo bulk endpoints (real dev server, Duo sandbox, file store)', function () {
   this.timeout(180_000);
-  const fixtures: SyncFixture[] = [];
-  const fixture = async (options: FixtureOptions = {}) => {
-    const fx = await makeSyncFixture(options);
-    fixtures.push(fx);
-    return fx;
-  };
-  afterEach(async () => {
-    for (const fx of fixtures.splice(0)) await fx.cleanup();
-  });
+  const fixture = fixturesPerTest();
   const runFullSync = (fx: SyncFixture): Promise<FullSyncResult> => runByHand(fx, 'fullSyncWorkflow', {});
 
   it('creates 250 users in ceil(250/100) bulk_create calls, the same users and counts as one call per user, and re-syncs with zero writes', async () => {

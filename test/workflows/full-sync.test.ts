@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { FullSyncInput, FullSyncResult } from '../../src/contract';
 import { parseMarker } from '../../src/domain/ownership';
 import { configureEntity, runByHand } from '../support/runs';
-import { makeSyncFixture, makeUsers, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { fixturesPerTest, makeUsers, type SyncFixture } from '../support/sync-fixture';
 
 /** A full sync started by hand against the fixture's entity, configured with the fixture's current config. */
 function runFullSync(fx: SyncFixture, extra: Omit<FullSyncInput, 'connectionId'> = {}, historyName?: string): Promise<FullSyncResult> {
@@ -11,15 +11,7 @@ function runFullSync(fx: SyncFixture, extra: Omit<FullSyncInput, 'connectionId'>
 
 describe('fullSyncWorkflow (real dev server, Duo sandbox, file store)', function () {
   this.timeout(120_000);
-  const fixtures: SyncFixture[] = [];
-  const fixture = async (options: FixtureOptions = {}) => {
-    const fx = await makeSyncFixture(options);
-    fixtures.push(fx);
-    return fx;
-  };
-  afterEach(async () => {
-    await Promise.all(fixtures.splice(0).map((fx) => fx.cleanup()));
-  });
+  const fixture = fixturesPerTest();
 
   it('creates every in-scope user with an ownership marker, then re-syncs with zero writes', async () => {
     const fx = await fixture({ users: makeUsers(250) });

@@ -15,7 +15,7 @@ import { saveHistory } from '../support/histories';
 import { deleteRuleThroughEntity, entityStatus, runByHand, startByHand } from '../support/runs';
 import { startScimServer, type ScimTestServer } from '../support/scim-server';
 import { buildLdif, LDAP_ADMIN_DN, LDAP_ADMIN_PASSWORD, LDAP_GROUPS_DN, LDAP_USERS_DN, startOpenLdap, type OpenLdapServer } from '../support/openldap';
-import { makeSyncFixture, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { fixturesPerTest, makeSyncFixture, type FileUser, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal, uniqueId } from '../support/temporal';
 import { startEntityHarness, waitFor, type EntityHarness } from '../support/entity';
 
@@ -79,15 +79,8 @@ const WAIT_MS = 90_000;
 
 describe('inboundSyncWorkflow (real dev server, Duo sandbox, file store)', function () {
   this.timeout(180_000);
-  const fixtures: SyncFixture[] = [];
-  const fixture = async (options: FixtureOptions = {}) => {
-    const fx = await makeSyncFixture({ ...options, config: { rules: [INBOUND_RULE], ...options.config } });
-    fixtures.push(fx);
-    return fx;
-  };
-  afterEach(async () => {
-    await Promise.all(fixtures.splice(0).map((fx) => fx.cleanup()));
-  });
+  const made = fixturesPerTest();
+  const fixture = (options: FixtureOptions = {}) => made({ ...options, config: { rules: [INBOUND_RULE], ...options.config } });
 
   it('creates store users from Duo with the ownership marker, skips users it provisioned outbound, and a re-run writes nothing', async () => {
     const fx = await fixture();

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { connectionWorkflowId, type FullSyncResult, type RunProgress } from '../../src/contract';
 import { configureEntity, entityStatus, startByHand } from '../support/runs';
-import { makeSyncFixture, makeUsers, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
+import { fixturesPerTest, makeUsers, type FixtureOptions, type SyncFixture } from '../support/sync-fixture';
 import { testTemporal } from '../support/temporal';
 import { waitFor } from '../support/entity';
 import { saveHistory } from '../support/histories';
@@ -15,15 +15,8 @@ const SECOND_AS_MINUTE = { minuteMs: 1_000 };
 
 describe('timers: schedule, approval timeout and skip (real dev server, one "minute" = 1 s)', function () {
   this.timeout(120_000);
-  const fixtures: SyncFixture[] = [];
-  afterEach(async () => {
-    await Promise.all(fixtures.splice(0).map((fx) => fx.cleanup()));
-  });
-  const fixture = async (users: number, config: FixtureOptions['config'] = {}) => {
-    const fx = await makeSyncFixture({ users: makeUsers(users), config });
-    fixtures.push(fx);
-    return fx;
-  };
+  const made = fixturesPerTest();
+  const fixture = (users: number, config: FixtureOptions['config'] = {}) => made({ users: makeUsers(users), config });
 
   it('the entity runs a full sync every fullSyncIntervalMinutes by itself, one at a time', async () => {
     const fx = await fixture(3, { fullSyncIntervalMinutes: 1 });
