@@ -4,7 +4,8 @@
  * two worker processes would, judged by the share of 429s among their calls (never by time).
  */
 import assert from 'node:assert/strict';
-import { AccountPacer, DuoClient, isDuoError, RequestPacer } from '../../src/duo';
+import { AccountPacer, DuoClient, RequestPacer } from '../../src/duo';
+import { modifyLoad } from '../support/modify-load';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 
 describe('RequestPacer', () => {
@@ -154,29 +155,7 @@ describe('Two worker processes sharing one Duo account', function () {
   });
   after(() => sandbox.stop());
 
-  /** Like an activity under Temporal: a 429 is retried (here at once; the pacer decides when it leaves). */
-  async function work(duo: DuoClient, tag: string): Promise<{ calls: number; rateLimited: number }> {
-    let calls = 0;
-    let rateLimited = 0;
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < CALLS_PER_CLIENT) {
-        const i = next++;
-        for (;;) {
-          calls += 1;
-          try {
-            await duo.modifyUser(userIds[i % userIds.length] as string, { notes: `${tag}-${i}` });
-            break;
-          } catch (err) {
-            if (!isDuoError(err, 'rateLimited')) throw err;
-            rateLimited += 1;
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 8 }, worker));
-    return { calls, rateLimited };
-  }
+  const work = (duo: DuoClient, tag: string) => modifyLoad(duo, { modifications: CALLS_PER_CLIENT, lanes: 8, users: userIds, tag });
 
   async function runPair(makeClient: () => DuoClient): Promise<{ calls: number; rateLimited: number; seconds: number }> {
     await new Promise((r) => setTimeout(r, 300)); // the sandbox's bucket refills between runs

@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { createConnectionResources, type ConnectionResources } from '../../src/activities/resources';
 import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
-import { isDuoError, type DuoClient } from '../../src/duo';
+import type { DuoClient } from '../../src/duo';
+import { modifyLoad } from '../support/modify-load';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 
 describe('Pacing on every worker: one adaptive pacer per Duo account, shared by its connections', function () {
@@ -35,29 +36,7 @@ describe('Pacing on every worker: one adaptive pacer per Duo account, shared by 
       rules: [],
     });
 
-  /** Like a page activity: a few lanes of modifications; a 429 is retried (the pacer decides when it leaves). */
-  async function work(duo: DuoClient, tag: string): Promise<{ calls: number; rateLimited: number }> {
-    let calls = 0;
-    let rateLimited = 0;
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      while (next < CALLS_PER_CONNECTION) {
-        const i = next++;
-        for (;;) {
-          calls += 1;
-          try {
-            await duo.modifyUser(userIds[i % userIds.length] as string, { notes: `${tag}-${i}` });
-            break;
-          } catch (err) {
-            if (!isDuoError(err, 'rateLimited')) throw err;
-            rateLimited += 1;
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: 4 }, lane));
-    return { calls, rateLimited };
-  }
+  const work = (duo: DuoClient, tag: string) => modifyLoad(duo, { modifications: CALLS_PER_CONNECTION, lanes: 4, users: userIds, tag });
 
   it('two workers with two connections each stay under ~2% 429s on a category-limited account', async () => {
     const worker = () => {
