@@ -22,8 +22,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { configureUpdate, connectionWorkflowId, type FullSyncResult, type FullSyncWorkflowFn } from '../src/contract';
@@ -35,8 +34,7 @@ import { DUO_KNOWN_LIMITS_PER_MINUTE, DUO_RATE_CATEGORIES, type DuoRateCategory 
 import { startDuoSandbox, type DuoSandbox, type SandboxStats } from '../src/sandbox';
 import { createStore } from '../src/stores';
 import type { DirectoryFile } from '../src/stores/file';
-import { startDevServer } from '../src/temporal/dev-server';
-import { log, ROOT, SECRET_VAR, WorkerChild } from './harness';
+import { log, ROOT, SECRET_VAR, WorkerChild, startBenchTemporal } from './harness';
 import { machine, updateReport } from './report';
 
 // ---- the scenarios and their minimal calls ------------------------------------------------------
@@ -593,14 +591,8 @@ export async function runDuoScenarios(argv: string[]): Promise<void> {
       return existsSync(join(ROOT, 'COMMIT')) ? readFileSync(join(ROOT, 'COMMIT'), 'utf8').trim() : 'unknown';
     }
   };
-  const bundleDir = mkdtempSync(join(tmpdir(), 'duo-sync-bench-bundle-'));
-  const bundlePath = join(bundleDir, 'workflows.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: new DefaultLogger('WARN') });
-  writeFileSync(bundlePath, code);
-  const server = await startDevServer({ uiPort: null });
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: server.namespace });
-  const env: Env = { client, address: server.address, bundlePath, options, commit };
+  const temporal = await startBenchTemporal();
+  const env: Env = { client: temporal.client, address: temporal.server.address, bundlePath: temporal.bundlePath, options, commit };
   try {
     for (const bulk of ['on', 'off'] as const) {
       for (const part of ['initial-10k', 'initial-10k-phones'] as const) if (wanted(options, part, bulk)) await runInitial(env, part, bulk);
@@ -608,9 +600,7 @@ export async function runDuoScenarios(argv: string[]): Promise<void> {
     for (const bulk of ['on', 'off'] as const) await runBig(env, bulk);
     if (wanted(options, 'workers', options.workersBulk)) for (const w of options.workers) await runWorkers(env, w);
   } finally {
-    await connection.close();
-    await server.stop();
-    rmSync(bundleDir, { recursive: true, force: true });
+    await temporal.stop();
   }
   const report = renderTable(loadRows(resolve(ROOT, options.results)), startedAt, argv);
   updateReport(resolve(ROOT, options.out), options.label, report);

@@ -1,16 +1,49 @@
 /**
- * What the sync benchmarks share: the real worker in a child process (bench/worker-process.ts) with
- * its memory sampled from /proc, and the history lengths of a continue-as-new chain.
+ * What the sync benchmarks share: a dev server with the workflow bundle on disk for worker
+ * children, the real worker in a child process (bench/worker-process.ts) with its memory sampled
+ * from /proc, and the history lengths of a continue-as-new chain.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { startDevServer, type DevServer } from '../src/temporal/dev-server';
 
 export const ROOT = resolve(__dirname, '..');
 /** Environment variable through which the worker child gets the sandbox account's secret key. */
 export const SECRET_VAR = 'DUO_SYNC_BENCH_SKEY';
 const RSS_SAMPLE_MS = 200;
+
+// ---- dev server and workflow bundle ------------------------------------------------------------
+
+export interface BenchTemporal {
+  server: DevServer;
+  client: Client;
+  /** The workflow bundle, written once for every worker child to load. */
+  bundlePath: string;
+  stop(): Promise<void>;
+}
+
+export async function startBenchTemporal(): Promise<BenchTemporal> {
+  const bundleDir = mkdtempSync(join(tmpdir(), 'duo-sync-bench-bundle-'));
+  const bundlePath = join(bundleDir, 'workflows.js');
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: new DefaultLogger('WARN') });
+  writeFileSync(bundlePath, code);
+  const server = await startDevServer({ uiPort: null });
+  const connection = await Connection.connect({ address: server.address });
+  return {
+    server,
+    client: new Client({ connection, namespace: server.namespace }),
+    bundlePath,
+    stop: async () => {
+      await connection.close();
+      await server.stop();
+      rmSync(bundleDir, { recursive: true, force: true });
+    },
+  };
+}
 
 // ---- worker child and its memory ----------------------------------------------------------------
 

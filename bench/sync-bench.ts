@@ -15,8 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Client, Connection, WorkflowFailedError } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { Client, WorkflowFailedError } from '@temporalio/client';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ConnectionConfigSchema, outboundRules, type ConnectionConfig } from '../src/domain/connection';
@@ -26,9 +25,8 @@ import type { RunSummary } from '../src/domain/summary';
 import { startDuoSandbox, type DuoSandbox, type SandboxStats } from '../src/sandbox';
 import { createStore } from '../src/stores';
 import type { DirectoryFile } from '../src/stores/file';
-import { startDevServer } from '../src/temporal/dev-server';
 import { machine, updateReport } from './report';
-import { historyChain, log, ROOT, SECRET_VAR, WorkerChild } from './harness';
+import { historyChain, log, ROOT, SECRET_VAR, WorkerChild, startBenchTemporal } from './harness';
 import { runManyConnections } from './many-connections';
 import { runDuoScenarios } from './duo-scenarios';
 import { DUO_KNOWN_LIMITS_PER_MINUTE, type DuoRateCategory } from '../src/duo/rate-categories';
@@ -548,23 +546,15 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv);
   const startedAt = new Date();
   log(`sizes ${options.sizes.join(', ')}, rate ${options.rate} req/s, latency ${options.latencyMs} ms`);
-  const bundleDir = mkdtempSync(join(tmpdir(), 'duo-sync-bench-bundle-'));
-  const bundlePath = join(bundleDir, 'workflows.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../src/workflows'), logger: new DefaultLogger('WARN') });
-  writeFileSync(bundlePath, code);
-  const server = await startDevServer({ uiPort: null });
-  const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection, namespace: server.namespace });
+  const temporal = await startBenchTemporal();
   const results: SizeResult[] = [];
   try {
     for (const n of options.sizes) {
       log(`N=${n}: starting`);
-      results.push(await benchSize(n, options, client, server.address, bundlePath));
+      results.push(await benchSize(n, options, temporal.client, temporal.server.address, temporal.bundlePath));
     }
   } finally {
-    await connection.close();
-    await server.stop();
-    rmSync(bundleDir, { recursive: true, force: true });
+    await temporal.stop();
   }
   const checks = checkTargets(results, options);
   const totalS = (Date.now() - startedAt.getTime()) / 1000;
