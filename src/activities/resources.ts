@@ -17,6 +17,7 @@ import { createStore as defaultCreateStore, type IdentityStore } from '../stores
 import { FailureMemo } from './failure-memo';
 import { PerRunCache } from './run-cache';
 import type { SharedPhoneIndex } from './shared-phones';
+import type { AdminGroupsResolution } from './admins';
 
 /** Hooks for metrics (src/metrics): an observer per connection's Duo client, a wrapper around its store. */
 export interface ResourceInstrumentation {
@@ -58,6 +59,8 @@ export interface ConnectionResources {
   readonly sharedPhones: PerRunCache<SharedPhoneIndex>;
   /** Per run and rule: which store groups contain which (rules with groups.nested "flatten"). */
   readonly groupParents: PerRunCache<ReadonlyMap<string, readonly string[]>>;
+  /** Per run and rule: the store groups of `administrators.groups` and their members (src/activities/admins.ts). */
+  readonly adminGroups: PerRunCache<AdminGroupsResolution>;
   duo(config: ConnectionConfig): Promise<DuoClient>;
   store(config: ConnectionConfig): Promise<IdentityStore>;
   /** Resolves one of the connection's secret references within the worker's allow-list. */
@@ -133,6 +136,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
     failureMemo: new FailureMemo(),
     sharedPhones: new PerRunCache(),
     groupParents: new PerRunCache(),
+    adminGroups: new PerRunCache(),
     async duo(config) {
       // Per connection: a client built with one connection's secret is never handed to another.
       const d = config.duo;

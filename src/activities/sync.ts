@@ -630,8 +630,8 @@ export function createSyncActivities(resources: ConnectionResources) {
         input.dryRun || input.config.duo.bulk === false
           ? new Map<StoreUser, DuoItemResult<DuoUser>>()
           : await bulkCreateNewUsers(duo, input.config, rule, items.slice(resumed.start).filter((u) => !verdicts.has(u) && !remembered.has(u)).map((u) => candidates.get(u) as Candidate), (u) => cameFromDuo(input.config, u));
-      // One read of the store's groups per page, only for rules with administrators.groups (group lists are short next to user pages).
-      const admins = await readAdminGroups(store, rule);
+      // Read once per run and rule on this worker, only for rules with administrators.groups.
+      const admins = await resources.adminGroups.get(runId, rule.id, () => readAdminGroups(store, rule));
       // Updates, disables and memberships of the page's other users go in bulk operations first (same
       // condition); adoptions and recalled failures stay out, and administrators' ops stay single calls.
       const inBulk =
