@@ -128,14 +128,18 @@
     return el;
   }
 
+  function noData(el) {
+    const n = document.createElement('div');
+    n.className = 'nodata';
+    n.textContent = 'No data';
+    el.appendChild(n);
+  }
+
   function drawTimeseries(p, b) {
     const el = panelShell(p, b);
     const series = p.series.filter((s) => s.values.some((v) => v !== null));
     if (series.length === 0) {
-      const n = document.createElement('div');
-      n.className = 'nodata';
-      n.textContent = 'No data';
-      el.appendChild(n);
+      noData(el);
       return;
     }
     const legend = document.createElement('div');
@@ -187,10 +191,7 @@
   function drawStat(p, b) {
     const el = panelShell(p, b);
     if (p.stats.length === 0) {
-      const n = document.createElement('div');
-      n.className = 'nodata';
-      n.textContent = 'No data';
-      el.appendChild(n);
+      noData(el);
       return;
     }
     const wrap = document.createElement('div');
