@@ -28,7 +28,6 @@ import {
   type StoreGroup,
   type StoreUser,
   type UserPatch,
-  DEFAULT_PAGE_SIZE,
 } from './types';
 
 const AttrValue = z.union([z.string(), z.array(z.string())]);
@@ -100,6 +99,8 @@ interface Snapshot {
   groups: StoreGroup[];
   /** Group id or lower-cased name → group externalId. */
   groupRef: Map<string, string>;
+  /** Explicit user id → its positions in `keys` (more than one only in a file that repeats an id). */
+  idPositions: Map<string, number | number[]>;
   /** The users at these positions of `keys`, read through the open file `fh`. */
   users(positions: readonly number[], fh: FileHandle): Promise<FileUser[]>;
 }
@@ -207,15 +208,20 @@ export class FileStore implements IdentityStore {
     assertLookupBatch(externalIds);
     if (externalIds.length === 0) return [];
     const wanted = new Set(externalIds);
-    // The index is by username only; store ids are found by reading the users in chunks (file stores are small).
+    // A store id is a user's explicit id or, without one, its exact username: both are indexed, so a
+    // lookup reads only the candidates (a rename pass looks up every Duo page's ids).
     return this.read(async (snap, readUsers) => {
       const match = this.scopeMatcher(snap, scope);
-      const out: StoreUser[] = [];
-      for (let i = 0; i < snap.keys.length; i += DEFAULT_PAGE_SIZE) {
-        const positions = Array.from({ length: Math.min(DEFAULT_PAGE_SIZE, snap.keys.length - i) }, (_, k) => i + k);
-        for (const u of await readUsers(positions)) if (wanted.has(u.id ?? u.username) && match(u)) out.push(this.toStoreUser(snap, u));
+      const candidates = new Set<number>();
+      for (const id of wanted) {
+        const byId = snap.idPositions.get(id);
+        if (typeof byId === 'number') candidates.add(byId);
+        else for (const p of byId ?? []) candidates.add(p);
+        const byName = indexOf(snap.keys, lower(id));
+        if (byName >= 0) candidates.add(byName);
       }
-      return out;
+      const positions = [...candidates].sort((a, b) => a - b);
+      return (await readUsers(positions)).filter((u) => wanted.has(u.id ?? u.username) && match(u)).map((u) => this.toStoreUser(snap, u));
     });
   }
 
@@ -368,6 +374,7 @@ export class FileStore implements IdentityStore {
 
   private async indexJson(key: string, fh: FileHandle): Promise<Snapshot> {
     const names: string[] = [];
+    const ids: (string | undefined)[] = [];
     let scan;
     try {
       scan = await scanJsonDirectory(fh, (text, index) => {
@@ -380,6 +387,7 @@ export class FileStore implements IdentityStore {
         const user = FileUserSchema.safeParse(data);
         if (!user.success) throw this.invalidEntry(['users', index], user.error);
         names.push(lower(user.data.username));
+        ids.push(user.data.id);
       });
     } catch (err) {
       if (err instanceof JsonScanError) throw new StoreError('invalid_config', `${this.location} is not valid JSON: ${err.message}`);
@@ -389,7 +397,7 @@ export class FileStore implements IdentityStore {
     const groups = z.array(FileGroupSchema).default([]).safeParse(scan.others.get('groups'));
     if (!groups.success) throw this.invalidEntry(['groups'], groups.error);
 
-    const { keys, starts, lengths } = sortedIndex(names, scan.users);
+    const { keys, starts, lengths, order } = sortedIndex(names, scan.users);
     for (let i = 1; i < keys.length; i++) {
       if (keys[i] === keys[i - 1]) throw new StoreError('invalid_config', `${this.location} lists user ${keys[i]} twice`);
     }
@@ -397,6 +405,7 @@ export class FileStore implements IdentityStore {
       key,
       keys,
       ...groupIndex(groups.data),
+      idPositions: idIndex(order.map((i) => ids[i])),
       users: async (positions, handle) => {
         const texts = await readSpans(
           handle,
@@ -503,9 +512,13 @@ export class FileStore implements IdentityStore {
  * Sorts the users' byte ranges by username. A separate function so the closures that read users
  * back capture only the compact index, not the scan's intermediate arrays.
  */
-function sortedIndex(names: readonly string[], spans: readonly JsonSpan[]): { keys: string[]; starts: Float64Array; lengths: Float64Array } {
+function sortedIndex(
+  names: readonly string[],
+  spans: readonly JsonSpan[],
+): { keys: string[]; starts: Float64Array; lengths: Float64Array; order: number[] } {
   const order = names.map((_, i) => i).sort((a, b) => compare(names[a] as string, names[b] as string));
   return {
+    order,
     keys: order.map((i) => names[i] as string),
     starts: Float64Array.from(order, (i) => (spans[i] as JsonSpan).start),
     lengths: Float64Array.from(order, (i) => (spans[i] as JsonSpan).length),
@@ -518,8 +531,21 @@ function yamlSnapshot(key: string, dir: ParsedDirectory): Snapshot {
     key,
     keys: sorted.map((u) => lower(u.username)),
     ...groupIndex(dir.groups),
+    idPositions: idIndex(sorted.map((u) => u.id)),
     users: async (positions) => positions.flatMap((p) => sorted[p] ?? []),
   };
+}
+
+/** Explicit ids (by sorted position) → positions; users without an id are found by username. */
+function idIndex(idsBySortedPosition: readonly (string | undefined)[]): Map<string, number | number[]> {
+  const index = new Map<string, number | number[]>();
+  idsBySortedPosition.forEach((id, position) => {
+    if (id === undefined) return;
+    const seen = index.get(id);
+    if (seen === undefined) index.set(id, position);
+    else index.set(id, typeof seen === 'number' ? [seen, position] : [...seen, position]);
+  });
+  return index;
 }
 
 function groupIndex(fileGroups: readonly z.output<typeof FileGroupSchema>[]): Pick<Snapshot, 'groups' | 'groupRef'> {

@@ -79,6 +79,41 @@ describe('file store JSON index', () => {
     await assert.rejects(createStore({ kind: 'file', path: file }).check(), /lists user bob twice/);
   });
 
+  it('looks store ids up by an index: reads the users it returns, not the whole file', async () => {
+    const total = 5_000;
+    const users = Array.from({ length: total }, (_, i) => ({
+      ...(i % 2 === 0 ? { id: `uuid-${i}` } : {}),
+      username: `user${String(i).padStart(5, '0')}`,
+      email: `user${i}@example.com`,
+    }));
+    const file = path.join(dir, 'ids.json');
+    const text = JSON.stringify({ users });
+    await writeFile(file, text);
+    const store = createStore({ kind: 'file', path: file });
+    assert.ok(await store.getUser('user00000'), 'first read builds the index');
+
+    const probe = await open(file, 'r');
+    const handleProto = Object.getPrototypeOf(probe) as { read: (...args: unknown[]) => Promise<{ bytesRead: number }> };
+    await probe.close();
+    const originalRead = handleProto.read;
+    let bytesRead = 0;
+    handleProto.read = async function (this: unknown, ...args: unknown[]) {
+      const result = await originalRead.apply(this, args);
+      bytesRead += result.bytesRead;
+      return result;
+    };
+    let found;
+    try {
+      // An explicit id, a user without one (its store id is its username, exactly), a username that
+      // belongs to a user with an id (not a store id), a differently-cased username, and no match.
+      found = await store.lookupUsersByExternalId(['uuid-4000', 'user00001', 'user00002', 'USER00003', 'nobody']);
+    } finally {
+      handleProto.read = originalRead;
+    }
+    assert.deepEqual(found.map((u) => [u.externalId, u.username]), [['user00001', 'user00001'], ['uuid-4000', 'user04000']]);
+    assert.ok(bytesRead < Buffer.byteLength(text) / 100, `read ${bytesRead} of ${Buffer.byteLength(text)} bytes for 2 users`);
+  });
+
   it('keeps a few bytes per user, not the parsed directory', async function () {
     this.timeout(120_000);
     const total = 50_000;
