@@ -23,7 +23,7 @@ import { adminEmails, adoptionId, adopts, evaluateAdoptions, parseAdoptionId, ty
 import { bulkCreateNewUsers } from './bulk-create';
 import { trashUsers } from './bulk-trash';
 import { applyLeadingOpsInBulk, applyPlans } from './bulk-ops';
-import { chooseUserRead, DUO_USERS_PAGE, DuoUserSnapshot, keepSnapshot, snapshotFor } from './user-reads';
+import { chooseUserRead, DUO_USERS_PAGE, DuoUserSnapshot, keepSnapshot, newestSnapshotOfRun, snapshotFor } from './user-reads';
 import { nextOffsetOf } from './paging';
 import { inboundStoreProblem } from './inbound';
 import { beat } from './heartbeat';
@@ -679,6 +679,23 @@ export function createSyncActivities(resources: ConnectionResources) {
     async planDeprovisionPage(input: DuoPageInput): Promise<PlanDeprovisionPageResult> {
       const duo = await resources.duo(input.config);
       const store = await resources.store(input.config);
+      const ctx = Context.current().info;
+      // The listing this run's pages took (same worker, first attempt, fresh) serves the whole plan in
+      // one go: no second listing. Users the run created are not in it, and they are in scope anyway;
+      // applyDeprovisionBatch reads every approved user again before it acts.
+      const snapshot = input.offset === 0 && ctx.attempt === 1 && ctx.workflowExecution ? newestSnapshotOfRun(ctx.workflowExecution.workflowId, Date.now()) : undefined;
+      if (snapshot) {
+        let ownedCount = 0;
+        const candidates: { id: string; label: string }[] = [];
+        for (let from = 0; from < snapshot.users.length; from += input.limit) {
+          const slice = snapshot.users.slice(from, from + input.limit);
+          const found = await asActivityFailure(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, slice));
+          ownedCount += found.owned;
+          candidates.push(...found.candidates.map(({ user }) => ({ id: user.user_id, label: user.username })));
+          beat();
+        }
+        return { nextOffset: null, ownedCount, candidates };
+      }
       const page = await asActivityFailure('listing Duo users', () => withTransientRetry(() => duo.listUsers({ offset: input.offset, limit: input.limit })));
       const { owned, candidates } = await asActivityFailure(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, page.items));
       return { nextOffset: nextOffsetOf(input.offset, page.items.length, page.nextOffset), ownedCount: owned, candidates: candidates.map(({ user }) => ({ id: user.user_id, label: user.username })) };

@@ -37,8 +37,10 @@ export interface UserReadChoice {
 /**
  * The cheaper read for one rule's pages. Both reads are in Duo's get-page category, so each call
  * weighs 1/limit(getPage) minutes: listing ceil(T/300) calls (none when the rename pass listed
- * every user already), lookups ceil(S/100) calls. S unknown (no good run yet) counts as 0: lookups.
- * A tie goes to lookups (fresher), and so does an account above SNAPSHOT_MAX_USERS.
+ * every user already), lookups ceil(S/100) calls. S unknown (no good run yet) counts as 0, so a
+ * listing still to be made loses to lookups; a listing already made costs nothing and is used
+ * whatever S is. Otherwise a tie goes to lookups (fresher), and so does an account above
+ * SNAPSHOT_MAX_USERS.
  */
 export function chooseUserRead(input: { totalDuoUsers: number; inScope: number | undefined; listingDone: boolean }): UserReadChoice {
   const perCall = 1 / DUO_KNOWN_LIMITS_PER_MINUTE.getPage;
@@ -46,7 +48,8 @@ export function chooseUserRead(input: { totalDuoUsers: number; inScope: number |
     list: (input.listingDone ? 0 : Math.ceil(input.totalDuoUsers / DUO_USERS_PAGE)) * perCall,
     lookup: Math.ceil((input.inScope ?? 0) / DUO_LOOKUP_BATCH) * perCall,
   };
-  const read: UserRead = input.totalDuoUsers <= SNAPSHOT_MAX_USERS && cost.list < cost.lookup ? 'list' : 'lookup';
+  const cheaper = input.listingDone || cost.list < cost.lookup;
+  const read: UserRead = input.totalDuoUsers <= SNAPSHOT_MAX_USERS && cheaper ? 'list' : 'lookup';
   return { read, cost };
 }
 
@@ -56,7 +59,8 @@ export class DuoUserSnapshot {
   readonly size: number;
 
   constructor(
-    users: readonly DuoUser[],
+    /** In Duo's listing order. */
+    readonly users: readonly DuoUser[],
     readonly takenAt: number,
   ) {
     this.size = users.length;
@@ -91,6 +95,19 @@ export function keepSnapshot(key: string, snapshot: DuoUserSnapshot): void {
     snapshots.delete(k);
     total -= s.size;
   }
+}
+
+/**
+ * The newest fresh snapshot any rule of this run (workflow id) took: each lists every Duo user of the
+ * account, and the newest reflects every rule's renames.
+ */
+export function newestSnapshotOfRun(run: string, now: number): DuoUserSnapshot | undefined {
+  let newest: DuoUserSnapshot | undefined;
+  for (const [key, snapshot] of snapshots) {
+    if (!key.startsWith(`${run}/`) || now - snapshot.takenAt > SNAPSHOT_TTL_MS) continue;
+    if (!newest || snapshot.takenAt >= newest.takenAt) newest = snapshot;
+  }
+  return newest;
 }
 
 /** The snapshot kept for `key`, unless it is stale. */

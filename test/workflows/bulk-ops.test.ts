@@ -86,9 +86,9 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
     fx.sandbox.resetStats();
     const again = await runFullSync(fx);
     assert.equal(again.summary.unchanged, 150);
-    // The rename pass's listing (1 call for 150 users) doubles as the snapshot instead of 2 lookups; then the deprovision plan's listing (1).
-    // Phones come with the users: nothing else is read.
-    assert.deepEqual(fx.sandbox.stats().byEndpoint, { [LIST]: 2 });
+    // The rename pass's listing (1 call for 150 users) doubles as the snapshot for the pages (instead of 2
+    // lookups) and for the deprovision plan (instead of listing again). Phones come with the users: nothing else is read.
+    assert.deepEqual(fx.sandbox.stats().byEndpoint, { [LIST]: 1 });
 
     // 1,500 more Duo users: listing them (6 calls) costs more than looking the 150 up (2 calls).
     for (let i = 0; i < 1500; i++) fx.sandbox.store.createUser(new Map([['username', `other${i}`]]));
@@ -97,6 +97,29 @@ describe('updates, memberships and deprovisioning through Duo bulk operations (r
     assert.equal(dry.summary.unchanged, 150);
     // A dry run has no rename pass: one first page tells Duo's user count, then 2 lookups, then the plan's 6 listing pages.
     assert.deepEqual(fx.sandbox.stats().byEndpoint, { [LIST]: 1 + 2 + 6 });
+  });
+
+  it("a connection's first full sync reads Duo's users once (the rename pass's listing serves its pages and its deprovision plan), and a later one deprovisions from the same listing", async () => {
+    const users = people(150);
+    const fx = await fixture({ users, config: { deletionGuard: { maxFraction: 1, maxCount: 1000 }, sourceHealth: { maxDropFraction: 1 } } });
+    fx.config.userActions.removeAction = 'disable';
+    fx.sandbox.resetStats();
+    const first = await runFullSync(fx);
+    assert.equal(first.summary.created, 150);
+    // No in-scope count yet: the listing already made is free, so no username lookups, and the plan
+    // lists nothing again. The other call is the client's permission probe (limit=1) on first use.
+    assert.equal(count(fx, LIST), 2, JSON.stringify(fx.sandbox.stats().byEndpoint));
+
+    fx.writeUsers(users.slice(0, 140));
+    fx.sandbox.store.createUser(new Map([['username', 'not-ours']]));
+    fx.sandbox.resetStats();
+    const second = await runFullSync(fx);
+    assert.equal(second.summary.disabled, 10, JSON.stringify(second.summary));
+    // The listing, then the approved batch read again by id (user_id_list, same endpoint) before it is applied.
+    assert.equal(count(fx, LIST), 2, JSON.stringify(fx.sandbox.stats().byEndpoint));
+    assert.deepEqual(users.slice(140).map((u) => fx.duoUser(u.username)?.status), Array(10).fill('disabled'));
+    assert.equal(fx.duoUser('user0')?.status, 'active');
+    assert.equal(fx.duoUser('not-ours')?.status, 'active');
   });
 
   it('deprovisions in bulk (disable in a full sync, delete on rule deletion), reading the approved users in batches', async () => {
