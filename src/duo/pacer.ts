@@ -6,8 +6,9 @@
  *
  * AccountPacer: adaptive pacing per Duo rate category (modify, get one object, get a page, get all,
  * logs, bulk), which Duo limits each on its own. It needs no setting: it starts from Duo's known
- * limits and adapts to the 429s it gets (AIMD), so it stays right when Duo's limits for an account
- * differ and when several worker processes share one account.
+ * limits and adapts to the 429s it gets (AIMD, with a first cut sized from how long the account's
+ * burst lasted), so it stays right when Duo's limits for an account differ and when several worker
+ * processes share one account (docs/duo.md, "Client pacing").
  */
 import { DUO_KNOWN_LIMITS_PER_MINUTE, DUO_RATE_CATEGORIES, type DuoRateCategory } from './rate-categories';
 
@@ -74,13 +75,21 @@ export interface AdaptivePacingOptions {
   timeScale?: number;
   /** Start at this fraction of a known limit, leaving room for requests the network delivers bunched. Default 0.9. */
   startFraction?: number;
+  /**
+   * Seconds of unscaled traffic the account admits at once after a quiet spell. Duo's limits are
+   * per minute and how it counts them is not documented; 60 (a minute's worth, the sandbox's
+   * default) is assumed. It only sizes the first cut after a 429.
+   */
+  assumedBurstSeconds?: number;
   /** Clock in ms and sleep (tests). */
   clock?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
-/** Multiplicative decrease on a 429. */
+/** Multiplicative decrease on a 429 (the most the first 429 of a busy spell cuts; see CategoryPacer.firstCutFactor). */
 const DECREASE_FACTOR = 0.5;
+/** Where the first cut of a busy spell aims: this fraction of the limit, shared by every sender the estimate counts. */
+const FIRST_CUT_TARGET = 0.95;
 /**
  * Additive increase: a category regains this fraction of its reference rate per second of paced
  * sending (or of its current rate once above the reference).
@@ -117,15 +126,28 @@ class CategoryPacer {
   private floorBase: number | undefined;
   /** A known limit is also the ceiling; a limit learnt from 429s has none (the pacer keeps probing). */
   private readonly ceiling: number | undefined;
+  /**
+   * Requests the account lets through at once after a quiet spell (Duo's limits are per minute;
+   * assumed to admit up to a minute's worth at once, as the sandbox does) and how long a quiet spell
+   * takes to refill them. Undefined without a known limit.
+   */
+  private readonly burst: number | undefined;
+  private readonly refillMs: number;
+  /** When the current busy spell began (the first request after a quiet refillMs), and whether it has had its first cut. */
+  private spellStart = Number.NEGATIVE_INFINITY;
+  private spellCut = false;
   private lastSent = Number.NEGATIVE_INFINITY;
   private lastDecreaseAt = Number.NEGATIVE_INFINITY;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Send times within the last observeMs: about 20 requests at the known limit, or 1 s without one. */
   private readonly recent: number[] = [];
+  private readonly observeMs: number;
   private readonly counts = { sent: 0, rateLimited: 0, decreases: 0 };
 
   constructor(
     readonly category: DuoRateCategory,
     knownPerSecond: number | undefined,
+    burst: number | undefined,
     startFraction: number,
     private readonly clock: () => number,
     private readonly sleep: (ms: number) => Promise<void>,
@@ -133,6 +155,9 @@ class CategoryPacer {
     this.reference = knownPerSecond;
     this.floorBase = knownPerSecond;
     this.ceiling = knownPerSecond;
+    this.burst = knownPerSecond === undefined ? undefined : burst;
+    this.refillMs = knownPerSecond === undefined || burst === undefined ? Number.POSITIVE_INFINITY : (burst / knownPerSecond) * 1000;
+    this.observeMs = knownPerSecond === undefined ? OBSERVE_WINDOW_MS : Math.max(OBSERVE_WINDOW_MS, (20 / knownPerSecond) * 1000);
     this.rate = knownPerSecond === undefined ? undefined : knownPerSecond * startFraction;
   }
 
@@ -151,12 +176,14 @@ class CategoryPacer {
       await this.sleep(due - now);
     }
     const sentAt = this.clock();
+    if (sentAt - this.lastSent >= this.refillMs) {
+      this.spellStart = sentAt;
+      this.spellCut = false;
+    }
     this.lastSent = sentAt;
     this.counts.sent += 1;
-    if (this.rate === undefined) {
-      this.recent.push(sentAt);
-      while (this.recent.length > 0 && (this.recent[0] ?? 0) <= sentAt - OBSERVE_WINDOW_MS) this.recent.shift();
-    }
+    this.recent.push(sentAt);
+    while (this.recent.length > 0 && (this.recent[0] ?? 0) <= sentAt - this.observeMs) this.recent.shift();
     return { category: this.category, sentAt };
   }
 
@@ -172,9 +199,13 @@ class CategoryPacer {
         this.rate = observed;
         this.recent.length = 0;
       }
-      this.reference = this.rate;
       const floor = (this.floorBase ?? this.rate) * FLOOR_FRACTION;
-      this.rate = Math.max(floor, this.rate * DECREASE_FACTOR);
+      const first = this.firstCutFactor(ticket.sentAt);
+      // The first cut applies to what this process sent, which is less than its pace when its activities were few.
+      this.rate = Math.max(floor, first === undefined ? this.rate * DECREASE_FACTOR : Math.min(this.rate, this.sendingRate(ticket.sentAt)) * first);
+      // The pace after a cut is this process's share of the account as far as it knows: it regrows by fractions of that.
+      this.reference = this.rate;
+      this.spellCut = true;
       this.lastDecreaseAt = now;
       this.counts.decreases += 1;
       return;
@@ -185,6 +216,26 @@ class CategoryPacer {
     this.rate = this.ceiling === undefined ? next : Math.min(this.ceiling, next);
   }
 
+  /**
+   * The first 429 of a busy spell tells how fast the whole account (every process sharing it) was
+   * sending: the bucket, full when the spell began, lasted t seconds, so the account sent about
+   * burst/t + limit per second. Every process that meets the 429 cuts by the same estimate, to
+   * FIRST_CUT_TARGET × limit ÷ that rate of what it sent, so together they land just under the
+   * limit in one round instead of a halving per round; never less than halving. Undefined (halve
+   * the pace) without a known limit, and for later 429s of the spell.
+   */
+  private firstCutFactor(sentAt: number): number | undefined {
+    if (this.ceiling === undefined || this.burst === undefined || this.spellCut) return undefined;
+    const lasted = Math.max(0.001, (sentAt - this.spellStart) / 1000);
+    return Math.min(DECREASE_FACTOR, (FIRST_CUT_TARGET * this.ceiling) / (this.burst / lasted + this.ceiling));
+  }
+
+  /** Requests per second this process sent lately (over observeMs, or the busy spell if shorter). */
+  private sendingRate(at: number): number {
+    const window = Math.max(1, Math.min(this.observeMs, at - this.spellStart));
+    return Math.max(1, this.recent.length) / (window / 1000);
+  }
+
   state(): CategoryPacingState {
     return { ratePerSecond: this.rate, ...this.counts };
   }
@@ -192,8 +243,9 @@ class CategoryPacer {
 
 /**
  * Adaptive pacing for one Duo account in this process, one AIMD controller per rate category:
- * each category starts a little under its known limit (or unpaced when none is known), halves its
- * pace on a 429 and regains it additively while requests succeed, never above a known limit. Several
+ * each category starts a little under its known limit (or unpaced when none is known), cuts its
+ * pace on a 429 (the first of a busy spell to the estimated share, later ones by half) and regains
+ * it additively while requests succeed, never above a known limit. Several
  * processes sharing one account each adapt on their own 429s and settle on shares of the limit, as
  * TCP senders share a link, with no coordination between them.
  */
@@ -206,13 +258,16 @@ export class AccountPacer {
     const scale = options.timeScale ?? 1;
     if (!(scale > 0) || !Number.isFinite(scale)) throw new RangeError(`timeScale must be a positive number, got ${scale}`);
     const startFraction = options.startFraction ?? 0.9;
+    const burstSeconds = options.assumedBurstSeconds ?? 60;
+    if (!(burstSeconds > 0)) throw new RangeError(`assumedBurstSeconds must be positive, got ${burstSeconds}`);
     if (!(startFraction > 0 && startFraction <= 1)) throw new RangeError(`startFraction must be in (0, 1], got ${startFraction}`);
     const clock = options.clock ?? (() => performance.now());
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
     for (const category of DUO_RATE_CATEGORIES) {
       const perMinute = known[category];
       if (perMinute !== undefined && !(perMinute > 0)) throw new RangeError(`limit for ${category} must be positive, got ${perMinute}`);
-      this.categories.set(category, new CategoryPacer(category, perMinute === undefined ? undefined : (perMinute / 60) * scale, startFraction, clock, sleep));
+      const burst = perMinute === undefined ? undefined : Math.max(1, (perMinute * burstSeconds) / 60);
+      this.categories.set(category, new CategoryPacer(category, perMinute === undefined ? undefined : (perMinute / 60) * scale, burst, startFraction, clock, sleep));
     }
   }
 

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { AccountPacer, DuoClient, RequestPacer } from '../../src/duo';
 import { modifyLoad } from '../support/modify-load';
+import { simulateSharedAccount, type SharedAccountResult } from '../support/shared-account-sim';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
 
 describe('RequestPacer', () => {
@@ -84,9 +85,16 @@ describe('AccountPacer (adaptive, per category)', () => {
     assert.throws(() => new AccountPacer({ timeScale: 0 }), /timeScale/);
   });
 
+  /** Sends (without answers) for `seconds` of fake time: a busy spell long enough that the account's burst is no excuse for a 429. */
+  async function busyFor(pacer: AccountPacer, t: { now: number }, seconds: number): Promise<void> {
+    while (t.now < seconds * 1000) await pacer.take('modify');
+  }
+
   it('halves a category on a 429, once per round, regains pace additively on success, never above the known limit', async () => {
-    const { clock, sleep } = fakeTime();
+    const { t, clock, sleep } = fakeTime();
     const pacer = new AccountPacer({ limits: { modify: 600, getPage: 200 }, clock, sleep });
+    // 70 s at 9/s: a minute's burst (600) cannot explain the 429, so the first cut is a plain halving.
+    await busyFor(pacer, t, 70);
     const a = await pacer.take('modify');
     const b = await pacer.take('modify');
     pacer.record(b, 'rateLimited');
@@ -101,27 +109,43 @@ describe('AccountPacer (adaptive, per category)', () => {
       assert.ok(now > previous, 'each success adds a little');
       previous = now;
     }
-    for (let i = 0; i < 2000; i++) pacer.record(await pacer.take('modify'), 'ok');
+    const c = await pacer.take('modify');
+    pacer.record(c, 'rateLimited');
+    assert.ok(Math.abs((pacer.state().modify.ratePerSecond ?? 0) - previous / 2) < 1e-9, 'a later 429 of the spell halves the pace again');
+    for (let i = 0; i < 4000; i++) pacer.record(await pacer.take('modify'), 'ok');
     assert.equal(pacer.state().modify.ratePerSecond, 10, 'capped at the known limit (600/min)');
     pacer.record(await pacer.take('modify'), 'other');
     assert.equal(pacer.state().modify.ratePerSecond, 10, 'other failures say nothing about the rate');
-    assert.deepEqual([pacer.state().modify.rateLimited, pacer.state().modify.decreases], [2, 1]);
+    assert.deepEqual([pacer.state().modify.rateLimited, pacer.state().modify.decreases], [3, 2]);
   });
 
-  it('after a 429 regains 1/30 per second of the pace it had reached (its share of the account), not of the whole limit', async () => {
-    // A process sharing the account with three others reaches about a quarter of the limit before its 429.
+  it('the first 429 of a busy spell cuts to the share the account left: four processes that emptied a minute\'s burst in 23 s each keep about a quarter', async () => {
+    // Four processes at 9/s each (36/s) against 10/s empty a bucket of 600 in 600 / (36 - 10) = 23 s.
+    const { t, clock, sleep } = fakeTime();
+    const pacer = new AccountPacer({ limits: { modify: 600 }, clock, sleep });
+    await busyFor(pacer, t, 23);
+    pacer.record(await pacer.take('modify'), 'rateLimited');
+    // The account sent about 600/23 + 10 = 36/s: this process keeps 9 × 0.95 × 10/36, and the four together 0.95 × the limit.
+    const rate = pacer.state().modify.ratePerSecond ?? 0;
+    assert.ok(rate > 2.2 && rate < 2.5, `about 2.37/s, got ${rate.toFixed(2)}`);
+    assert.equal(pacer.state().modify.decreases, 1, 'one round, not the two halvings 36/s → 18/s → 9/s would take');
+  });
+
+  it('after a 429 regains 1/30 per second of the pace the cut left (its share of the account), not of the whole limit', async () => {
+    // A process sharing the account with three others sends about a quarter of the limit before its 429.
     const { t, clock, sleep } = fakeTime();
     const pacer = new AccountPacer({ limits: { modify: 600 }, startFraction: 0.25, clock, sleep });
+    await busyFor(pacer, t, 70);
     pacer.record(await pacer.take('modify'), 'rateLimited');
     assert.equal(pacer.state().modify.ratePerSecond, 1.25, '2.5/s halved');
     const from = t.now;
     while (t.now - from < 10_000) pacer.record(await pacer.take('modify'), 'ok');
-    // 10 s at +2.5/30 per second: about 1.25 + 0.83. Growing by 1/30 of the whole limit (10/s) would give about 4.6,
+    // 10 s at +1.25/30 per second: about 1.25 + 0.42. Growing by 1/30 of the whole limit (10/s) would give about 4.6,
     // and four such processes would together come back over the limit four times as fast as one.
     const rate = pacer.state().modify.ratePerSecond ?? 0;
-    assert.ok(rate > 1.9 && rate < 2.3, `about 2.1/s after 10 s, got ${rate.toFixed(2)}`);
+    assert.ok(rate > 1.55 && rate < 1.85, `about 1.7/s after 10 s, got ${rate.toFixed(2)}`);
     // Above its share again (the others finished), it keeps growing by 1/30 of its own pace per second, up to the limit.
-    for (let i = 0; i < 3000; i++) pacer.record(await pacer.take('modify'), 'ok');
+    for (let i = 0; i < 4000; i++) pacer.record(await pacer.take('modify'), 'ok');
     assert.equal(pacer.state().modify.ratePerSecond, 10);
   });
 
@@ -186,4 +210,25 @@ describe('Two worker processes sharing one Duo account', function () {
     const combined = pacers.reduce((sum, p) => sum + (p.state().modify.ratePerSecond ?? 0), 0);
     assert.ok(combined < 1.3 * limitPerSecond, `together they pace near the shared limit (${combined.toFixed(1)}/s vs ${limitPerSecond}/s)`);
   });
+});
+
+describe('Worker processes starting together on one Duo account (virtual time)', () => {
+  // The initial sync of bench/duo-scenarios.ts, "4 connections on W workers": the bulk category
+  // (50/min) at time scale 5, the sandbox's bucket with a minute's burst, 500 calls in pages of 5
+  // that Temporal hands to any of the processes. One run depends on how pages fall on processes,
+  // so the targets hold for the mean of ten runs (the benchmark's own measurement is one such run).
+  for (const processes of [1, 2, 4]) {
+    it(`${processes} process${processes > 1 ? 'es' : ''}: on average at most 2% of calls meet 429 and at least 90% of the limit is used`, async () => {
+      const runs: SharedAccountResult[] = [];
+      for (let seed = 1; seed <= 10; seed++) {
+        runs.push(await simulateSharedAccount({ processes, lanes: 4, callsPerPage: 5, calls: 500, category: 'bulk', limitPerMinute: 50, timeScale: 5, burstSeconds: 60, requestMs: 100, seed }));
+      }
+      const mean = (f: (r: SharedAccountResult) => number) => runs.reduce((sum, r) => sum + f(r), 0) / runs.length;
+      const share = mean((r) => r.rateLimited / (r.accepted + r.rateLimited));
+      const used = mean((r) => r.utilisation);
+      const what = `429s ${(share * 100).toFixed(2)}% of calls, limit used ${(used * 100).toFixed(0)}% (steady, without the initial burst: ${(mean((r) => r.steadyUtilisation) * 100).toFixed(0)}%)`;
+      assert.ok(share <= 0.02, what);
+      assert.ok(used >= 0.9, what);
+    });
+  }
 });
