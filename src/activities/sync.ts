@@ -687,8 +687,8 @@ export function createSyncActivities(resources: ConnectionResources) {
       if (snapshot) {
         let ownedCount = 0;
         const candidates: { id: string; label: string }[] = [];
-        for (let from = 0; from < snapshot.users.length; from += input.limit) {
-          const slice = snapshot.users.slice(from, from + input.limit);
+        for (let from = 0; from < snapshot.size; from += input.limit) {
+          const slice = snapshot.usersAt(from, from + input.limit);
           const found = await asActivityFailure(`looking owned users up in ${store.location}`, () => deprovisionCandidates(store, input.config, slice));
           ownedCount += found.owned;
           candidates.push(...found.candidates.map(({ user }) => ({ id: user.user_id, label: user.username })));

@@ -19,9 +19,12 @@ import { usernameLookupFrom, type UsernameLookup } from './duo-ops';
 export const DUO_USERS_PAGE = 300;
 /** Names per `username_list` lookup. */
 export const DUO_LOOKUP_BATCH = 100;
-/** A snapshot larger than this is not kept (worker memory): its rule uses lookups. */
-export const SNAPSHOT_MAX_USERS = 50_000;
-/** Users all snapshots of a worker may hold together; the oldest go first. */
+/**
+ * A snapshot larger than this is not kept (worker memory, about 1 KB per user): its rule uses
+ * lookups. Sized so a 100k-user account is read once per full sync.
+ */
+export const SNAPSHOT_MAX_USERS = 150_000;
+/** Users all snapshots of a worker may hold together (about 200 MB); the oldest go first. */
 const SNAPSHOTS_MAX_TOTAL_USERS = 200_000;
 /** A snapshot older than this is stale for the pages still to come: they use lookups. */
 export const SNAPSHOT_TTL_MS = 30 * 60_000;
@@ -53,33 +56,57 @@ export function chooseUserRead(input: { totalDuoUsers: number; inScope: number |
   return { read, cost };
 }
 
-/** Every Duo user of an account at one moment, looked up the way `username_list` is. */
+/**
+ * Every Duo user of an account at one moment, looked up the way `username_list` is. Users are kept
+ * as their JSON text (about 0.9 KB each, against about 2.4 KB parsed) and parsed when a lookup or
+ * the deprovision plan needs them; the text is this worker's own serialisation of users the
+ * client's schema already checked.
+ */
 export class DuoUserSnapshot {
-  private readonly byName = new Map<string, DuoUser[]>();
+  private readonly texts: string[];
+  /** Username or alias key → positions in `texts` (a number for the usual single holder). */
+  private readonly byName = new Map<string, number | number[]>();
   readonly size: number;
 
   constructor(
     /** In Duo's listing order. */
-    readonly users: readonly DuoUser[],
+    users: readonly DuoUser[],
     readonly takenAt: number,
   ) {
     this.size = users.length;
-    const index = (name: string | null | undefined, user: DuoUser) => {
+    this.texts = users.map((user) => JSON.stringify(user));
+    const index = (name: string | null | undefined, at: number) => {
       if (!name) return;
       const key = usernameKey(name);
-      this.byName.set(key, [...(this.byName.get(key) ?? []), user]);
+      const seen = this.byName.get(key);
+      if (seen === undefined) this.byName.set(key, at);
+      else if (typeof seen === 'number') this.byName.set(key, seen === at ? at : [seen, at]);
+      else if (!seen.includes(at)) seen.push(at);
     };
-    for (const user of users) {
-      index(user.username, user);
-      for (const alias of [user.alias1, user.alias2, user.alias3, user.alias4, ...Object.values(user.aliases)]) index(alias, user);
-    }
+    users.forEach((user, at) => {
+      index(user.username, at);
+      for (const alias of [user.alias1, user.alias2, user.alias3, user.alias4, ...Object.values(user.aliases)]) index(alias, at);
+    });
   }
 
   /** What lookUpUsersByUsername would answer for these names, without a call. */
   lookup(usernames: readonly string[]): UsernameLookup {
-    const hits = new Set<DuoUser>();
-    for (const name of usernames) for (const user of this.byName.get(usernameKey(name)) ?? []) hits.add(user);
-    return usernameLookupFrom([...hits], usernames);
+    const hits = new Set<number>();
+    for (const name of usernames) {
+      const at = this.byName.get(usernameKey(name));
+      if (typeof at === 'number') hits.add(at);
+      else for (const p of at ?? []) hits.add(p);
+    }
+    return usernameLookupFrom([...hits].sort((a, b) => a - b).map((at) => this.userAt(at)), usernames);
+  }
+
+  /** The users at positions [from, to) of the listing. */
+  usersAt(from: number, to: number): DuoUser[] {
+    return this.texts.slice(from, to).map((text) => JSON.parse(text) as DuoUser);
+  }
+
+  private userAt(at: number): DuoUser {
+    return JSON.parse(this.texts[at] as string) as DuoUser;
   }
 }
 
