@@ -6,10 +6,10 @@
  * milliseconds of CPU, so a test can judge pacing over minutes of simulated sending, deterministically.
  */
 import { AccountPacer } from '../../src/duo';
-import { suggestedRetryDelayMs } from '../../src/duo/errors';
-import { DuoError } from '../../src/duo/errors';
+import { DuoError, suggestedRetryDelayMs } from '../../src/duo/errors';
 import type { DuoRateCategory } from '../../src/duo/rate-categories';
 import { TokenBucket } from '../../src/sandbox/faults';
+import { seededRandom } from '../../src/sandbox/random';
 
 export interface SharedAccountRun {
   processes: number;
@@ -41,19 +41,8 @@ export interface SharedAccountResult {
   steadyUtilisation: number;
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export async function simulateSharedAccount(run: SharedAccountRun): Promise<SharedAccountResult> {
-  const random = mulberry32(run.seed);
+  const random = seededRandom(run.seed);
   let now = 0;
   let order = 0;
   const timers: { at: number; order: number; resolve: () => void }[] = [];
