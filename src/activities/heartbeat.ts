@@ -14,6 +14,17 @@ export function beat(details?: unknown): void {
   heartbeat(lastDetails.get(ctx));
 }
 
+/** beat() when called from an activity; elsewhere (the CLI, tests) nothing: there is nobody to tell. */
+export function beatIfInActivity(): void {
+  let inActivity = true;
+  try {
+    Context.current();
+  } catch {
+    inActivity = false;
+  }
+  if (inActivity) beat();
+}
+
 export async function sleepWithBeats(ms: number, sliceMs = 5_000): Promise<void> {
   for (let left = ms; left > 0; left -= sliceMs) {
     beat();

@@ -14,6 +14,7 @@ import { describeSecretRef, loadSecretPolicy, resolveSecret as defaultResolveSec
 import { AccountPacer, DuoClient, RequestPacer, type AdaptivePacingOptions, type DuoClientOptions, type DuoRequestObserver } from '../duo';
 import type { ConnectionConfig } from '../domain/connection';
 import { createStore as defaultCreateStore, type IdentityStore } from '../stores';
+import { beatIfInActivity } from './heartbeat';
 import { FailureMemo } from './failure-memo';
 import { PerRunCache } from './run-cache';
 import type { SharedPhoneIndex } from './shared-phones';
@@ -42,6 +43,8 @@ export interface ResourceOptions {
    * of the account, sandbox included (e.g. `{ limits: 'duo', timeScale: k }`). false: no pacing.
    */
   pacing?: AdaptivePacingOptions | false;
+  /** How often a request waiting for a pacer heartbeats its activity (default 5 s; the page heartbeat timeout is 20 s). */
+  pacingHeartbeatMs?: number;
   /** Extra Duo client options (timeouts). */
   duo?: Partial<Omit<DuoClientOptions, 'apiHost' | 'integrationKey' | 'secretKey'>>;
   /** How long a Duo client's resolved secret is trusted before it is read again (default 30 s; 0: every use). */
@@ -163,6 +166,7 @@ export function createConnectionResources(options: ResourceOptions = {}): Connec
           ...(pacer ? { pacer } : {}),
           ...(pacing !== undefined ? { pacing } : {}),
           ...(options.instrumentation ? { observer: options.instrumentation.duoObserver(config.connectionId) } : {}),
+          whileWaiting: { everyMs: options.pacingHeartbeatMs ?? 5_000, tick: beatIfInActivity },
         });
       } catch (err) {
         throw ApplicationFailure.nonRetryable(`connection ${config.connectionId}: Duo client: ${err instanceof Error ? err.message : String(err)}`, 'InvalidDuoConfig');

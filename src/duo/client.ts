@@ -10,7 +10,7 @@ import axios, { AxiosError, type AxiosInstance, type AxiosResponse } from 'axios
 import { z } from 'zod';
 import { DuoError, DuoTransportError, type DuoErrorDetails, type DuoErrorKind, type DuoPermission } from './errors';
 import { duoSyncVersion, resolveDuoEndpoint, type DuoEndpoint } from './endpoint';
-import { sharedAccountPacer, type AccountPacer, type RequestPacer } from './pacer';
+import { sharedAccountPacer, type AccountPacer, type PacedTicket, type RequestPacer } from './pacer';
 import { classifyDuoRequest, type DuoRateCategory } from './rate-categories';
 import {
   DuoAdminSchema,
@@ -74,6 +74,12 @@ export interface DuoClientOptions {
   bulk?: Partial<DuoBulkSettings>;
   /** Told about every request and pacing wait (metrics, src/metrics); never sees parameters or credentials. */
   observer?: DuoRequestObserver;
+  /**
+   * Called every `everyMs` while a request waits for its turn at a pacer, in the caller's async
+   * context: an activity heartbeats there, so minutes of pacing on a shared account do not look
+   * like a dead worker to Temporal.
+   */
+  whileWaiting?: { everyMs: number; tick: () => void };
 }
 
 /** What the client reports for metrics: the path as sent (ids included: the observer templates it). */
@@ -173,6 +179,7 @@ export class DuoClient {
   private readonly now: () => Date;
   private readonly pacer: RequestPacer | undefined;
   private readonly pacing: AccountPacer | undefined;
+  private readonly whileWaiting: DuoClientOptions['whileWaiting'];
   private readonly observer: DuoRequestObserver | undefined;
   private readonly bulkSettings: DuoBulkSettings;
   /** Bulk paths this account answered 404 for; this client uses single calls for them from then on. */
@@ -188,6 +195,7 @@ export class DuoClient {
     this.now = options.now ?? (() => new Date());
     this.pacer = options.pacer;
     this.observer = options.observer;
+    this.whileWaiting = options.whileWaiting;
     this.pacing = options.pacing === false ? undefined : (options.pacing ?? (this.endpoint.loopback ? undefined : sharedAccountPacer(this.endpoint.signedHost, this.ikey)));
     const bulk = DuoBulkSettingsSchema.safeParse(options.bulk ?? {});
     if (!bulk.success) {
@@ -741,11 +749,18 @@ export class DuoClient {
     const seconds = (since: number) => (performance.now() - since) / 1000;
     // Before signing: the signed Date must be fresh when the request leaves.
     let waitStart = performance.now();
-    await this.pacer?.take();
-    if (observer && this.pacer) observer.pacingWaited({ pacer: 'cap', category, seconds: seconds(waitStart) });
-    waitStart = performance.now();
-    const ticket = await this.pacing?.take(category);
-    if (observer && ticket) observer.pacingWaited({ pacer: 'adaptive', category, seconds: seconds(waitStart) });
+    const whileWaiting = this.whileWaiting;
+    const alive = whileWaiting && (this.pacer || this.pacing) ? setInterval(whileWaiting.tick, whileWaiting.everyMs) : undefined;
+    let ticket: PacedTicket | undefined;
+    try {
+      await this.pacer?.take();
+      if (observer && this.pacer) observer.pacingWaited({ pacer: 'cap', category, seconds: seconds(waitStart) });
+      waitStart = performance.now();
+      ticket = await this.pacing?.take(category);
+      if (observer && ticket) observer.pacingWaited({ pacer: 'adaptive', category, seconds: seconds(waitStart) });
+    } finally {
+      clearInterval(alive);
+    }
     const sentAt = performance.now();
     try {
       const result = await this.send(op, method, path, params, schema);

@@ -11,6 +11,7 @@ import { createConnectionResources } from '../../src/activities/resources';
 import { ConnectionConfigSchema, type ConnectionConfig } from '../../src/domain/connection';
 import { DuoClient, DuoError, type DuoClientOptions } from '../../src/duo';
 import { startDuoSandbox, type DuoSandbox } from '../../src/sandbox';
+import { MockActivityEnvironment } from '@temporalio/testing';
 
 const PEM = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
 
@@ -89,6 +90,24 @@ describe('connection resources: secrets and per-connection Duo settings', () => 
       resources.duo(ConnectionConfigSchema.parse({ ...config, connectionId: 'outside', duo: { ...config.duo, caCertificates: { file: '/etc/hostname' } } })),
       (err: Error & { type?: string }) => err.type === 'SecretUnavailable' && /caCertificates \(file \/etc\/hostname\).*allow-list/.test(err.message),
     );
+    await resources.close();
+  });
+
+  it('the Duo client of an activity heartbeats while a request waits for the pacer, so a long wait does not time the page out', async () => {
+    writeFileSync(secretFile, sandbox.account.secretKey);
+    // 60 get-page calls a minute: the third request waits about 2 s; the client beats every 100 ms meanwhile.
+    const resources = createConnectionResources({ secretPolicy: policy(), pacing: { limits: { getPage: 60 } }, pacingHeartbeatMs: 100 });
+    const env = new MockActivityEnvironment();
+    let heartbeats = 0;
+    env.on('heartbeat', () => (heartbeats += 1));
+    await env.run(async () => {
+      const duo = await resources.duo(ConnectionConfigSchema.parse({ ...config, connectionId: 'beats' }));
+      await Promise.all([duo.listUsers({ limit: 1 }), duo.listUsers({ limit: 1 }), duo.listUsers({ limit: 1 })]);
+    });
+    assert.ok(heartbeats >= 10, `heartbeat ${heartbeats} times during about 2 s of waiting`);
+    // Outside an activity (the CLI) the same client waits without heartbeating, and without failing.
+    const duo = await resources.duo(ConnectionConfigSchema.parse({ ...config, connectionId: 'beats' }));
+    await Promise.all([duo.listUsers({ limit: 1 }), duo.listUsers({ limit: 1 })]);
     await resources.close();
   });
 });

@@ -232,3 +232,23 @@ describe('Worker processes starting together on one Duo account (virtual time)',
     });
   }
 });
+
+describe('Waiting for the pacer', function () {
+  this.timeout(30_000);
+  let sandbox: DuoSandbox;
+  before(async () => {
+    sandbox = await startDuoSandbox({ seed: 17 });
+  });
+  after(() => sandbox.stop());
+
+  it('tells the caller it is still alive while a request waits for its turn (an activity heartbeats instead of timing out)', async () => {
+    let ticks = 0;
+    // 60 get-page calls a minute: the third request waits about 2 s for its turn.
+    const duo = new DuoClient({ ...sandbox.clientOptions(), pacing: new AccountPacer({ limits: { getPage: 60 } }), whileWaiting: { everyMs: 100, tick: () => (ticks += 1) } });
+    await Promise.all([duo.listUsers({ limit: 1 }), duo.listUsers({ limit: 1 }), duo.listUsers({ limit: 1 })]);
+    assert.ok(ticks >= 10, `ticked ${ticks} times during about 2 s of waiting`);
+    const before = ticks;
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(ticks, before, 'no ticks once nothing waits');
+  });
+});
