@@ -8,8 +8,10 @@
  *
  * Which users: exactly those reconcileOne would create (no Duo user of that name, no alias holder,
  * no other store user with the name, not inbound-created, a store id Duo can record), planned with
- * the same planUser. A whole-request failure (rate limit, outage, credentials) fails the page, and
- * Temporal's retry finds the users created so far as existing users carrying their marker.
+ * the same planUser. A 429 is sent again within the page after the client's back-off (Duo created
+ * nothing for it), so a page is not re-run for being paced; another whole-request failure (outage,
+ * credentials) fails the page, and Temporal's retry finds the users created so far as existing users
+ * carrying their marker.
  */
 import type { DuoClient, DuoItemResult, DuoUser } from '../duo';
 import type { ConnectionConfig, Rule } from '../domain/connection';
@@ -17,9 +19,14 @@ import { MAX_STORE_ID_LENGTH, type Owner } from '../domain/ownership';
 import { planUser, type PlanOp } from '../domain/plan';
 import type { StoreUser } from '../stores';
 import type { MappingResult } from '../domain/mapping';
+import { suggestedRetryDelayMs } from '../duo/errors';
 import { isPageLevelError } from './duo-ops';
+import { sleepWithBeats } from './heartbeat';
 import { asActivityFailure } from './activity-failures';
 import { bulkIsCheaper } from './bulk-ops';
+
+/** bulk_create calls per batch answered 429 before the page is handed back to Temporal's retry. */
+const BULK_CREATE_ATTEMPTS = 6;
 
 export interface CreateCandidate {
   user: StoreUser;
@@ -52,7 +59,24 @@ export async function bulkCreateNewUsers(
   // A few creates cost less of Duo's limits as single calls (modify, 300/min) than as a bulk call (50/min).
   if (!bulkIsCheaper(creates.length, duo.bulkBatchSizes.createUsersBatchSize)) return byUser;
   const results = await asActivityFailure(`creating ${creates.length} users in Duo`, async () => {
-    const answered = await duo.bulkCreateUsers(creates.map((c) => c.op.fields));
+    const answered: DuoItemResult<DuoUser>[] = [];
+    let pending = creates.map((_, i) => i);
+    for (let attempt = 1; pending.length > 0; attempt += 1) {
+      const round = await duo.bulkCreateUsers(pending.map((i) => (creates[i] as (typeof creates)[number]).op.fields));
+      const again: number[] = [];
+      let wait = 0;
+      round.forEach((result, k) => {
+        const i = pending[k] as number;
+        const delay = !result.ok && result.error.kind === 'rateLimited' && attempt < BULK_CREATE_ATTEMPTS ? suggestedRetryDelayMs(result.error, attempt) : undefined;
+        if (delay === undefined) answered[i] = result;
+        else {
+          again.push(i);
+          wait = Math.max(wait, delay);
+        }
+      });
+      if (again.length > 0) await sleepWithBeats(wait);
+      pending = again;
+    }
     const whole = answered.find((r) => !r.ok && isPageLevelError(r.error));
     if (whole && !whole.ok) throw whole.error;
     return answered;

@@ -40,6 +40,20 @@ describe('full sync through Duo bulk endpoints (real dev server, Duo sandbox, fi
     assert.equal(bulk.sandbox.stats().writes, 0);
   });
 
+  it('a bulk_create answered 429 is sent again within the page: the page is not re-run (no lookups of what it had just created)', async () => {
+    const users = makeUsers(100).map((u) => ({ ...u, phones: [] }));
+    const fx = await fixture({ users });
+    fx.sandbox.setFaults([{ endpoint: BULK_CREATE, failCalls: [1], failWith: 'rateLimit' }], 5);
+    fx.sandbox.resetStats();
+    const res = await runFullSync(fx);
+    assert.equal(res.summary.created, 100, JSON.stringify(res.summary));
+    assert.equal(res.summary.updated, 0);
+    const calls = fx.sandbox.stats().byEndpoint;
+    assert.equal(calls[BULK_CREATE], 2, JSON.stringify(calls));
+    // The permission probe and the rename pass's listing; a re-run page would look its 100 users up (1 more).
+    assert.equal(calls['GET /admin/v1/users'], 2, JSON.stringify(calls));
+  });
+
   it('a user Duo refuses inside a bulk create fails alone; the others are created with their phones', async () => {
     // Duo's notes limit set just above the marker of a short store id: the long one is refused.
     const notesMaxLength = formatMarker({ connectionId: 'c-00000000', ruleId: 'staff', storeId: 'user0' }).length + 10;
