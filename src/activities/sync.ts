@@ -231,25 +231,25 @@ async function withRenames(duo: DuoClient, owner: Owner, candidates: Candidate[]
  * lists a first page to learn Duo's user count); later pages take it from this worker's memory, and
  * use lookups when it is not there, is stale, or the page is a retry (which must see its own writes).
  */
-async function userSnapshot(duo: DuoClient, input: SyncUsersPageInput, rule: Rule, listed: DuoUser[] | undefined): Promise<DuoUserSnapshot | undefined> {
+async function userSnapshot(duo: DuoClient, input: SyncUsersPageInput, rule: Rule, listed: DuoUserSnapshot | undefined): Promise<DuoUserSnapshot | undefined> {
   const ctx = Context.current().info;
   const run = ctx.workflowExecution?.workflowId;
   if (run === undefined) return undefined;
   const key = `${run}/${rule.id}`;
   if (input.cursor !== null) return ctx.attempt === 1 ? snapshotFor(key, Date.now()) : undefined;
-  let users = listed;
-  if (!users) {
+  let snapshot = listed;
+  if (!snapshot) {
     const first = await withTransientRetry(() => duo.listUsers({ offset: 0, limit: DUO_USERS_PAGE }));
     const choice = chooseUserRead({ totalDuoUsers: first.totalObjects ?? first.items.length, inScope: input.expectedInScope, listingDone: false });
     if (choice.read === 'lookup') return undefined;
-    const all = [...first.items];
+    const all = new DuoUserSnapshot(first.items, Date.now());
     const next = nextOffsetOf(0, first.items.length, first.nextOffset);
-    if (next !== null) await forEachDuoUserPage(duo, async (more) => void all.push(...more), next);
-    users = all;
-  } else if (chooseUserRead({ totalDuoUsers: users.length, inScope: input.expectedInScope, listingDone: true }).read === 'lookup') {
+    if (next !== null) await forEachDuoUserPage(duo, async (more) => all.add(more), next);
+    snapshot = all;
+  } else if (chooseUserRead({ totalDuoUsers: snapshot.size, inScope: input.expectedInScope, listingDone: true }).read === 'lookup') {
     return undefined;
   }
-  const snapshot = new DuoUserSnapshot(users, Date.now());
+  if (snapshot.overflowed) return undefined;
   keepSnapshot(key, snapshot);
   return snapshot;
 }
@@ -286,11 +286,11 @@ async function candidatesFor(duo: DuoClient, config: ConnectionConfig, rule: Rul
  * is never "gone"). Costs one pass over Duo and one store lookup per Duo page of owned users.
  * A new name that is taken (another Duo user or an alias) is a UsernameConflict; the user is left.
  */
-async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: ConnectionConfig, rule: Rule, listed: DuoUser[]): Promise<RunSummary> {
+async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: ConnectionConfig, rule: Rule, listed: DuoUserSnapshot): Promise<RunSummary> {
   const owner: Owner = { connectionId: config.connectionId, ruleId: rule.id };
   const moves: { from: DuoUser; to: string; storeUser: StoreUser }[] = [];
   await forEachDuoUserPage(duo, async (users) => {
-    listed.push(...users);
+    listed.add(users);
     const owned = users.flatMap((user) => {
       const id = ownedStoreId(user, owner);
       return id === undefined ? [] : [{ user, id }];
@@ -320,8 +320,7 @@ async function renameMovedUsers(duo: DuoClient, store: IdentityStore, config: Co
     const before = summary;
     summary = await asActivityFailure(`renaming ${from.username} to ${to}`, () => applyUserPlan(duo, ops, owner, before, false));
     // The listing (a snapshot for the rule's pages) shows the user under its new name once renamed.
-    const at = listed.indexOf(from);
-    if (summary.failed === before.failed && at >= 0) listed.splice(at, 1, { ...from, username: to });
+    if (summary.failed === before.failed) listed.renamed(from, to);
   }
   return summary;
 }
@@ -607,7 +606,7 @@ export function createSyncActivities(resources: ConnectionResources) {
       const duo = await resources.duo(input.config);
       const owner: Owner = { connectionId: input.connectionId, ruleId: rule.id };
       // Renames are applied once per rule, before its first page; a dry run applies nothing, so each of its pages looks them up.
-      const listed: DuoUser[] = [];
+      const listed = new DuoUserSnapshot([], Date.now());
       const renamed = input.cursor === null && !input.dryRun ? await asActivityFailure('renaming users renamed in the store', () => renameMovedUsers(duo, store, input.config, rule, listed)) : emptySummary();
       const snapshot = await asActivityFailure('listing Duo users', () => userSnapshot(duo, input, rule, input.cursor === null && !input.dryRun ? listed : undefined));
       // A number several store users of the rule list is a conflict of each of them (unless the rule allows sharing).

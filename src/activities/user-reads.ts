@@ -63,46 +63,74 @@ export function chooseUserRead(input: { totalDuoUsers: number; inScope: number |
  * client's schema already checked.
  */
 export class DuoUserSnapshot {
-  private readonly texts: string[];
+  private texts: string[] = [];
   /** Username or alias key → positions in `texts` (a number for the usual single holder). */
   private readonly byName = new Map<string, number | number[]>();
-  readonly size: number;
+  /** Users added, kept or not. */
+  size = 0;
+  /** More than SNAPSHOT_MAX_USERS were added: nothing is kept (the rule uses lookups). */
+  overflowed = false;
 
   constructor(
     /** In Duo's listing order. */
     users: readonly DuoUser[],
     readonly takenAt: number,
   ) {
-    this.size = users.length;
-    this.texts = users.map((user) => JSON.stringify(user));
-    const index = (name: string | null | undefined, at: number) => {
-      if (!name) return;
-      const key = usernameKey(name);
-      const seen = this.byName.get(key);
-      if (seen === undefined) this.byName.set(key, at);
-      else if (typeof seen === 'number') this.byName.set(key, seen === at ? at : [seen, at]);
-      else if (!seen.includes(at)) seen.push(at);
-    };
-    users.forEach((user, at) => {
-      index(user.username, at);
-      for (const alias of [user.alias1, user.alias2, user.alias3, user.alias4, ...Object.values(user.aliases)]) index(alias, at);
-    });
+    this.add(users);
+  }
+
+  /** Appends the next users of the listing (a page at a time, so the parsed listing is never held whole). */
+  add(users: readonly DuoUser[]): void {
+    this.size += users.length;
+    if (this.overflowed) return;
+    if (this.size > SNAPSHOT_MAX_USERS) {
+      this.overflowed = true;
+      this.texts = [];
+      this.byName.clear();
+      return;
+    }
+    for (const user of users) {
+      const at = this.texts.push(JSON.stringify(user)) - 1;
+      this.index(user.username, at);
+      for (const alias of [user.alias1, user.alias2, user.alias3, user.alias4, ...Object.values(user.aliases)]) this.index(alias, at);
+    }
+  }
+
+  /** Records that `from` now has the username `to` (the rename pass renamed it after listing it). */
+  renamed(from: DuoUser, to: string): void {
+    if (this.overflowed) return;
+    for (const at of this.positionsOf(from.username)) {
+      if (this.userAt(at).user_id !== from.user_id) continue;
+      this.texts[at] = JSON.stringify({ ...from, username: to });
+      // The old name's entry stays: lookups match names against the users they parse.
+      this.index(to, at);
+    }
   }
 
   /** What lookUpUsersByUsername would answer for these names, without a call. */
   lookup(usernames: readonly string[]): UsernameLookup {
     const hits = new Set<number>();
-    for (const name of usernames) {
-      const at = this.byName.get(usernameKey(name));
-      if (typeof at === 'number') hits.add(at);
-      else for (const p of at ?? []) hits.add(p);
-    }
+    for (const name of usernames) for (const at of this.positionsOf(name)) hits.add(at);
     return usernameLookupFrom([...hits].sort((a, b) => a - b).map((at) => this.userAt(at)), usernames);
   }
 
   /** The users at positions [from, to) of the listing. */
   usersAt(from: number, to: number): DuoUser[] {
     return this.texts.slice(from, to).map((text) => JSON.parse(text) as DuoUser);
+  }
+
+  private positionsOf(name: string): readonly number[] {
+    const at = this.byName.get(usernameKey(name));
+    return typeof at === 'number' ? [at] : (at ?? []);
+  }
+
+  private index(name: string | null | undefined, at: number): void {
+    if (!name) return;
+    const key = usernameKey(name);
+    const seen = this.byName.get(key);
+    if (seen === undefined) this.byName.set(key, at);
+    else if (typeof seen === 'number') this.byName.set(key, seen === at ? at : [seen, at]);
+    else if (!seen.includes(at)) seen.push(at);
   }
 
   private userAt(at: number): DuoUser {

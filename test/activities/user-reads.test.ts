@@ -1,6 +1,6 @@
 /** The full sync's choice of Duo read and the worker's snapshot of every Duo user (src/activities/user-reads.ts). */
 import assert from 'node:assert/strict';
-import { chooseUserRead, DuoUserSnapshot } from '../../src/activities/user-reads';
+import { chooseUserRead, DuoUserSnapshot, SNAPSHOT_MAX_USERS } from '../../src/activities/user-reads';
 import type { DuoUser } from '../../src/duo';
 import { DuoUserSchema } from '../../src/duo/schemas';
 import { gc } from '../stores/contract';
@@ -55,6 +55,24 @@ describe('Duo user reads of a full sync', () => {
     assert.equal(snapshot.size, 4);
     assert.deepEqual(snapshot.usersAt(1, 3), [users[1], users[2]]);
     assert.deepEqual(snapshot.usersAt(3, 10), [users[3]]);
+  });
+
+  it('a snapshot built page by page shows a user renamed after it was listed under the new name, and keeps nothing beyond its size limit', () => {
+    const snapshot = new DuoUserSnapshot([], 0);
+    snapshot.add([duoUser(0), duoUser(1)]);
+    snapshot.add([duoUser(2)]);
+    snapshot.renamed(duoUser(1), 'user1-renamed');
+    const found = snapshot.lookup(['user1', 'user1-renamed']);
+    assert.equal(found.users.has('user1'), false, 'the old name is free');
+    assert.equal(found.users.get('user1-renamed')?.user_id, duoUser(1).user_id);
+    assert.deepEqual(snapshot.usersAt(0, 3).map((u) => u.username), ['user0', 'user1-renamed', 'user2']);
+
+    const big = new DuoUserSnapshot([], 0);
+    const page = Array.from({ length: 300 }, (_, i) => duoUser(i));
+    for (let added = 0; added <= SNAPSHOT_MAX_USERS; added += page.length) big.add(page);
+    assert.equal(big.overflowed, true);
+    assert.ok(big.size > SNAPSHOT_MAX_USERS, 'still counts the users it saw, for the choice of read');
+    assert.deepEqual(big.usersAt(0, 10), [], 'holds none of them');
   });
 
   it('a snapshot keeps about 1 KB per user, not the parsed users (about 2.4 KB each)', () => {
