@@ -106,7 +106,9 @@ export class WorkerChild {
   }
 
   static async start(env: Record<string, string>): Promise<WorkerChild> {
-    const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', join('bench', 'worker-process.ts')], {
+    // BENCH_WORKER_CPU_PROF=<dir>: the worker writes a CPU profile there (node refuses --cpu-prof in NODE_OPTIONS).
+    const profile = process.env.BENCH_WORKER_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_WORKER_CPU_PROF] : [];
+    const child = spawn(process.execPath, [...profile, '-r', 'ts-node/register/transpile-only', join('bench', 'worker-process.ts')], {
       cwd: ROOT,
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'inherit'],
