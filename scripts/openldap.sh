@@ -16,22 +16,9 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-# A policy-rc.d that denies service starts keeps the postinst from launching a system slapd.
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod +x "$policy"
-  created_policy=1
-fi
-cleanup() { if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-if ! apt-get install -y --no-install-recommends slapd ldap-utils; then
-  apt-get update
-  apt-get install -y --no-install-recommends slapd ldap-utils
-fi
+# shellcheck source=scripts/lib/apt-install.sh
+source "$(dirname "$0")/lib/apt-install.sh"
+apt_install_without_starting slapd ldap-utils
 
 # Belt and braces: if something did start the system slapd anyway, stop it.
 if pidof slapd >/dev/null 2>&1; then

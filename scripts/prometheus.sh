@@ -24,24 +24,10 @@ if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-policy=/usr/sbin/policy-rc.d
-created_policy=0
-if [ ! -e "$policy" ]; then
-  printf '#!/bin/sh\nexit 101\n' >"$policy"
-  chmod +x "$policy"
-  created_policy=1
-fi
-cleanup() { if [ "$created_policy" = 1 ]; then rm -f "$policy"; fi; }
-trap cleanup EXIT
-
-# Other apt users on the machine hold the dpkg lock at times: wait for it instead of failing.
-apt_opts=(-y --no-install-recommends -o DPkg::Lock::Timeout=600)
+# shellcheck source=scripts/lib/apt-install.sh
+source "$(dirname "$0")/lib/apt-install.sh"
 echo "prometheus.sh: installing Debian's prometheus (apt-get update + install)" >&2
-if ! apt-get install "${apt_opts[@]}" prometheus >&2; then
-  apt-get -o DPkg::Lock::Timeout=600 update >&2
-  apt-get install "${apt_opts[@]}" prometheus >&2
-fi
+apt_install_without_starting prometheus
 
 # Belt and braces: if something did start the system Prometheus anyway, stop it.
 if pidof prometheus >/dev/null 2>&1 && command -v service >/dev/null 2>&1; then
