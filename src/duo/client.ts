@@ -235,14 +235,7 @@ export class DuoClient {
    * absent from the result.
    */
   async getUsersByUsernames(usernames: readonly string[]): Promise<DuoUser[]> {
-    const unique = [...new Set(usernames)];
-    const found: DuoUser[] = [];
-    for (let i = 0; i < unique.length; i += DUO_LIST_PARAM_MAX) {
-      const batch = unique.slice(i, i + DUO_LIST_PARAM_MAX);
-      const { data } = await this.call(`look up ${batch.length} users by username`, 'GET', '/admin/v1/users', { username_list: JSON.stringify(batch) }, z.array(DuoUserSchema));
-      found.push(...data);
-    }
-    return found;
+    return this.getUsersByList('username_list', 'username', usernames);
   }
 
   /**
@@ -250,11 +243,16 @@ export class DuoClient {
    * instead of one get-object call per user. Unknown ids are simply absent from the result.
    */
   async getUsersByIds(userIds: readonly string[]): Promise<DuoUser[]> {
-    const unique = [...new Set(userIds)];
+    return this.getUsersByList('user_id_list', 'id', userIds);
+  }
+
+  /** `GET /admin/v1/users` with `param` = a JSON list of at most DUO_LIST_PARAM_MAX distinct values, batch after batch. */
+  private async getUsersByList(param: 'username_list' | 'user_id_list', by: string, values: readonly string[]): Promise<DuoUser[]> {
+    const unique = [...new Set(values)];
     const found: DuoUser[] = [];
     for (let i = 0; i < unique.length; i += DUO_LIST_PARAM_MAX) {
       const batch = unique.slice(i, i + DUO_LIST_PARAM_MAX);
-      const { data } = await this.call(`look up ${batch.length} users by id`, 'GET', '/admin/v1/users', { user_id_list: JSON.stringify(batch) }, z.array(DuoUserSchema));
+      const { data } = await this.call(`look up ${batch.length} users by ${by}`, 'GET', '/admin/v1/users', { [param]: JSON.stringify(batch) }, z.array(DuoUserSchema));
       found.push(...data);
     }
     return found;
