@@ -19,11 +19,9 @@ import { MAX_STORE_ID_LENGTH, type Owner } from '../domain/ownership';
 import { planUser, type PlanOp } from '../domain/plan';
 import type { StoreUser } from '../stores';
 import type { MappingResult } from '../domain/mapping';
-import { suggestedRetryDelayMs } from '../duo/errors';
 import { isPageLevelError } from './duo-ops';
-import { sleepWithBeats } from './heartbeat';
 import { asActivityFailure } from './activity-failures';
-import { bulkIsCheaper } from './bulk-ops';
+import { bulkIsCheaper, sendWithItemRetries } from './bulk-ops';
 
 /** bulk_create calls per batch answered 429 before the page is handed back to Temporal's retry. */
 const BULK_CREATE_ATTEMPTS = 6;
@@ -59,24 +57,8 @@ export async function bulkCreateNewUsers(
   // A few creates cost less of Duo's limits as single calls (modify, 300/min) than as a bulk call (50/min).
   if (!bulkIsCheaper(creates.length, duo.bulkBatchSizes.createUsersBatchSize)) return byUser;
   const results = await asActivityFailure(`creating ${creates.length} users in Duo`, async () => {
-    const answered: DuoItemResult<DuoUser>[] = [];
-    let pending = creates.map((_, i) => i);
-    for (let attempt = 1; pending.length > 0; attempt += 1) {
-      const round = await duo.bulkCreateUsers(pending.map((i) => (creates[i] as (typeof creates)[number]).op.fields));
-      const again: number[] = [];
-      let wait = 0;
-      round.forEach((result, k) => {
-        const i = pending[k] as number;
-        const delay = !result.ok && result.error.kind === 'rateLimited' && attempt < BULK_CREATE_ATTEMPTS ? suggestedRetryDelayMs(result.error, attempt) : undefined;
-        if (delay === undefined) answered[i] = result;
-        else {
-          again.push(i);
-          wait = Math.max(wait, delay);
-        }
-      });
-      if (again.length > 0) await sleepWithBeats(wait);
-      pending = again;
-    }
+    // Only a 429 is sent again: Duo created nothing for it, while after an outage it may have.
+    const answered = await sendWithItemRetries(creates, (batch) => duo.bulkCreateUsers(batch.map((c) => c.op.fields)), { attempts: BULK_CREATE_ATTEMPTS, resend: (err) => err.kind === 'rateLimited' });
     const whole = answered.find((r) => !r.ok && isPageLevelError(r.error));
     if (whole && !whole.ok) throw whole.error;
     return answered;

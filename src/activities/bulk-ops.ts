@@ -31,6 +31,44 @@ import { applyUserPlan, isPageLevelError, opFailure, userChangesOf, type LeadApp
 import { beat, sleepWithBeats } from './heartbeat';
 
 /**
+ * Sends `items` through one bulk call after another and returns each item's last answer, in input
+ * order. Items answered with an error Duo's back-off says to retry (and `resend` allows) go again
+ * after the longest advised delay, heartbeating meanwhile, up to `attempts` calls. A final answer
+ * every item would share (isPageLevelError: credentials, permission, retries exhausted) ends the
+ * sending at once; items still waiting keep their last answer.
+ */
+export async function sendWithItemRetries<I, R>(
+  items: readonly I[],
+  send: (batch: I[]) => Promise<readonly DuoItemResult<R>[]>,
+  options: { attempts: number; resend?: (err: DuoError) => boolean },
+): Promise<DuoItemResult<R>[]> {
+  const answers: DuoItemResult<R>[] = [];
+  let pending = items.map((_, i) => i);
+  for (let attempt = 1; pending.length > 0; attempt += 1) {
+    const round = await send(pending.map((i) => items[i] as I));
+    const again: number[] = [];
+    let wait = 0;
+    let shared = false;
+    round.forEach((result, k) => {
+      const i = pending[k] as number;
+      answers[i] = result;
+      if (result.ok) return;
+      const delay = attempt < options.attempts && (options.resend?.(result.error) ?? true) ? suggestedRetryDelayMs(result.error, attempt) : undefined;
+      if (delay !== undefined) {
+        again.push(i);
+        wait = Math.max(wait, delay);
+      } else if (isPageLevelError(result.error)) {
+        shared = true;
+      }
+    });
+    if (shared) return answers;
+    if (again.length > 0) await sleepWithBeats(wait);
+    pending = again;
+  }
+  return answers;
+}
+
+/**
  * Whether n ops cost less of Duo's limits as bulk calls of `batchSize` than as n single calls:
  * a bulk call weighs 1/50 of a minute (`bulk` category), a single write 1/300 (`modify`), so one bulk
  * call must carry at least 6 ops to pay off (a tie goes to bulk: fewer requests). A page with one
@@ -101,33 +139,16 @@ export async function applyLeadingOpsInBulk(duo: DuoClient, plans: readonly (rea
     });
     // A wave too small to pay for a bulk call is left to single calls, as is everything after it.
     if (wave.length === 0 || (options.cheaperOnly !== false && !bulkIsCheaper(wave.length, duo.bulkBatchSizes.operationsBatchSize))) return { leads: leads() };
-    let pending = wave;
-    for (let attempt = 1; pending.length > 0; attempt += 1) {
-      const results = await duo.bulkOperations(pending.map((w) => w.bulk));
-      const again: typeof pending = [];
-      let wait = 0;
-      let shared: DuoError | undefined;
-      pending.forEach((w, k) => {
-        const result = results[k] as DuoItemResult<DuoUser | undefined>;
-        if (settledItem(w.op, result)) {
-          position[w.plan] = nextCall(plans[w.plan] as readonly PlanOp[], (position[w.plan] as number) + 1);
-          return;
-        }
-        if (result.ok) return;
-        const delay = attempt < WAVE_ATTEMPTS ? suggestedRetryDelayMs(result.error, attempt) : undefined;
-        if (delay !== undefined) {
-          again.push(w);
-          wait = Math.max(wait, delay);
-        } else if (isPageLevelError(result.error)) {
-          shared ??= result.error;
-        } else {
-          failures.set(w.plan, { failure: opFailure(w.op, result.error) });
-        }
-      });
-      if (shared) return { leads: leads(), error: shared };
-      if (again.length > 0) await sleepWithBeats(wait);
-      pending = again;
-    }
+    // A settled item (a delete of something already gone, say) is not sent again.
+    const results = await sendWithItemRetries(wave, (batch) => duo.bulkOperations(batch.map((w) => w.bulk)), { attempts: WAVE_ATTEMPTS });
+    let shared: DuoError | undefined;
+    wave.forEach((w, k) => {
+      const result = results[k] as DuoItemResult<DuoUser | undefined>;
+      if (settledItem(w.op, result)) position[w.plan] = nextCall(plans[w.plan] as readonly PlanOp[], (position[w.plan] as number) + 1);
+      else if (!result.ok && isPageLevelError(result.error)) shared ??= result.error;
+      else if (!result.ok) failures.set(w.plan, { failure: opFailure(w.op, result.error) });
+    });
+    if (shared) return { leads: leads(), error: shared };
   }
 }
 

@@ -14,11 +14,11 @@ import type { ConnectionConfig } from '../domain/connection';
 import { usernameKey } from '../domain/mapping';
 import { parseMarker } from '../domain/ownership';
 import { recordFailure, recordOutcome, emptySummary, type RunSummary } from '../domain/summary';
-import { suggestedRetryDelayMs, type DuoClient, type DuoUser } from '../duo';
+import type { DuoClient, DuoUser } from '../duo';
 import { recordTrashed } from '../domain/summary';
 import { isPageLevelError, lookUpUsersByUsername, withTransientRetry } from './duo-ops';
 import { asActivityFailure } from './activity-failures';
-import { sleepWithBeats } from './heartbeat';
+import { sendWithItemRetries } from './bulk-ops';
 import type { ConnectionResources } from './resources';
 
 /** The part of a run's result this reads: whose run it is and whom it trashed. */
@@ -62,31 +62,13 @@ const TRASH_ATTEMPTS = 6;
  * errors every user shares (credentials, permission) fail the batch.
  */
 export async function trashUsers(duo: DuoClient, users: readonly DuoUser[], summary: RunSummary): Promise<RunSummary> {
-  let pending = [...users];
-  for (let attempt = 1; pending.length > 0; attempt += 1) {
-    const results = await duo.sendUsersToTrash(pending.map((u) => u.user_id));
-    const retry: DuoUser[] = [];
-    let wait: number | undefined;
-    results.forEach((result, i) => {
-      const user = pending[i] as DuoUser;
-      if (result.ok) {
-        summary = recordTrashed(recordOutcome(summary, 'deleted'), { id: user.user_id, label: user.username });
-        return;
-      }
-      const err = result.error;
-      const delay = attempt < TRASH_ATTEMPTS ? suggestedRetryDelayMs(err, attempt) : undefined;
-      if (delay !== undefined) {
-        retry.push(user);
-        wait = Math.max(wait ?? 0, delay);
-      } else if (isPageLevelError(err)) {
-        throw err;
-      } else {
-        summary = recordFailure(summary, { username: user.username, operation: 'trash', code: err.code !== undefined ? String(err.code) : err.kind, message: err.message });
-      }
-    });
-    if (retry.length > 0 && wait !== undefined) await sleepWithBeats(wait);
-    pending = retry;
-  }
+  const results = await sendWithItemRetries(users, (batch) => duo.sendUsersToTrash(batch.map((u) => u.user_id)), { attempts: TRASH_ATTEMPTS });
+  results.forEach((result, i) => {
+    const user = users[i] as DuoUser;
+    if (result.ok) summary = recordTrashed(recordOutcome(summary, 'deleted'), { id: user.user_id, label: user.username });
+    else if (isPageLevelError(result.error)) throw result.error;
+    else summary = recordFailure(summary, { username: user.username, operation: 'trash', code: result.error.code !== undefined ? String(result.error.code) : result.error.kind, message: result.error.message });
+  });
   return summary;
 }
 
